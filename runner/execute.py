@@ -1,0 +1,246 @@
+"""Running one script: a process group, streamed logs, metrics lines, a capped disk footprint.
+
+The child gets its own session (process group) so a timeout or cancel kills everything
+it started, and so it cannot signal the runner's group by accident. stdout and stderr
+are pumped by two threads straight to files; JSON-object lines go to metrics.jsonl too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from runner.contract import Invocation
+
+__all__ = ["Running", "Outcome", "classify"]
+
+CHUNK = 1 << 16
+MAX_LINE = 1 << 20
+TAIL_BYTES = 4096
+FENCE_EVERY = 0.2
+
+
+@dataclass
+class Outcome:
+    """What a finished process left: its exit code, the last JSON object, the stderr tail."""
+
+    exit_code: int | None
+    result: dict[str, Any] | None
+    metrics_count: int
+    stderr_tail: str
+    stdout_truncated: bool
+    stderr_truncated: bool
+
+
+def classify(o: Outcome, *, timed_out: bool = False, cancelled: bool = False,
+             timeout: float | None = None) -> tuple[str, dict[str, str] | None]:
+    """`("done", None)` or `("failed", {"kind", "message"})` by the script contract."""
+    if cancelled:
+        return "failed", {"kind": "cancelled", "message": "cancelled while running"}
+    if timed_out:
+        return "failed", {"kind": "timeout", "message": f"stopped after the {timeout:g} s timeout"}
+    if o.exit_code != 0:
+        if o.exit_code is not None and o.exit_code < 0:
+            try:
+                name = signal.Signals(-o.exit_code).name
+            except ValueError:
+                name = f"signal {-o.exit_code}"
+            return "failed", {"kind": "exit", "message": f"killed by {name}"}
+        return "failed", {"kind": "exit", "message": f"exit code {o.exit_code}"}
+    if o.result is None:
+        return "failed", {"kind": "no_result", "message": "the script printed no JSON object on stdout"}
+    status = o.result.get("status")
+    try:
+        code = int(status) if status is not None and not isinstance(status, bool) else None
+    except (TypeError, ValueError):
+        code = None
+    if code is not None and code >= 400:
+        msg = o.result.get("message") or o.result.get("error") or f"status {code}"
+        return "failed", {"kind": "status", "message": f"status {code}: {msg}"}
+    return "done", None
+
+
+class _CappedFile:
+    """A log file that stops growing at `cap` bytes, and stops writing once fenced."""
+
+    def __init__(self, path: Path, cap: int, fence: Callable[[], bool]):
+        self.f: IO[bytes] = open(path, "ab", buffering=0)  # noqa: SIM115
+        self.cap, self.size, self.dropped = cap, 0, 0
+        self.fence = fence
+
+    def write(self, data: bytes) -> None:
+        room = self.cap - self.size
+        if room > 0 and self.fence():
+            part = data[:room]
+            self.f.write(part)
+            self.size += len(part)
+            self.dropped += len(data) - len(part)
+        else:
+            self.dropped += len(data)
+
+    def close(self) -> None:
+        if self.dropped and self.fence():
+            self.f.write(f"\n[housespool: {self.dropped} more bytes dropped at the log cap]\n".encode())
+        self.f.close()
+
+
+class Running:
+    """One started script. The runner's loop polls it; nothing here blocks the loop."""
+
+    def __init__(self, inv: Invocation, folder: Path, *, log_cap: int, still_ours: Callable[[], bool],
+                 nice: int = 0, on_exit: Callable[[], None] | None = None):
+        self.folder = folder
+        self._on_exit = on_exit or (lambda: None)
+        self._still_ours = still_ours
+        self._last_fence = 0.0
+        self._fenced = False
+        self.started = time.monotonic()
+        self.kill_deadline: float | None = None
+        self.result: dict[str, Any] | None = None
+        self.metrics_count = 0
+        self._tail = b""
+        self._out = _CappedFile(folder / "stdout.log", log_cap, self.fence)
+        self._err = _CappedFile(folder / "stderr.log", log_cap, self.fence)
+        self._metrics = _CappedFile(folder / "metrics.jsonl", log_cap, self.fence)
+        try:
+            self.proc = subprocess.Popen(
+                inv.argv, cwd=inv.cwd, env=inv.env, start_new_session=True, close_fds=True,
+                stdin=subprocess.PIPE if inv.stdin is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        except OSError:
+            for f in (self._out, self._err, self._metrics):
+                f.close()
+            raise
+        if nice:
+            try:
+                os.setpriority(os.PRIO_PROCESS, self.proc.pid, nice)
+            except OSError:
+                pass
+        self._threads = [
+            threading.Thread(target=self._pump_stdout, daemon=True),
+            threading.Thread(target=self._pump_stderr, daemon=True),
+        ]
+        if inv.stdin is not None:
+            self._threads.append(threading.Thread(target=self._feed, args=(inv.stdin,), daemon=True))
+        for t in self._threads:
+            t.start()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def fence(self) -> bool:
+        """True while the job folder is still ours (checked at most every 0.2 s)."""
+        if self._fenced:
+            return False
+        now = time.monotonic()
+        if now - self._last_fence >= FENCE_EVERY:
+            self._last_fence = now
+            if not self._still_ours():
+                self._fenced = True
+                return False
+        return True
+
+    def _feed(self, data: bytes) -> None:
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(data)
+        except (BrokenPipeError, OSError):
+            pass
+        finally:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+
+    def _pump_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        pending = b""
+        while True:
+            chunk = os.read(fd, CHUNK)
+            if not chunk:
+                break
+            self._out.write(chunk)
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                self._line(line)
+            if len(pending) > MAX_LINE:
+                pending = b""  # a line this long is output, not a metrics record
+        if pending:
+            self._line(pending)
+        self.proc.stdout.close()
+        self._on_exit()
+
+    def _line(self, line: bytes) -> None:
+        line = line.strip()
+        if not (line.startswith(b"{") and line.endswith(b"}")):
+            return
+        try:
+            obj = json.loads(line)
+        except (ValueError, RecursionError):
+            return
+        if isinstance(obj, dict):
+            self.result = obj
+            self.metrics_count += 1
+            self._metrics.write(line + b"\n")
+
+    def _pump_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        fd = self.proc.stderr.fileno()
+        while True:
+            chunk = os.read(fd, CHUNK)
+            if not chunk:
+                break
+            self._err.write(chunk)
+            self._tail = (self._tail + chunk)[-TAIL_BYTES:]
+        self.proc.stderr.close()
+        self._on_exit()
+
+    def signal_group(self, sig: int) -> None:
+        try:
+            os.killpg(self.proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def stop(self, now: float, grace: float = 3.0) -> None:
+        """SIGTERM the whole group now, SIGKILL it at `now + grace` (see `tick`)."""
+        if self.kill_deadline is None:
+            self.signal_group(signal.SIGTERM)
+            self.kill_deadline = now + grace
+
+    def tick(self, now: float) -> None:
+        if self.kill_deadline is not None and now >= self.kill_deadline:
+            self.signal_group(signal.SIGKILL)
+
+    def done(self) -> bool:
+        """The process has exited and its output is fully drained."""
+        if self.proc.poll() is None:
+            return False
+        if self.kill_deadline is None:
+            # the leader exited; its children may hold the pipes open: end the group now
+            self.signal_group(signal.SIGKILL)
+        return not any(t.is_alive() for t in self._threads[:2])
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until done (tests and shutdown only; the loop uses `done`)."""
+        self.proc.wait(timeout)
+        for t in self._threads:
+            t.join(timeout)
+
+    def outcome(self) -> Outcome:
+        for t in self._threads:
+            t.join(5)
+        for f in (self._out, self._err, self._metrics):
+            f.close()
+        return Outcome(self.proc.returncode, self.result, self.metrics_count,
+                       self._tail.decode("utf-8", "replace"), self._out.dropped > 0, self._err.dropped > 0)

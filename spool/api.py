@@ -1,0 +1,194 @@
+"""`Spool`: the Python API, and the one thing the CLI, runner, report and server build on."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from spool import jobs as _jobs
+from spool.errors import InvalidJob, NotFound, SpoolExists, UsageError
+from spool.layout import Layout
+from spool.model import Job, job_from_dict, parse_job
+from spool.settings import SETTINGS_FILE, Settings, load_settings, render_settings
+from spool.states import State
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Spool", "resolve_spool_path"]
+
+_SWEEP_MEMBER = re.compile(r"^(.+)-\d{5}$")
+
+
+def resolve_spool_path(path: str | os.PathLike[str] | None = None) -> Path:
+    """`path`, else `$SPOOL_DIR`, else `./spool-dir`."""
+    chosen = path if path is not None else os.environ.get("SPOOL_DIR") or "spool-dir"
+    return Path(chosen).expanduser().absolute()
+
+
+class Spool:
+    """A spool folder. `Spool("spool-dir").results()` is the notebook entry point."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, scripts: str | os.PathLike[str] | None = None):
+        self.root = resolve_spool_path(path)
+        self.layout = Layout(self.root)
+        self._settings: Settings | None = None
+        self._scripts_override = Path(scripts).expanduser().resolve() if scripts else None
+
+    def __repr__(self) -> str:
+        return f"Spool({str(self.root)!r})"
+
+    # -- set-up -----------------------------------------------------------------
+    @classmethod
+    def init(cls, path: str | os.PathLike[str] | None = None, *, scripts: str | None = None) -> Spool:
+        """Create a spool (folders + spool.toml); refuses to clobber an existing one."""
+        root = resolve_spool_path(path)
+        if (root / SETTINGS_FILE).exists():
+            raise SpoolExists("a spool already exists here; not touching it", file=root / SETTINGS_FILE)
+        if scripts is None:
+            scripts_value = "scripts"
+            (root / "scripts").mkdir(parents=True, exist_ok=True)
+        else:
+            target = Path(scripts).expanduser().absolute()
+            if not target.is_dir():
+                raise NotFound("scripts folder does not exist", file=target)
+            scripts_value = os.path.relpath(target, root) if not Path(scripts).is_absolute() else str(target)
+        layout = Layout(root)
+        for d in layout.all_dirs():
+            d.mkdir(parents=True, exist_ok=True)
+        (root / SETTINGS_FILE).write_text(render_settings(scripts_value.replace(os.sep, "/")))
+        return cls(root)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.root)
+        return self._settings
+
+    @property
+    def scripts_dir(self) -> Path:
+        return self._scripts_override or self.settings.scripts_dir(self.root)
+
+    # -- submit -----------------------------------------------------------------
+    def submit(self, job: Job | dict[str, Any] | str, params: dict[str, Any] | None = None, *,
+               job_id: str | None = None, **fields: Any) -> str:
+        """Queue one job: a `Job`, a job dict, or a script name with params and fields."""
+        if isinstance(job, str):
+            job = job_from_dict({"script": job, "params": params or {}, **fields})
+        elif isinstance(job, dict):
+            job = job_from_dict(job)
+        elif params or fields:
+            raise UsageError("give params/fields with a script name, not with a Job")
+        _jobs.check_script(self.scripts_dir, job)
+        raw = json.dumps(job.to_file_dict(), indent=1).encode() + b"\n"
+        return _jobs.publish_job(self.layout, raw, job_id)
+
+    def submit_bytes(self, raw: bytes, file: str | None = None) -> str:
+        """Validate job file bytes and queue them unchanged (the user's bytes are what is kept)."""
+        job = parse_job(raw, file)
+        _jobs.check_script(self.scripts_dir, job, file)
+        return _jobs.publish_job(self.layout, raw)
+
+    # -- look -------------------------------------------------------------------
+    def _require(self) -> None:
+        if not (self.root / SETTINGS_FILE).exists():
+            self.settings  # raises the clear "no spool here"
+
+    def status(self) -> dict[str, Any]:
+        """Counts per state, and per sweep: one scandir per state, no file reads."""
+        self._require()
+        counts: dict[str, int] = {s.value: 0 for s in State}
+        sweeps: dict[str, dict[str, int]] = {}
+        known = self.sweep_ids()
+        for state in State:
+            for entry in self.layout.entries(state):
+                counts[state.value] += 1
+                m = _SWEEP_MEMBER.match(entry.id)
+                if m and m.group(1) in known:
+                    per = sweeps.setdefault(m.group(1), {s.value: 0 for s in State})
+                    per[state.value] += 1
+        out: dict[str, Any] = dict(counts)
+        out["total"] = sum(counts.values())
+        if sweeps:
+            out["sweeps"] = sweeps
+        return out
+
+    def sweep_ids(self) -> set[str]:
+        try:
+            return {p.name[:-5] for p in os.scandir(self.layout.sweeps) if p.name.endswith(".yaml")}
+        except FileNotFoundError:
+            return set()
+
+    def jobs(self, state: State | str | None = None, sweep: str | None = None) -> list[_jobs.JobView]:
+        """Every job (or those in one state / sweep), sorted by id."""
+        self._require()
+        states = [State(state)] if state else list(State)
+        views = []
+        for st in states:
+            for entry in self.layout.entries(st):
+                if sweep and not entry.id.startswith(f"{sweep}-"):
+                    continue
+                v = _jobs.view(entry)
+                if sweep and (v.job or {}).get("sweep") != sweep:
+                    continue
+                views.append(v)
+        return sorted(views, key=lambda v: v.id)
+
+    def get(self, job_id: str) -> _jobs.JobView:
+        self._require()
+        entry = self.layout.find(job_id)
+        if entry is None:
+            raise NotFound(f"no job {job_id!r} in {self.root}")
+        return _jobs.view(entry)
+
+    # -- change -----------------------------------------------------------------
+    def cancel(self, *job_ids: str) -> dict[str, str]:
+        """Cancel jobs: pending ones fail at once as cancelled, running ones are stopped by their runner."""
+        self._require()
+        return {j: _jobs.cancel(self.layout, j, _jobs.new_token("cancel")) for j in job_ids}
+
+    def retry(self, *job_ids: str, failed: bool = False, sweep: str | None = None) -> list[str]:
+        """Re-queue failed jobs as new attempts (all failed ones with `failed=True`, optionally of one sweep)."""
+        self._require()
+        ids = list(job_ids)
+        if failed:
+            ids += [v.id for v in self.jobs(State.FAILED, sweep=sweep)]
+        elif sweep:
+            raise UsageError("--sweep needs --failed (or give job ids)")
+        if not ids:
+            return []
+        done = []
+        for j in ids:
+            if self.layout.find(j) is None:
+                raise NotFound(f"no job {j!r}")
+            if _jobs.retry(self.layout, j) is not None:
+                done.append(j)
+        return done
+
+    def validate_file(self, path: Path) -> Job:
+        """Parse and check a job file without submitting it."""
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise InvalidJob(f"cannot read ({exc.strerror})", file=path) from None
+        job = parse_job(raw, str(path))
+        _jobs.check_script(self.scripts_dir, job, str(path))
+        return job
+
+    # -- results (pandas is imported only here) ---------------------------------
+    def results(self, sweep: str | None = None, state: str | None = "done") -> pd.DataFrame:
+        """One row per finished job: params as `param.*`, results as `result.*`."""
+        from spool.results import load_results
+
+        self._require()
+        return load_results(self.layout, sweep=sweep, state=state)
+
+    def metrics(self, job_or_sweep: str) -> pd.DataFrame:
+        """Every metrics line of a job (or of every job of a sweep) as a long DataFrame."""
+        from spool.results import load_metrics
+
+        self._require()
+        return load_metrics(self.layout, job_or_sweep)

@@ -1,0 +1,226 @@
+"""Verbs on jobs: init, submit, status, ls, show, cancel, retry, schema."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from spool.cli.output import compact, parse_assignments, print_json, print_table
+from spool.errors import UsageError
+
+__all__ = ["register", "job_fields_from_args", "add_job_options"]
+
+
+def _spool(args: argparse.Namespace) -> Any:
+    from spool.api import Spool
+
+    return Spool(args.spool, scripts=getattr(args, "scripts", None))
+
+
+def add_job_options(p: argparse.ArgumentParser) -> None:
+    """The flags that describe a job, shared by `submit` and `sweep`."""
+    p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
+                   help="a parameter (value parsed as JSON where it parses, else a string); repeatable")
+    p.add_argument("--contract", choices=["flags", "argv4", "json"], help="how params reach the script")
+    p.add_argument("--name", help="a label")
+    p.add_argument("--priority", type=int, help="higher runs first")
+    p.add_argument("--timeout", type=float, help="seconds before the script is stopped")
+    p.add_argument("--retries", type=int, help="extra attempts after a failure")
+    p.add_argument("--requires-gpu", action="store_true", help="only runners with a usable GPU take it")
+    p.add_argument("--tag", action="append", metavar="T", help="only runners with this tag take it; repeatable")
+    p.add_argument("--env", action="append", metavar="K=V", help="an extra environment variable; repeatable")
+    p.add_argument("--arg", action="append", metavar="WORD", help="a fixed argument placed before the params")
+
+
+def job_fields_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for key in ("contract", "name", "priority", "timeout", "retries"):
+        value = getattr(args, key, None)
+        if value is not None:
+            fields[key] = value
+    requires: dict[str, Any] = {}
+    if getattr(args, "requires_gpu", False):
+        requires["gpu"] = True
+    if getattr(args, "tag", None):
+        requires["tags"] = args.tag
+    if requires:
+        fields["requires"] = requires
+    if getattr(args, "env", None):
+        fields["env"] = parse_assignments(args.env, "--env", raw=True)
+    if getattr(args, "arg", None):
+        fields["args"] = args.arg
+    return fields
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from spool.api import Spool
+
+    sp = Spool.init(args.spool, scripts=args.scripts)
+    if args.json:
+        print_json({"spool": str(sp.root), "scripts": str(sp.scripts_dir)})
+    else:
+        print(f"created spool {sp.root} (scripts: {sp.scripts_dir})")
+    return 0
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    sp = _spool(args)
+    targets = args.target
+    ids: list[str] = []
+    if targets == ["-"]:
+        ids.append(sp.submit_bytes(sys.stdin.buffer.read(), "<stdin>"))
+    elif all(t.endswith(".json") and Path(t).is_file() for t in targets):
+        if args.param or job_fields_from_args(args):
+            raise UsageError("job files carry their own params; -p and job options go with a script name")
+        jobs = [sp.validate_file(Path(t)) for t in targets]  # all or nothing
+        del jobs
+        ids += [sp.submit_bytes(Path(t).read_bytes(), t) for t in targets]
+    elif len(targets) == 1:
+        params = parse_assignments(args.param, "-p")
+        ids.append(sp.submit(targets[0], params, **job_fields_from_args(args)))
+    else:
+        raise UsageError("give one script name, or one or more existing .json job files, or '-'")
+    if args.json:
+        print_json(ids if len(ids) > 1 else {"id": ids[0]})
+    else:
+        print("\n".join(ids))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    st = _spool(args).status()
+    if args.json:
+        print_json(st)
+        return 0
+    print("  ".join(f"{k}: {st[k]}" for k in ("pending", "claimed", "done", "failed", "total")))
+    for sweep, per in sorted(st.get("sweeps", {}).items()):
+        print(f"  sweep {sweep}: " + "  ".join(f"{k} {v}" for k, v in per.items()))
+    return 0
+
+
+def _summary(d: dict[str, Any]) -> str:
+    if d.get("error"):
+        return f"{d['error'].get('kind')}: {d['error'].get('message')}"
+    if d.get("result") is not None:
+        return compact(d["result"])
+    return d.get("problem") or ""
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    views = _spool(args).jobs(state=args.state, sweep=args.sweep)
+    rows = [v.to_dict() for v in views]
+    if args.json:
+        print_json(rows)
+        return 0
+    print_table([[r["id"], r["state"], r["script"] or "?", r["name"] or "", compact(r["params"], 40), _summary(r)]
+                 for r in rows], ["ID", "STATE", "SCRIPT", "NAME", "PARAMS", "RESULT"])
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    v = _spool(args).get(args.id)
+    d = v.to_dict(files=True)
+    d["job"] = v.job
+    if v.result:
+        d["record"] = v.result
+    if args.json:
+        print_json(d)
+        return 0
+    print(f"{v.id}  [{v.state.value}]  {d['path']}")
+    if v.problem:
+        print(f"  problem: {v.problem}")
+    if v.job:
+        print("  job: " + json.dumps({k: val for k, val in v.job.items() if val not in (None, [], {})}))
+    rec = v.result or {}
+    for key in ("host", "runner", "device", "attempt", "started", "ended", "duration", "exit_code"):
+        if rec.get(key) is not None or d.get(key) is not None:
+            print(f"  {key}: {rec.get(key, d.get(key))}")
+    if rec.get("result") is not None:
+        print("  result: " + json.dumps(rec["result"]))
+    if rec.get("error"):
+        err = rec["error"]
+        print(f"  error: {err.get('kind')}: {err.get('message')}")
+        if err.get("stderr_tail"):
+            print("  stderr tail:\n    " + "\n    ".join(str(err["stderr_tail"]).splitlines()[-10:]))
+    if d.get("files"):
+        print("  files: " + ", ".join(d["files"]))
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    out = _spool(args).cancel(*args.ids)
+    if args.json:
+        print_json(out)
+    else:
+        for job_id, what in out.items():
+            print(f"{job_id}: {what}")
+    return 0
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    if not args.ids and not args.failed:
+        raise UsageError("give job ids, or --failed [--sweep ID]")
+    ids = _spool(args).retry(*args.ids, failed=args.failed, sweep=args.sweep)
+    if args.json:
+        print_json(ids)
+    else:
+        print(f"requeued {len(ids)} job(s)" + ("".join(f"\n{i}" for i in ids)))
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from spool.model import Job
+
+    schema = Job.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    print_json(schema)
+    return 0
+
+
+def register(sub: Any, common: Any) -> None:
+    p = sub.add_parser("init", help="create a spool (folders + spool.toml)")
+    common(p)
+    p.add_argument("--scripts", metavar="DIR", help="scripts folder (default: <spool>/scripts)")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("submit", help="queue a job: a script with params, job files, or '-' for stdin",
+                       description="spool submit SCRIPT [-p k=v ...] | spool submit FILE.json [...] | spool submit -")
+    common(p)
+    p.add_argument("target", nargs="+", metavar="SCRIPT|FILE.json|-")
+    add_job_options(p)
+    p.add_argument("--scripts", metavar="DIR", help="this machine's scripts folder (default: from spool.toml)")
+    p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser("status", help="counts per state (and per sweep)")
+    common(p)
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("ls", help="list jobs")
+    common(p)
+    p.add_argument("--state", choices=["pending", "claimed", "done", "failed"])
+    p.add_argument("--sweep", metavar="ID")
+    p.set_defaults(func=cmd_ls)
+
+    p = sub.add_parser("show", help="one job: its state, result, error and files")
+    common(p)
+    p.add_argument("id")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("cancel", help="cancel jobs (pending: at once; running: the runner stops it)")
+    common(p)
+    p.add_argument("ids", nargs="+", metavar="ID")
+    p.set_defaults(func=cmd_cancel)
+
+    p = sub.add_parser("retry", help="re-queue failed jobs as new attempts (old attempts' files kept)")
+    common(p)
+    p.add_argument("ids", nargs="*", metavar="ID")
+    p.add_argument("--failed", action="store_true", help="every failed job (of --sweep if given)")
+    p.add_argument("--sweep", metavar="ID")
+    p.set_defaults(func=cmd_retry)
+
+    p = sub.add_parser("schema", help="print the job file's JSON Schema")
+    common(p, json_flag=False)
+    p.set_defaults(func=cmd_schema)

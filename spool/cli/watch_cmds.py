@@ -1,0 +1,121 @@
+"""Verbs that watch the house: `logs [-f]` and `runners`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from spool.cli.output import print_json, print_table
+from spool.errors import NotFound
+
+__all__ = ["register", "runner_rows"]
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from spool.api import Spool
+    from spool.states import State
+
+    sp = Spool(args.spool)
+    view = sp.get(args.id)
+    name = "stderr.log" if args.stderr else "stdout.log"
+    if view.state is State.PENDING:
+        raise NotFound(f"job {args.id} has not started yet (pending)")
+    path = view.path / name
+    deadline = time.monotonic() + 10
+    while not path.exists():  # just claimed: the runner opens the logs in a moment
+        if not args.follow or time.monotonic() > deadline:
+            raise NotFound(f"no {name} for job {args.id}", file=view.path)
+        time.sleep(0.1)
+    out = sys.stdout.buffer
+    with open(path, "rb") as f:  # the open file follows the folder when the job moves to done/
+        while True:
+            chunk = f.read(1 << 16)
+            if chunk:
+                out.write(chunk)
+                out.flush()
+                continue
+            if not args.follow:
+                return 0
+            entry = sp.layout.find(args.id)
+            if entry is None or entry.state is not State.CLAIMED:
+                rest = f.read()
+                out.write(rest)
+                out.flush()
+                return 0
+            time.sleep(0.2)
+
+
+def _spool_now(runners_dir: Path) -> float:
+    """The spool's clock: the mtime of a file written there just now."""
+    probe = runners_dir / f".clock-cli-{os.getpid()}"
+    try:
+        probe.write_bytes(b"t")
+        return probe.stat().st_mtime
+    except OSError:
+        return time.time()
+    finally:
+        try:
+            probe.unlink()
+        except OSError:
+            pass
+
+
+def runner_rows(runners_dir: Path) -> list[dict[str, Any]]:
+    """Each runner's heartbeat with `age` (seconds, by the spool's clock) and `alive`."""
+    now = _spool_now(runners_dir)
+    rows = []
+    try:
+        names = sorted(p for p in os.listdir(runners_dir) if p.endswith(".json") and not p.startswith("."))
+    except FileNotFoundError:
+        return rows
+    for name in names:
+        path = runners_dir / name
+        try:
+            doc = json.loads(path.read_bytes())
+            age = now - path.stat().st_mtime
+        except (OSError, ValueError):
+            continue
+        beat = float(doc.get("heartbeat_seconds") or 5)
+        doc["age"] = round(age, 1)
+        doc["alive"] = doc.get("status") != "stopped" and age < max(15.0, 3 * beat)
+        rows.append(doc)
+    return rows
+
+
+def cmd_runners(args: argparse.Namespace) -> int:
+    from spool.api import Spool
+
+    sp = Spool(args.spool)
+    sp.settings
+    rows = runner_rows(sp.layout.runners)
+    if args.json:
+        print_json(rows)
+        return 0
+    table = []
+    for r in rows:
+        caps = r.get("capabilities") or {}
+        live = "alive" if r["alive"] else ("stopped" if r.get("status") == "stopped" else "gone")
+        dev = "gpu" if caps.get("gpu") else ("mps" if caps.get("mps") else "cpu")
+        hw = f"{caps.get('cpu_count', '?')} cpu, {caps.get('memory_gb', 0):.0f} GB, {dev}"
+        table.append([r.get("name"), r.get("host"), live, f"{r['age']:.0f}s", r.get("status"),
+                      ",".join(r.get("jobs") or []), hw])
+    print_table(table, ["RUNNER", "HOST", "LIVE", "SEEN", "STATUS", "JOBS", "MACHINE"])
+    return 0
+
+
+def register(sub: Any, common: Any) -> None:
+    p = sub.add_parser("logs", help="print a job's stdout (or --stderr); -f follows a running job")
+    common(p, json_flag=False)
+    p.add_argument("id")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing until the job ends")
+    p.add_argument("--stderr", action="store_true", help="stderr.log instead of stdout.log")
+    p.set_defaults(func=cmd_logs)
+
+    p = sub.add_parser("runners", help="the runners of this spool: machine, liveness, current jobs")
+    common(p)
+    p.set_defaults(func=cmd_runners)

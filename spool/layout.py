@@ -1,0 +1,145 @@
+"""Where things live in a spool folder, and how entry names map to job ids.
+
+Reading only: every rename lives in `spool.protocol`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from spool.errors import PathEscape
+from spool.ids import is_valid_id
+from spool.states import State
+
+__all__ = [
+    "Layout", "Entry", "is_ignored_name", "TOKEN_SEP", "JOB_FILE", "RESULT_FILE", "CLAIM_FILE", "resolve_inside",
+]
+
+TOKEN_SEP = "@"
+JOB_FILE = "job.json"
+RESULT_FILE = "result.json"
+CLAIM_FILE = "claim.json"
+_IGNORED_SUFFIXES = (".tmp", ".part", ".swp", "~", ".crdownload", ".partial")
+
+
+def is_ignored_name(name: str) -> bool:
+    """Names editors and copy tools write while a file is incomplete: never jobs."""
+    return name.startswith(".") or name.endswith(_IGNORED_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One job as found on disk: its id, state and path (a file in pending/, else a folder)."""
+
+    id: str
+    state: State
+    path: Path
+    is_folder: bool = True
+
+    @property
+    def is_job_name(self) -> bool:
+        """False for a pending file that cannot be a job as named (bad id, or not `.json`)."""
+        if not is_valid_id(self.id):
+            return False
+        return self.is_folder or self.path.name.endswith(".json")
+
+    @property
+    def job_file(self) -> Path:
+        return self.path / JOB_FILE if self.is_folder else self.path
+
+    @property
+    def token(self) -> str | None:
+        if self.state is State.CLAIMED:
+            return self.path.name.partition(TOKEN_SEP)[2]
+        return None
+
+
+def resolve_inside(base: Path, rel: str, what: str) -> Path:
+    """`base/rel` resolved (symlinks too), refused if it leaves `base`."""
+    root = base.resolve()
+    target = (root / rel).resolve()
+    if target != root and root not in target.parents:
+        raise PathEscape(f"{what} {rel!r} leaves {root}", field=what)
+    return target
+
+
+class Layout:
+    """The folders of one spool."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def state_dir(self, state: State) -> Path:
+        return self.root / state.value
+
+    @property
+    def runners(self) -> Path:
+        return self.root / "runners"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def sweeps(self) -> Path:
+        return self.root / "sweeps"
+
+    def all_dirs(self) -> list[Path]:
+        return [self.state_dir(s) for s in State] + [self.runners, self.data, self.sweeps]
+
+    def entries(self, state: State) -> Iterator[Entry]:
+        """Every job in one state, by one scandir; names that are not jobs are skipped."""
+        try:
+            it = os.scandir(self.state_dir(state))
+        except FileNotFoundError:
+            return
+        with it:
+            for de in it:
+                try:
+                    is_dir = de.is_dir(follow_symlinks=False)
+                except OSError:
+                    continue
+                entry = self.entry_from_name(state, de.name, is_dir)
+                if entry is not None:
+                    yield entry
+
+    def entry_from_name(self, state: State, name: str, is_dir: bool = True) -> Entry | None:
+        """The entry a directory name stands for; pending files with bad names are kept (to reject)."""
+        if is_ignored_name(name):
+            return None
+        path = self.state_dir(state) / name
+        if state is State.PENDING:
+            if is_dir:
+                return Entry(name, state, path, True) if is_valid_id(name) else None
+            return Entry(name[:-5] if name.endswith(".json") else name, state, path, False)
+        if state is State.CLAIMED:
+            job_id, sep, token = name.partition(TOKEN_SEP)
+            if not sep or not token:
+                return None
+        else:
+            job_id = name
+        if not is_valid_id(job_id):
+            return None
+        return Entry(job_id, state, path)
+
+    def find(self, job_id: str) -> Entry | None:
+        """Where a job is now, looking in the cheap places first."""
+        if not is_valid_id(job_id):
+            return None
+        for state in (State.DONE, State.FAILED):
+            p = self.state_dir(state) / job_id
+            if (p / JOB_FILE).exists():
+                return Entry(job_id, state, p)
+        pending = self.state_dir(State.PENDING)
+        if (pending / f"{job_id}.json").is_file():
+            return Entry(job_id, State.PENDING, pending / f"{job_id}.json", False)
+        if (pending / job_id).is_dir():
+            return Entry(job_id, State.PENDING, pending / job_id, True)
+        prefix = job_id + TOKEN_SEP
+        for e in self.entries(State.CLAIMED):
+            if e.path.name.startswith(prefix) and (e.path / JOB_FILE).exists():
+                return e
+        return None

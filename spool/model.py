@@ -1,0 +1,148 @@
+"""The job file (version 1) as a pydantic model, and parsing of dropped bytes.
+
+Unknown fields are errors naming the field. The original system's shape
+(`scriptName` + `jobParameters`) is read as an `argv4` job.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import PurePosixPath
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from spool.errors import InvalidJob, PathEscape
+
+__all__ = ["Contract", "Requires", "Job", "parse_job", "job_from_dict", "check_relative_path", "LEGACY_KEYS"]
+
+LEGACY_KEYS = frozenset({"scriptName", "jobParameters", "scriptsPath"})
+MAX_JOB_BYTES = 4 * 1024 * 1024
+
+
+class Contract(str, Enum):
+    """How params reach the script."""
+
+    FLAGS = "flags"
+    ARGV4 = "argv4"
+    JSON = "json"
+
+
+class Requires(BaseModel):
+    """What a runner must have to take the job."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    gpu: bool = False
+    min_memory_gb: float | None = Field(default=None, ge=0)
+    tags: list[str] = Field(default_factory=list)
+    os: str | None = None
+
+
+def check_relative_path(value: str, what: str) -> str:
+    """Refuse absolute paths and `..`: job paths are relative to the scripts folder or the spool."""
+    if not value or "\x00" in value:
+        raise ValueError(f"{what} must be a non-empty path")
+    if "\\" in value or value.startswith("/") or (len(value) > 1 and value[1] == ":"):
+        raise ValueError(f"{what} must be a relative path with '/' separators, not {value!r}")
+    parts = PurePosixPath(value).parts
+    if any(p == ".." for p in parts):
+        raise ValueError(f"{what} may not contain '..': {value!r}")
+    return value
+
+
+class Job(BaseModel):
+    """One run of one script with one set of parameters (job file version 1)."""
+
+    model_config = ConfigDict(extra="forbid", title="housespool job (version 1)")
+
+    script: str = Field(description="path of a script inside the scripts folder")
+    params: dict[str, Any] = Field(default_factory=dict, description="parameters for the script")
+    contract: Contract = Field(default=Contract.FLAGS, description="how params reach the script")
+    requires: Requires | None = Field(default=None, description="what a runner must have")
+    timeout: float | None = Field(default=None, gt=0, description="seconds before the script is stopped")
+    retries: int = Field(default=0, ge=0, le=100, description="extra attempts after a failure")
+    priority: int = Field(default=0, description="higher runs first; ties by id")
+    sweep: str | None = Field(default=None, description="sweep id grouping jobs")
+    name: str | None = Field(default=None, description="a label")
+    rev: str | None = Field(default=None, description="git revision of the scripts to run")
+    env: dict[str, str] = Field(default_factory=dict, description="extra environment variables")
+    args: list[str] = Field(default_factory=list, description="fixed arguments placed before the params")
+    inputs: list[str] = Field(default_factory=list, description="spool-relative input files to hash")
+    warm: bool | None = Field(default=None, description="false opts out of a warm (fork-server) runner")
+
+    @field_validator("script")
+    @classmethod
+    def _script_inside(cls, v: str) -> str:
+        return check_relative_path(v, "script")
+
+    @field_validator("inputs")
+    @classmethod
+    def _inputs_inside(cls, v: list[str]) -> list[str]:
+        return [check_relative_path(p, "input") for p in v]
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, v: dict[str, str]) -> dict[str, str]:
+        for key, val in v.items():
+            if not key or "=" in key or "\x00" in key or "\x00" in val:
+                raise ValueError(f"bad environment variable name or value: {key!r}")
+        return v
+
+    def to_file_dict(self) -> dict[str, Any]:
+        """The job as written to a file: defaults left out so files stay short."""
+        return self.model_dump(mode="json", exclude_defaults=True)
+
+
+def _legacy_to_job(data: dict[str, Any]) -> dict[str, Any]:
+    """Read the original HQ's shape as an argv4 job (its absolute scriptsPath is ignored)."""
+    unknown = sorted(set(data) - LEGACY_KEYS)
+    if unknown:
+        raise InvalidJob(f"unknown field in an original-shape job: {unknown[0]!r}", field=unknown[0])
+    params = data.get("jobParameters") or {}
+    if not isinstance(params, dict):
+        raise InvalidJob("jobParameters must be an object", field="jobParameters")
+    return {"script": data.get("scriptName"), "params": params, "contract": "argv4"}
+
+
+def _explain(err: ValidationError) -> tuple[str, str]:
+    first = err.errors()[0]
+    field = ".".join(str(p) for p in first["loc"]) or "job"
+    if first["type"] == "extra_forbidden":
+        return field, "unknown field"
+    if first["type"] == "missing":
+        return field, "is required"
+    return field, first["msg"].removeprefix("Value error, ")
+
+
+def job_from_dict(data: Any, file: str | None = None) -> Job:
+    """Validate a dict as a job; raise `InvalidJob` naming the file and the field."""
+    if not isinstance(data, dict):
+        raise InvalidJob("a job must be a JSON object", file=file)
+    if "scriptName" in data:
+        try:
+            data = _legacy_to_job(data)
+        except InvalidJob as exc:
+            raise InvalidJob(exc.message, file=file, field=exc.field) from None
+    try:
+        return Job.model_validate(data)
+    except ValidationError as err:
+        field, msg = _explain(err)
+        cls = PathEscape if field in ("script", "inputs") or field.startswith("inputs.") else InvalidJob
+        raise cls(msg, file=file, field=field) from None
+
+
+def parse_job(raw: bytes, file: str | None = None) -> Job:
+    """Parse the bytes of a job file."""
+    if len(raw) > MAX_JOB_BYTES:
+        raise InvalidJob(f"job file is {len(raw)} bytes; the limit is {MAX_JOB_BYTES}", file=file)
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InvalidJob("not UTF-8 text", file=file) from None
+    except RecursionError:
+        raise InvalidJob("JSON nested too deeply", file=file) from None
+    except json.JSONDecodeError as exc:
+        raise InvalidJob(f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})", file=file) from None
+    return job_from_dict(data, file)

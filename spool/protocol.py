@@ -1,0 +1,205 @@
+"""The spool protocol: publishing files and moving jobs between states.
+
+This is the only module that renames. Every state move is one `rename`; losing a
+race returns None and is normal. A rename that reports an error may still have
+happened (NFS retransmits, a network hiccup): every move checks the outcome on disk
+before concluding. `FsOps` is the seam through which every call goes, so tests can
+inject failures around the real calls.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from spool.errors import StorageError
+from spool.layout import CLAIM_FILE, JOB_FILE, RESULT_FILE, TOKEN_SEP, Entry, Layout
+from spool.states import State, can_move
+
+__all__ = ["FsOps", "publish_bytes", "publish_json", "claim", "move", "archive_previous_attempt",
+           "read_claim", "take_over", "KEEP_ON_ARCHIVE"]
+
+#: control files that stay at the top of a job folder when an attempt is archived.
+KEEP_ON_ARCHIVE = frozenset({JOB_FILE, "attempts", "retry.json"})
+
+
+class FsOps:
+    """The filesystem calls the protocol makes. Subclass to inject faults; never to fake."""
+
+    def rename(self, src: Path, dst: Path) -> None:
+        os.rename(src, dst)
+
+    def mkdir(self, path: Path) -> None:
+        os.mkdir(path)
+
+    def rmdir(self, path: Path) -> None:
+        os.rmdir(path)
+
+    def write_new(self, path: Path, data: bytes, fsync: bool) -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+            if fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+_DEFAULT_FS = FsOps()
+
+
+def _storage_error(exc: OSError, path: Path) -> StorageError:
+    if exc.errno == errno.ENOSPC:
+        return StorageError("the spool's disk is full", file=path)
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return StorageError(f"the spool is not writable ({exc.strerror})", file=path)
+    return StorageError(f"cannot write ({exc.strerror})", file=path)
+
+
+def publish_bytes(path: Path, data: bytes, *, fsync: bool = True, fs: FsOps = _DEFAULT_FS) -> None:
+    """Write `data` to a hidden temp name beside `path`, fsync, then rename: readers see all or nothing."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(3).hex()}.tmp")
+    try:
+        fs.write_new(tmp, data, fsync)
+        fs.rename(tmp, path)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise _storage_error(exc, path) from None
+
+
+def publish_json(path: Path, obj: Any, *, fsync: bool = True, fs: FsOps = _DEFAULT_FS) -> None:
+    publish_bytes(path, json.dumps(obj, indent=1, default=str).encode() + b"\n", fsync=fsync, fs=fs)
+
+
+def _exists(path: Path) -> bool:
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
+
+
+def claim(layout: Layout, entry: Entry, token: str, *, dest_id: str | None = None,
+          fs: FsOps = _DEFAULT_FS) -> Path | None:
+    """Take a pending job with one rename into `claimed/<id>@<token>/`; None if another runner won.
+
+    A fresh job (`pending/<id>.json`) is renamed into a runner-unique folder made first;
+    a requeued job (`pending/<id>/`) is renamed as a whole. Either way the source vanishes,
+    so exactly one claimer succeeds.
+    """
+    assert entry.state is State.PENDING
+    folder = layout.state_dir(State.CLAIMED) / f"{dest_id or entry.id}{TOKEN_SEP}{token}"
+    if entry.is_folder:
+        target, src = folder, entry.path
+    else:
+        try:
+            fs.mkdir(folder)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise _storage_error(exc, folder) from None
+        target, src = folder / JOB_FILE, entry.path
+    try:
+        fs.rename(src, target)
+    except OSError as exc:
+        if not _exists(folder / JOB_FILE):  # really lost (or never happened): tidy our empty folder
+            try:
+                fs.rmdir(folder)
+            except OSError:
+                pass
+            if exc.errno in (errno.ENOENT, errno.ENOTEMPTY, errno.EEXIST):
+                return None
+            if exc.errno == errno.ENOSPC:
+                raise _storage_error(exc, folder) from None
+            return None
+    return folder
+
+
+def move(layout: Layout, folder: Path, job_id: str, dst: State, *, fs: FsOps = _DEFAULT_FS) -> Path | None:
+    """Move a job folder to `dst` (finish, fail, requeue, retry) with one rename.
+
+    Returns the new path, or None when the folder was gone (someone else moved it first:
+    the caller has lost the job and must write nothing more for it).
+    """
+    src_state = State(folder.parent.name)
+    if not can_move(src_state, dst):
+        raise ValueError(f"no transition {src_state} -> {dst}")
+    target = layout.state_dir(dst) / job_id
+    marker = read_claim(folder) if src_state is State.CLAIMED else None
+    try:
+        fs.rename(folder, target)
+    except OSError as exc:
+        if _exists(folder):
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                raise StorageError(f"cannot move job to {dst}: {target} already exists", file=folder) from None
+            if exc.errno == errno.ENOENT:
+                return None
+            raise _storage_error(exc, folder) from None
+        # the source is gone: did our rename happen, or did someone else move it?
+        if marker is not None and read_claim(target) == marker:
+            return target
+        if marker is None and _exists(target / JOB_FILE):
+            return target
+        return None
+    return target
+
+
+def take_over(layout: Layout, folder: Path, job_id: str, token: str, *, fs: FsOps = _DEFAULT_FS) -> Path | None:
+    """Take a claimed job whose lease expired, with one rename to our own token; None if we lost.
+
+    Whoever wins then decides: back to pending/ (retries left) or to failed/.
+    """
+    mine = layout.state_dir(State.CLAIMED) / f"{job_id}{TOKEN_SEP}{token}"
+    try:
+        fs.rename(folder, mine)
+    except OSError:
+        if not _exists(mine / JOB_FILE):
+            return None
+    return mine if _exists(mine / JOB_FILE) else None
+
+
+def read_claim(folder: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((folder / CLAIM_FILE).read_bytes())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def archive_previous_attempt(folder: Path) -> int:
+    """In a folder we just claimed, move the last attempt's files to `attempts/<n>/`.
+
+    Returns the number of attempts made before this one.
+    """
+    attempts = folder / "attempts"
+    leftovers = [p for p in folder.iterdir() if p.name not in KEEP_ON_ARCHIVE]
+    previous = 0
+    if attempts.is_dir():
+        previous = sum(1 for p in attempts.iterdir() if p.name.isdigit())
+    if not leftovers:
+        return previous
+    prev = read_claim(folder) or {}
+    try:
+        ended = int(prev.get("attempt", previous + 1))
+        if ended <= previous:
+            ended = previous + 1
+    except (TypeError, ValueError):
+        ended = previous + 1
+    dest = attempts / str(ended)
+    dest.mkdir(parents=True, exist_ok=True)
+    for p in leftovers:
+        os.rename(p, dest / p.name)
+    return ended
+
+
+def result_path(folder: Path) -> Path:
+    return folder / RESULT_FILE
