@@ -30,6 +30,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from spool.errors import ConfigError
+
 __all__ = [
     "Run",
     "Capabilities",
@@ -83,7 +85,7 @@ def main():
     try:
         import torch
     except ImportError as e:
-        if getattr(e, "name", "torch") in (None, "torch"):
+        if getattr(e, "name", None) == "torch" or str(e).replace("'", "") == "No module named torch":
             return
         out["torch"] = {"version": None, "cuda_available": False, "cuda_usable": False,
                         "mps_available": False, "error": "import torch failed: " + short(e)}
@@ -580,8 +582,6 @@ def detect(
     ``system``/``machine``/``host``/``cpu_count``/``read_file`` default to the real machine
     and exist so tests can play any platform.
     """
-    from spool.errors import ConfigError
-
     os_name = _os_name(system if system is not None else platform.system())
     arch = machine if machine is not None else platform.machine()
     python_abs = _resolve_python(python)

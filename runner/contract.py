@@ -56,7 +56,9 @@ def _argv4(job: Job, spool_root: Path, outputs: Path) -> list[str]:
     write_rel = p.get("writePath")
     if write_rel:
         if not isinstance(write_rel, str) or os.path.isabs(write_rel):
-            raise InvalidJob("writePath must be spool-relative (or left out for outputs/)", field="params.writePath")
+            raise InvalidJob(
+                "writePath must be spool-relative (or left out for outputs/)", field="params.writePath"
+            )
         write_dir = resolve_inside(spool_root, write_rel, "params.writePath")
         write_dir.mkdir(parents=True, exist_ok=True)
     else:
@@ -68,8 +70,17 @@ def _argv4(job: Job, spool_root: Path, outputs: Path) -> list[str]:
     return [name, _dir_arg(data_dir), _dir_arg(write_dir), json.dumps(execution)]
 
 
-def build_invocation(job: Job, *, job_id: str, python: str, script: Path, spool_root: Path,
-                     folder: Path, device: str, base_env: dict[str, str] | None = None) -> Invocation:
+def build_invocation(
+    job: Job,
+    *,
+    job_id: str,
+    python: str,
+    script: Path,
+    spool_root: Path,
+    folder: Path,
+    device: str,
+    base_env: dict[str, str] | None = None,
+) -> Invocation:
     """The argv, environment and stdin for `job` run from `folder` (cwd is its `outputs/`)."""
     outputs = folder / "outputs"
     outputs.mkdir(exist_ok=True)
@@ -82,14 +93,16 @@ def build_invocation(job: Job, *, job_id: str, python: str, script: Path, spool_
         tail = []
         stdin = json.dumps(job.params).encode()
     env = dict(os.environ if base_env is None else base_env)
-    env.update({
-        "SPOOL_JOB_ID": job_id,
-        "SPOOL_PARAMS": json.dumps(job.params),
-        "SPOOL_OUTPUT_DIR": str(outputs),
-        "SPOOL_DIR": str(spool_root),
-        "SPOOL_DATA_DIR": str(spool_root / "data"),
-        "SPOOL_DEVICE": device,
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "SPOOL_JOB_ID": job_id,
+            "SPOOL_PARAMS": json.dumps(job.params),
+            "SPOOL_OUTPUT_DIR": str(outputs),
+            "SPOOL_DIR": str(spool_root),
+            "SPOOL_DATA_DIR": str(spool_root / "data"),
+            "SPOOL_DEVICE": device,
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.update(job.env)
     return Invocation([python, str(script), *job.args, *tail], env, stdin, outputs)

@@ -40,8 +40,9 @@ class Outcome:
     stderr_truncated: bool
 
 
-def classify(o: Outcome, *, timed_out: bool = False, cancelled: bool = False,
-             timeout: float | None = None) -> tuple[str, dict[str, str] | None]:
+def classify(
+    o: Outcome, *, timed_out: bool = False, cancelled: bool = False, timeout: float | None = None
+) -> tuple[str, dict[str, str] | None]:
     """`("done", None)` or `("failed", {"kind", "message"})` by the script contract."""
     if cancelled:
         return "failed", {"kind": "cancelled", "message": "cancelled while running"}
@@ -95,8 +96,16 @@ class _CappedFile:
 class Running:
     """One started script. The runner's loop polls it; nothing here blocks the loop."""
 
-    def __init__(self, inv: Invocation, folder: Path, *, log_cap: int, still_ours: Callable[[], bool],
-                 nice: int = 0, on_exit: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        inv: Invocation,
+        folder: Path,
+        *,
+        log_cap: int,
+        still_ours: Callable[[], bool],
+        nice: int = 0,
+        on_exit: Callable[[], None] | None = None,
+    ):
         self.folder = folder
         self._on_exit = on_exit or (lambda: None)
         self._still_ours = still_ours
@@ -112,9 +121,15 @@ class Running:
         self._metrics = _CappedFile(folder / "metrics.jsonl", log_cap, self.fence)
         try:
             self.proc = subprocess.Popen(
-                inv.argv, cwd=inv.cwd, env=inv.env, start_new_session=True, close_fds=True,
+                inv.argv,
+                cwd=inv.cwd,
+                env=inv.env,
+                start_new_session=True,
+                close_fds=True,
                 stdin=subprocess.PIPE if inv.stdin is not None else subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
         except OSError:
             for f in (self._out, self._err, self._metrics):
                 f.close()
@@ -242,5 +257,11 @@ class Running:
             t.join(5)
         for f in (self._out, self._err, self._metrics):
             f.close()
-        return Outcome(self.proc.returncode, self.result, self.metrics_count,
-                       self._tail.decode("utf-8", "replace"), self._out.dropped > 0, self._err.dropped > 0)
+        return Outcome(
+            self.proc.returncode,
+            self.result,
+            self.metrics_count,
+            self._tail.decode("utf-8", "replace"),
+            self._out.dropped > 0,
+            self._err.dropped > 0,
+        )

@@ -44,10 +44,19 @@ class Heartbeat:
         self._last = now
         self._last_state = (tuple(jobs), status)
         doc = {
-            "name": self.opts.name, "host": socket.gethostname(), "pid": os.getpid(), "version": __version__,
-            "status": status, "jobs": jobs, "slots": self.opts.slots, "started": self.started,
-            "last_seen": utc_now(), "python": self.opts.python, "tags": self.opts.tags,
-            "heartbeat_seconds": self.opts.heartbeat_seconds, "capabilities": self.caps.to_dict(),
+            "name": self.opts.name,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "version": __version__,
+            "status": status,
+            "jobs": jobs,
+            "slots": self.opts.slots,
+            "started": self.started,
+            "last_seen": utc_now(),
+            "python": self.opts.python,
+            "tags": self.opts.tags,
+            "heartbeat_seconds": self.opts.heartbeat_seconds,
+            "capabilities": self.caps.to_dict(),
         }
         try:
             publish_json(self.path, doc, fsync=False)

@@ -60,8 +60,9 @@ class Slot:
 class Runner:
     """Watches one spool, claims what this machine can run, runs it, writes what happened."""
 
-    def __init__(self, spool: Spool, opts: RunnerOptions, *, caps: Capabilities | None = None,
-                 log: Any = None):
+    def __init__(
+        self, spool: Spool, opts: RunnerOptions, *, caps: Capabilities | None = None, log: Any = None
+    ):
         self.spool = spool
         self.opts = opts
         self.settings = spool.settings
@@ -72,8 +73,12 @@ class Runner:
         self.lease_seconds = self.settings.lease_seconds
         self.scan_interval = opts.scan_interval or self.settings.scan_interval
         self.log_cap = int(self.settings.log_cap_mb * 1024 * 1024)
-        self.policy = IdlePolicy.from_options(max_load=opts.max_load, hours=opts.hours,
-                                              on_ac_power=opts.on_ac_power, when_user_idle_min=opts.when_user_idle)
+        self.policy = IdlePolicy.from_options(
+            max_load=opts.max_load,
+            hours=opts.hours,
+            on_ac_power=opts.on_ac_power,
+            when_user_idle_min=opts.when_user_idle,
+        )
         self._warned: set[str] = set()
         self.clock = SpoolClock(self.layout, opts.name)
         self.scanner = Scanner(self.layout)
@@ -154,10 +159,14 @@ class Runner:
             if not self._policy_allows(now):
                 break
             started |= self._claim_and_start(cand, now)
-        self.idle = not self.slots and runnable == 0 and unsettled == 0
+        self.idle = not self.slots and runnable == 0 and unsettled == 0 and not self._others_running()
         if not self._policy_ok[0] and not self.slots:
             self.idle = True
         return started
+
+    def _others_running(self) -> bool:
+        """Jobs other runners hold: a drained spool has none (their leases may yet expire to us)."""
+        return any(True for _ in self.layout.entries(State.CLAIMED))
 
     def _settled(self, cand: Candidate, spool_now: float) -> bool:
         try:
@@ -186,8 +195,17 @@ class Runner:
         try:
             previous = archive_previous_attempt(folder) if cand.entry.is_folder else 0
             attempt = previous + 1
-            publish_json(folder / "claim.json", {"token": token, "runner": self.opts.name, "host": self.host,
-                                                 "attempt": attempt, "claimed_at": utc_now()}, fsync=False)
+            publish_json(
+                folder / "claim.json",
+                {
+                    "token": token,
+                    "runner": self.opts.name,
+                    "host": self.host,
+                    "attempt": attempt,
+                    "claimed_at": utc_now(),
+                },
+                fsync=False,
+            )
             renew(folder, 0)
             job = parse_job((folder / JOB_FILE).read_bytes(), job_id)
         except (OSError, SpoolError) as exc:
@@ -198,23 +216,47 @@ class Runner:
         self.started_count += 1
         try:
             script = check_script(self.scripts_dir, job, job_id)
-            inv = build_invocation(job, job_id=job_id, python=self.opts.python, script=script,
-                                   spool_root=self.spool.root, folder=folder, device=self.device)
-            slot.proc = Running(inv, folder, log_cap=self.log_cap, nice=self.opts.nice,
-                                still_ours=lambda: (folder / JOB_FILE).exists(), on_exit=self.wake.set)
+            inv = build_invocation(
+                job,
+                job_id=job_id,
+                python=self.opts.python,
+                script=script,
+                spool_root=self.spool.root,
+                folder=folder,
+                device=self.device,
+            )
+            slot.proc = Running(
+                inv,
+                folder,
+                log_cap=self.log_cap,
+                nice=self.opts.nice,
+                still_ours=lambda: (folder / JOB_FILE).exists(),
+                on_exit=self.wake.set,
+            )
         except SpoolError as exc:
-            self._finish(slot, "failed", {"kind": "invalid", "message": exc.message if not exc.field
-                                          else f"{exc.field}: {exc.message}"})
+            self._finish(
+                slot,
+                "failed",
+                {
+                    "kind": "invalid",
+                    "message": exc.message if not exc.field else f"{exc.field}: {exc.message}",
+                },
+            )
         except OSError as exc:
-            self._finish(slot, "failed", {"kind": "exit", "message": f"cannot start {self.opts.python}: {exc}"})
+            self._finish(
+                slot, "failed", {"kind": "exit", "message": f"cannot start {self.opts.python}: {exc}"}
+            )
         self._log(f"started {job_id} (attempt {attempt})")
         return True
 
-    def _fail_now(self, folder: Path, job_id: str, job: dict[str, Any] | None, kind: str, msg: str,
-                  attempt: int) -> None:
+    def _fail_now(
+        self, folder: Path, job_id: str, job: dict[str, Any] | None, kind: str, msg: str, attempt: int
+    ) -> None:
         try:
-            publish_json(folder / RESULT_FILE, failure_record(job_id, job, kind, msg, attempt=attempt,
-                                                              runner=self.opts.name))
+            publish_json(
+                folder / RESULT_FILE,
+                failure_record(job_id, job, kind, msg, attempt=attempt, runner=self.opts.name),
+            )
             move(self.layout, folder, job_id, State.FAILED)
         except StorageError as exc:
             self._log(f"cannot fail {job_id}: {exc}")
@@ -270,30 +312,50 @@ class Runner:
             if move(self.layout, slot.folder, slot.job_id, State.PENDING) is not None:
                 self._log(f"handed back {slot.job_id}")
             return
-        state, error = classify(outcome, timed_out=slot.timed_out, cancelled=slot.cancelled,
-                                timeout=self._timeout(slot))
+        state, error = classify(
+            outcome, timed_out=slot.timed_out, cancelled=slot.cancelled, timeout=self._timeout(slot)
+        )
         if error is not None:
             error["stderr_tail"] = outcome.stderr_tail[-2000:]
-        slot.record = {"result": outcome.result, "exit_code": outcome.exit_code,
-                       "metrics_count": outcome.metrics_count,
-                       "truncated": outcome.stdout_truncated or outcome.stderr_truncated}
+        slot.record = {
+            "result": outcome.result,
+            "exit_code": outcome.exit_code,
+            "metrics_count": outcome.metrics_count,
+            "truncated": outcome.stdout_truncated or outcome.stderr_truncated,
+        }
         self._finish(slot, state, error)
 
     def _finish(self, slot: Slot, state: str, error: dict[str, Any] | None) -> None:
         ended = utc_now()
         rec: dict[str, Any] = {
-            "format": 1, "id": slot.job_id, "state": state, "job": slot.job.model_dump(mode="json"),
-            "result": slot.record.get("result"), "error": error, "runner": self.opts.name, "host": self.host,
-            "python": self.opts.python, "python_version": self.caps.python_version, "device": self.device,
-            "started": slot.started_wall, "ended": ended, "duration": round(time.monotonic() - slot.started, 6),
-            "exit_code": slot.record.get("exit_code"), "attempt": slot.attempt,
-            "metrics_count": slot.record.get("metrics_count", 0), "provenance": {},
+            "format": 1,
+            "id": slot.job_id,
+            "state": state,
+            "job": slot.job.model_dump(mode="json"),
+            "result": slot.record.get("result"),
+            "error": error,
+            "runner": self.opts.name,
+            "host": self.host,
+            "python": self.opts.python,
+            "python_version": self.caps.python_version,
+            "device": self.device,
+            "started": slot.started_wall,
+            "ended": ended,
+            "duration": round(time.monotonic() - slot.started, 6),
+            "exit_code": slot.record.get("exit_code"),
+            "attempt": slot.attempt,
+            "metrics_count": slot.record.get("metrics_count", 0),
+            "provenance": {},
         }
         if slot.record.get("truncated"):
             rec["logs_truncated"] = True
         target = State.DONE if state == "done" else State.FAILED
-        if target is State.FAILED and error and error["kind"] not in ("cancelled", "invalid") \
-                and self._retries_left(slot):
+        if (
+            target is State.FAILED
+            and error
+            and error["kind"] not in ("cancelled", "invalid")
+            and self._retries_left(slot)
+        ):
             target = State.PENDING
         try:
             if not (slot.folder / JOB_FILE).exists():
@@ -306,7 +368,9 @@ class Runner:
         self.slots.pop(slot.folder.name, None)
 
     def _retries_left(self, slot: Slot) -> bool:
-        retries = slot.job.retries if "retries" in slot.job.model_fields_set else self.settings.defaults.retries
+        retries = (
+            slot.job.retries if "retries" in slot.job.model_fields_set else self.settings.defaults.retries
+        )
         return failures_since_retry(slot.folder) + 1 <= retries
 
     # -- dead runners' jobs -----------------------------------------------------
@@ -339,11 +403,23 @@ class Runner:
         attempt = int(old.get("attempt") or 1)
         cancelled = (mine / CANCEL_FILE).exists()
         kind = "cancelled" if cancelled else "lost_lease"
-        msg = "cancelled; its runner had gone" if cancelled else \
-            f"runner {old.get('runner', '?')} on {old.get('host', '?')} stopped renewing its lease"
-        publish_json(mine / RESULT_FILE, failure_record(job_id, job.model_dump(mode="json") if job else None,
-                                                        kind, msg, attempt=attempt, runner=old.get("runner")))
-        retries = (job.retries if job and "retries" in job.model_fields_set else self.settings.defaults.retries)
+        msg = (
+            "cancelled; its runner had gone"
+            if cancelled
+            else f"runner {old.get('runner', '?')} on {old.get('host', '?')} stopped renewing its lease"
+        )
+        publish_json(
+            mine / RESULT_FILE,
+            failure_record(
+                job_id,
+                job.model_dump(mode="json") if job else None,
+                kind,
+                msg,
+                attempt=attempt,
+                runner=old.get("runner"),
+            ),
+        )
+        retries = job.retries if job and "retries" in job.model_fields_set else self.settings.defaults.retries
         target = State.FAILED if cancelled or failures_since_retry(mine) + 1 > retries else State.PENDING
         move(self.layout, mine, job_id, target)
         self._log(f"{job_id}: lease expired ({kind}) -> {target.value}")

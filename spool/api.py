@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spool import jobs as _jobs
 from spool.errors import InvalidJob, NotFound, SpoolExists, UsageError
-from spool.layout import Layout
+from spool.layout import JOB_FILE, Entry, Layout
 from spool.model import Job, job_from_dict, parse_job
 from spool.settings import SETTINGS_FILE, Settings, load_settings, render_settings
 from spool.states import State
@@ -32,7 +33,9 @@ def resolve_spool_path(path: str | os.PathLike[str] | None = None) -> Path:
 class Spool:
     """A spool folder. `Spool("spool-dir").results()` is the notebook entry point."""
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, scripts: str | os.PathLike[str] | None = None):
+    def __init__(
+        self, path: str | os.PathLike[str] | None = None, *, scripts: str | os.PathLike[str] | None = None
+    ):
         self.root = resolve_spool_path(path)
         self.layout = Layout(self.root)
         self._settings: Settings | None = None
@@ -73,8 +76,14 @@ class Spool:
         return self._scripts_override or self.settings.scripts_dir(self.root)
 
     # -- submit -----------------------------------------------------------------
-    def submit(self, job: Job | dict[str, Any] | str, params: dict[str, Any] | None = None, *,
-               job_id: str | None = None, **fields: Any) -> str:
+    def submit(
+        self,
+        job: Job | dict[str, Any] | str,
+        params: dict[str, Any] | None = None,
+        *,
+        job_id: str | None = None,
+        **fields: Any,
+    ) -> str:
         """Queue one job: a `Job`, a job dict, or a script name with params and fields."""
         if isinstance(job, str):
             job = job_from_dict({"script": job, "params": params or {}, **fields})
@@ -93,18 +102,26 @@ class Spool:
         return _jobs.publish_job(self.layout, raw)
 
     # -- look -------------------------------------------------------------------
-    def _require(self) -> None:
-        if not (self.root / SETTINGS_FILE).exists():
-            self.settings  # raises the clear "no spool here"
+    def check(self) -> Settings:
+        """The spool's settings; raises the clear "no spool here" error when it is not a spool."""
+        return self.settings
+
+    def _entries(self, state: State) -> Iterator[Entry]:
+        """`layout.entries`, minus claimed folders without a job.json: a claim in progress, or one
+        that crashed between its mkdir and its rename (the job is still pending, whole)."""
+        for entry in self.layout.entries(state):
+            if state is State.CLAIMED and not (entry.path / JOB_FILE).exists():
+                continue
+            yield entry
 
     def status(self) -> dict[str, Any]:
         """Counts per state, and per sweep: one scandir per state, no file reads."""
-        self._require()
+        self.check()
         counts: dict[str, int] = {s.value: 0 for s in State}
         sweeps: dict[str, dict[str, int]] = {}
         known = self.sweep_ids()
         for state in State:
-            for entry in self.layout.entries(state):
+            for entry in self._entries(state):
                 counts[state.value] += 1
                 m = _SWEEP_MEMBER.match(entry.id)
                 if m and m.group(1) in known:
@@ -124,11 +141,11 @@ class Spool:
 
     def jobs(self, state: State | str | None = None, sweep: str | None = None) -> list[_jobs.JobView]:
         """Every job (or those in one state / sweep), sorted by id."""
-        self._require()
+        self.check()
         states = [State(state)] if state else list(State)
         views = []
         for st in states:
-            for entry in self.layout.entries(st):
+            for entry in self._entries(st):
                 if sweep and not entry.id.startswith(f"{sweep}-"):
                     continue
                 v = _jobs.view(entry)
@@ -138,7 +155,7 @@ class Spool:
         return sorted(views, key=lambda v: v.id)
 
     def get(self, job_id: str) -> _jobs.JobView:
-        self._require()
+        self.check()
         entry = self.layout.find(job_id)
         if entry is None:
             raise NotFound(f"no job {job_id!r} in {self.root}")
@@ -147,12 +164,12 @@ class Spool:
     # -- change -----------------------------------------------------------------
     def cancel(self, *job_ids: str) -> dict[str, str]:
         """Cancel jobs: pending ones fail at once as cancelled, running ones are stopped by their runner."""
-        self._require()
+        self.check()
         return {j: _jobs.cancel(self.layout, j, _jobs.new_token("cancel")) for j in job_ids}
 
     def retry(self, *job_ids: str, failed: bool = False, sweep: str | None = None) -> list[str]:
-        """Re-queue failed jobs as new attempts (all failed ones with `failed=True`, optionally of one sweep)."""
-        self._require()
+        """Re-queue failed jobs as new attempts (every failed one with `failed=True`, or of one sweep)."""
+        self.check()
         ids = list(job_ids)
         if failed:
             ids += [v.id for v in self.jobs(State.FAILED, sweep=sweep)]
@@ -183,12 +200,12 @@ class Spool:
         """One row per finished job: params as `param.*`, results as `result.*`."""
         from spool.results import load_results
 
-        self._require()
+        self.check()
         return load_results(self.layout, sweep=sweep, state=state)
 
     def metrics(self, job_or_sweep: str) -> pd.DataFrame:
         """Every metrics line of a job (or of every job of a sweep) as a long DataFrame."""
         from spool.results import load_metrics
 
-        self._require()
+        self.check()
         return load_metrics(self.layout, job_or_sweep)

@@ -21,4 +21,5 @@ def new_id(now: datetime | None = None) -> str:
 
 def is_valid_id(text: str) -> bool:
     """True if ``text`` can name a job: no separators, no ``@``, no leading dot, ≤120 chars."""
-    return bool(_ID_RE.match(text)) and not text.endswith(_RESERVED_SUFFIXES)
+    # fullmatch: with `match`, the pattern's `$` would accept a trailing newline
+    return bool(_ID_RE.fullmatch(text)) and not text.endswith(_RESERVED_SUFFIXES)

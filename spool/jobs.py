@@ -14,12 +14,21 @@ from spool.errors import InvalidJob, NotFound, SpoolError
 from spool.ids import is_valid_id, new_id
 from spool.layout import CLAIM_FILE, JOB_FILE, RESULT_FILE, Entry, Layout, resolve_inside
 from spool.model import Job, parse_job
-from spool.protocol import claim, move, publish_bytes, publish_json, read_claim
+from spool.protocol import archive_previous_attempt, claim, move, publish_bytes, publish_json, read_claim
 from spool.states import State
 
 __all__ = [
-    "JobView", "new_token", "utc_now", "failure_record", "check_script", "publish_job", "reject",
-    "cancel", "retry", "view", "CANCEL_FILE",
+    "JobView",
+    "new_token",
+    "utc_now",
+    "failure_record",
+    "check_script",
+    "publish_job",
+    "reject",
+    "cancel",
+    "retry",
+    "view",
+    "CANCEL_FILE",
 ]
 
 CANCEL_FILE = "cancel"
@@ -34,11 +43,19 @@ def new_token(runner: str) -> str:
     return f"{runner}.{os.urandom(4).hex()}"
 
 
-def failure_record(job_id: str, job: dict[str, Any] | None, kind: str, message: str, **extra: Any) -> dict[str, Any]:
+def failure_record(
+    job_id: str, job: dict[str, Any] | None, kind: str, message: str, **extra: Any
+) -> dict[str, Any]:
     """The `result.json` of a job that ended without running to a result."""
     rec: dict[str, Any] = {
-        "format": 1, "id": job_id, "state": "failed", "job": job, "result": None,
-        "error": {"kind": kind, "message": message}, "host": socket.gethostname(), "ended": utc_now(),
+        "format": 1,
+        "id": job_id,
+        "state": "failed",
+        "job": job,
+        "result": None,
+        "error": {"kind": kind, "message": message},
+        "host": socket.gethostname(),
+        "ended": utc_now(),
     }
     rec.update(extra)
     return rec
@@ -55,12 +72,12 @@ def check_script(scripts_dir: Path, job: Job, file: str | None = None) -> Path:
     return path
 
 
-def publish_job(layout: Layout, raw: bytes, job_id: str | None = None) -> str:
+def publish_job(layout: Layout, raw: bytes, job_id: str | None = None, *, fsync: bool = True) -> str:
     """Publish job bytes as `pending/<id>.json` (temp, fsync, rename); returns the id."""
     job_id = job_id or new_id()
     if not is_valid_id(job_id):
         raise InvalidJob(f"{job_id!r} cannot be a job id (letters, digits, . _ -; no separators)", field="id")
-    publish_bytes(layout.state_dir(State.PENDING) / f"{job_id}.json", raw)
+    publish_bytes(layout.state_dir(State.PENDING) / f"{job_id}.json", raw, fsync=fsync)
     return job_id
 
 
@@ -88,8 +105,12 @@ def cancel(layout: Layout, job_id: str, token: str) -> str:
         folder = claim(layout, entry, token)
         if folder is None:
             return cancel(layout, job_id, token)  # it moved under us: look again
+        if entry.is_folder:  # a retried job: keep the earlier attempt's result.json and logs
+            archive_previous_attempt(folder)
         job = _job_dict(folder / JOB_FILE)
-        _finish_failed(layout, folder, job_id, failure_record(job_id, job, "cancelled", "cancelled while pending"))
+        _finish_failed(
+            layout, folder, job_id, failure_record(job_id, job, "cancelled", "cancelled while pending")
+        )
         return "cancelled"
     if entry.state is State.CLAIMED:
         try:
@@ -139,14 +160,28 @@ class JobView:
     def to_dict(self, *, files: bool = False) -> dict[str, Any]:
         job = self.job or {}
         out: dict[str, Any] = {
-            "id": self.id, "state": self.state.value, "script": job.get("script"),
-            "params": job.get("params"), "name": job.get("name"), "sweep": job.get("sweep"),
+            "id": self.id,
+            "state": self.state.value,
+            "script": job.get("script"),
+            "params": job.get("params"),
+            "name": job.get("name"),
+            "sweep": job.get("sweep"),
             "created": self.created,
         }
         if self.problem:
             out["problem"] = self.problem
         if self.result is not None:
-            for key in ("result", "error", "host", "device", "duration", "attempt", "started", "ended", "exit_code"):
+            for key in (
+                "result",
+                "error",
+                "host",
+                "device",
+                "duration",
+                "attempt",
+                "started",
+                "ended",
+                "exit_code",
+            ):
                 if key in self.result:
                     out[key] = self.result[key]
         elif self.claim is not None:

@@ -15,7 +15,14 @@ from spool.ids import is_valid_id
 from spool.states import State
 
 __all__ = [
-    "Layout", "Entry", "is_ignored_name", "TOKEN_SEP", "JOB_FILE", "RESULT_FILE", "CLAIM_FILE", "resolve_inside",
+    "Layout",
+    "Entry",
+    "is_ignored_name",
+    "TOKEN_SEP",
+    "JOB_FILE",
+    "RESULT_FILE",
+    "CLAIM_FILE",
+    "resolve_inside",
 ]
 
 TOKEN_SEP = "@"

@@ -19,6 +19,8 @@ __all__ = ["Contract", "Requires", "Job", "parse_job", "job_from_dict", "check_r
 
 LEGACY_KEYS = frozenset({"scriptName", "jobParameters", "scriptsPath"})
 MAX_JOB_BYTES = 4 * 1024 * 1024
+#: deeper values parse but pydantic cannot serialize them (its limit is a few hundred levels)
+MAX_JOB_DEPTH = 64
 
 
 class Contract(str, Enum):
@@ -116,10 +118,26 @@ def _explain(err: ValidationError) -> tuple[str, str]:
     return field, first["msg"].removeprefix("Value error, ")
 
 
+def _too_deep(value: Any, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        children = v.values() if isinstance(v, dict) else v if isinstance(v, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((c, depth + 1) for c in children)
+    return False
+
+
 def job_from_dict(data: Any, file: str | None = None) -> Job:
     """Validate a dict as a job; raise `InvalidJob` naming the file and the field."""
     if not isinstance(data, dict):
         raise InvalidJob("a job must be a JSON object", file=file)
+    for key, value in data.items():
+        if _too_deep(value, MAX_JOB_DEPTH):
+            raise InvalidJob(f"nested more than {MAX_JOB_DEPTH} levels deep", file=file, field=str(key))
     if "scriptName" in data:
         try:
             data = _legacy_to_job(data)
@@ -144,5 +162,7 @@ def parse_job(raw: bytes, file: str | None = None) -> Job:
     except RecursionError:
         raise InvalidJob("JSON nested too deeply", file=file) from None
     except json.JSONDecodeError as exc:
-        raise InvalidJob(f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})", file=file) from None
+        raise InvalidJob(
+            f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})", file=file
+        ) from None
     return job_from_dict(data, file)

@@ -19,8 +19,17 @@ from spool.errors import StorageError
 from spool.layout import CLAIM_FILE, JOB_FILE, RESULT_FILE, TOKEN_SEP, Entry, Layout
 from spool.states import State, can_move
 
-__all__ = ["FsOps", "publish_bytes", "publish_json", "claim", "move", "archive_previous_attempt",
-           "read_claim", "take_over", "KEEP_ON_ARCHIVE"]
+__all__ = [
+    "FsOps",
+    "publish_bytes",
+    "publish_json",
+    "claim",
+    "move",
+    "archive_previous_attempt",
+    "read_claim",
+    "take_over",
+    "KEEP_ON_ARCHIVE",
+]
 
 #: control files that stay at the top of a job folder when an attempt is archived.
 KEEP_ON_ARCHIVE = frozenset({JOB_FILE, "attempts", "retry.json"})
@@ -65,10 +74,14 @@ def _storage_error(exc: OSError, path: Path) -> StorageError:
 def publish_bytes(path: Path, data: bytes, *, fsync: bool = True, fs: FsOps = _DEFAULT_FS) -> None:
     """Write `data` to a hidden temp name beside `path`, fsync, then rename: readers see all or nothing."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(3).hex()}.tmp")
+    renaming = False
     try:
         fs.write_new(tmp, data, fsync)
+        renaming = True
         fs.rename(tmp, path)
     except OSError as exc:
+        if renaming and not _exists(tmp):
+            return  # the rename happened and only its reply was lost: the file is published
         try:
             os.unlink(tmp)
         except OSError:
@@ -88,8 +101,9 @@ def _exists(path: Path) -> bool:
         return False
 
 
-def claim(layout: Layout, entry: Entry, token: str, *, dest_id: str | None = None,
-          fs: FsOps = _DEFAULT_FS) -> Path | None:
+def claim(
+    layout: Layout, entry: Entry, token: str, *, dest_id: str | None = None, fs: FsOps = _DEFAULT_FS
+) -> Path | None:
     """Take a pending job with one rename into `claimed/<id>@<token>/`; None if another runner won.
 
     A fresh job (`pending/<id>.json`) is renamed into a runner-unique folder made first;
@@ -134,13 +148,17 @@ def move(layout: Layout, folder: Path, job_id: str, dst: State, *, fs: FsOps = _
     if not can_move(src_state, dst):
         raise ValueError(f"no transition {src_state} -> {dst}")
     target = layout.state_dir(dst) / job_id
+    if not _exists(folder):
+        return None  # already moved (a take-over, a cancel): whatever sits at `target` is not ours
     marker = read_claim(folder) if src_state is State.CLAIMED else None
     try:
         fs.rename(folder, target)
     except OSError as exc:
         if _exists(folder):
             if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
-                raise StorageError(f"cannot move job to {dst}: {target} already exists", file=folder) from None
+                raise StorageError(
+                    f"cannot move job to {dst}: {target} already exists", file=folder
+                ) from None
             if exc.errno == errno.ENOENT:
                 return None
             raise _storage_error(exc, folder) from None
@@ -153,7 +171,9 @@ def move(layout: Layout, folder: Path, job_id: str, dst: State, *, fs: FsOps = _
     return target
 
 
-def take_over(layout: Layout, folder: Path, job_id: str, token: str, *, fs: FsOps = _DEFAULT_FS) -> Path | None:
+def take_over(
+    layout: Layout, folder: Path, job_id: str, token: str, *, fs: FsOps = _DEFAULT_FS
+) -> Path | None:
     """Take a claimed job whose lease expired, with one rename to our own token; None if we lost.
 
     Whoever wins then decides: back to pending/ (retries left) or to failed/.

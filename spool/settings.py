@@ -39,7 +39,9 @@ class Settings(BaseModel):
     scripts: str = Field(default="scripts", description="scripts folder, relative to the spool or absolute")
     lease_seconds: float = Field(default=60.0, ge=2, description="a lease not renewed for this long expires")
     scan_interval: float = Field(default=1.0, gt=0, le=3600, description="seconds between scans of pending/")
-    settle_seconds: float = Field(default=10.0, ge=0, description="an unparsable job older than this is rejected")
+    settle_seconds: float = Field(
+        default=10.0, ge=0, description="an unparsable job older than this is rejected"
+    )
     log_cap_mb: float = Field(default=100.0, gt=0, description="stdout.log/stderr.log are cut at this size")
     defaults: Defaults = Field(default_factory=Defaults)
 
@@ -55,7 +57,9 @@ def load_settings(spool_root: Path) -> Settings:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise NotFound(f"no spool here (missing {SETTINGS_FILE}); create one with 'spool init'", file=spool_root)
+        raise NotFound(
+            f"no spool here (missing {SETTINGS_FILE}); create one with 'spool init'", file=spool_root
+        )
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", file=path) from None
     try:

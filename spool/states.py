@@ -22,7 +22,9 @@ class State(str, Enum):
 #: every allowed move; each one is a single atomic rename in `spool.protocol`.
 TRANSITIONS: dict[State, frozenset[State]] = {
     State.PENDING: frozenset({State.CLAIMED}),  # claim (also how cancel/reject take a pending job)
-    State.CLAIMED: frozenset({State.DONE, State.FAILED, State.PENDING, State.CLAIMED}),  # finish, fail, requeue, take over
+    State.CLAIMED: frozenset(
+        {State.DONE, State.FAILED, State.PENDING, State.CLAIMED}
+    ),  # finish, fail, requeue, take over
     State.DONE: frozenset(),
     State.FAILED: frozenset({State.PENDING}),  # retry
 }

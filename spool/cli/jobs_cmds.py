@@ -22,15 +22,22 @@ def _spool(args: argparse.Namespace) -> Any:
 
 def add_job_options(p: argparse.ArgumentParser) -> None:
     """The flags that describe a job, shared by `submit` and `sweep`."""
-    p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
-                   help="a parameter (value parsed as JSON where it parses, else a string); repeatable")
+    p.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a parameter (value parsed as JSON where it parses, else a string); repeatable",
+    )
     p.add_argument("--contract", choices=["flags", "argv4", "json"], help="how params reach the script")
     p.add_argument("--name", help="a label")
     p.add_argument("--priority", type=int, help="higher runs first")
     p.add_argument("--timeout", type=float, help="seconds before the script is stopped")
     p.add_argument("--retries", type=int, help="extra attempts after a failure")
     p.add_argument("--requires-gpu", action="store_true", help="only runners with a usable GPU take it")
-    p.add_argument("--tag", action="append", metavar="T", help="only runners with this tag take it; repeatable")
+    p.add_argument(
+        "--tag", action="append", metavar="T", help="only runners with this tag take it; repeatable"
+    )
     p.add_argument("--env", action="append", metavar="K=V", help="an extra environment variable; repeatable")
     p.add_argument("--arg", action="append", metavar="WORD", help="a fixed argument placed before the params")
 
@@ -115,8 +122,13 @@ def cmd_ls(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
         return 0
-    print_table([[r["id"], r["state"], r["script"] or "?", r["name"] or "", compact(r["params"], 40), _summary(r)]
-                 for r in rows], ["ID", "STATE", "SCRIPT", "NAME", "PARAMS", "RESULT"])
+    print_table(
+        [
+            [r["id"], r["state"], r["script"] or "?", r["name"] or "", compact(r["params"], 40), _summary(r)]
+            for r in rows
+        ],
+        ["ID", "STATE", "SCRIPT", "NAME", "PARAMS", "RESULT"],
+    )
     return 0
 
 
@@ -186,12 +198,17 @@ def register(sub: Any, common: Any) -> None:
     p.add_argument("--scripts", metavar="DIR", help="scripts folder (default: <spool>/scripts)")
     p.set_defaults(func=cmd_init)
 
-    p = sub.add_parser("submit", help="queue a job: a script with params, job files, or '-' for stdin",
-                       description="spool submit SCRIPT [-p k=v ...] | spool submit FILE.json [...] | spool submit -")
+    p = sub.add_parser(
+        "submit",
+        help="queue a job: a script with params, job files, or '-' for stdin",
+        description="spool submit SCRIPT [-p k=v ...] | spool submit FILE.json [...] | spool submit -",
+    )
     common(p)
     p.add_argument("target", nargs="+", metavar="SCRIPT|FILE.json|-")
     add_job_options(p)
-    p.add_argument("--scripts", metavar="DIR", help="this machine's scripts folder (default: from spool.toml)")
+    p.add_argument(
+        "--scripts", metavar="DIR", help="this machine's scripts folder (default: from spool.toml)"
+    )
     p.set_defaults(func=cmd_submit)
 
     p = sub.add_parser("status", help="counts per state (and per sweep)")

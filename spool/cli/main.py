@@ -10,26 +10,41 @@ __all__ = ["main", "build_parser"]
 
 #: spool's own verbs; `runner`, `report` and `serve` plug in through the `housespool.verbs`
 #: entry point group, so `spool` never imports the packages built on it.
-VERB_MODULES = ("spool.cli.jobs_cmds", "spool.cli.watch_cmds")
+VERB_MODULES = (
+    "spool.cli.jobs_cmds",
+    "spool.cli.sweep_cmds",
+    "spool.cli.watch_cmds",
+    "spool.cli.results_cmds",
+)
 ENTRY_POINT_GROUP = "housespool.verbs"
 
 
 def common(parser: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
     """`--spool` (and `--json` for verbs that print) on every verb."""
-    parser.add_argument("--spool", metavar="DIR", default=argparse.SUPPRESS,
-                        help="the spool folder (default: $SPOOL_DIR, else ./spool-dir)")
+    parser.add_argument(
+        "--spool",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="the spool folder (default: $SPOOL_DIR, else ./spool-dir)",
+    )
     if json_flag:
-        parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                            help="print JSON instead of a table")
+        parser.add_argument(
+            "--json", action="store_true", default=argparse.SUPPRESS, help="print JSON instead of a table"
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
     parser = argparse.ArgumentParser(
-        prog="spool", description="A job spooler for a house full of machines: a folder, no server.")
-    parser.add_argument("--spool", metavar="DIR", default=None,
-                        help="the spool folder (default: $SPOOL_DIR, else ./spool-dir)")
+        prog="spool", description="A job spooler for a house full of machines: a folder, no server."
+    )
+    parser.add_argument(
+        "--spool",
+        metavar="DIR",
+        default=None,
+        help="the spool folder (default: $SPOOL_DIR, else ./spool-dir)",
+    )
     parser.add_argument("--json", action="store_true", default=False, help="print JSON")
     parser.add_argument("--version", action="version", version="housespool 0.1.0")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")

@@ -34,10 +34,10 @@ def print_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
     term = shutil.get_terminal_size((160, 24)).columns
     used = sum(widths[:-1]) + 2 * (len(widths) - 1)
     widths[-1] = max(10, min(widths[-1], term - used)) if sys.stdout.isatty() else widths[-1]
-    out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     for row in cells:
         row = row[:-1] + [compact(row[-1], widths[-1])] if row else row
-        out.append("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        out.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip())
     sys.stdout.write("\n".join(out) + "\n")
 
 

@@ -68,7 +68,7 @@ def _spool_now(runners_dir: Path) -> float:
 def runner_rows(runners_dir: Path) -> list[dict[str, Any]]:
     """Each runner's heartbeat with `age` (seconds, by the spool's clock) and `alive`."""
     now = _spool_now(runners_dir)
-    rows = []
+    rows: list[dict[str, Any]] = []
     try:
         names = sorted(p for p in os.listdir(runners_dir) if p.endswith(".json") and not p.startswith("."))
     except FileNotFoundError:
@@ -91,7 +91,7 @@ def cmd_runners(args: argparse.Namespace) -> int:
     from spool.api import Spool
 
     sp = Spool(args.spool)
-    sp.settings
+    sp.check()
     rows = runner_rows(sp.layout.runners)
     if args.json:
         print_json(rows)
@@ -102,8 +102,17 @@ def cmd_runners(args: argparse.Namespace) -> int:
         live = "alive" if r["alive"] else ("stopped" if r.get("status") == "stopped" else "gone")
         dev = "gpu" if caps.get("gpu") else ("mps" if caps.get("mps") else "cpu")
         hw = f"{caps.get('cpu_count', '?')} cpu, {caps.get('memory_gb', 0):.0f} GB, {dev}"
-        table.append([r.get("name"), r.get("host"), live, f"{r['age']:.0f}s", r.get("status"),
-                      ",".join(r.get("jobs") or []), hw])
+        table.append(
+            [
+                r.get("name"),
+                r.get("host"),
+                live,
+                f"{r['age']:.0f}s",
+                r.get("status"),
+                ",".join(r.get("jobs") or []),
+                hw,
+            ]
+        )
     print_table(table, ["RUNNER", "HOST", "LIVE", "SEEN", "STATUS", "JOBS", "MACHINE"])
     return 0
 

@@ -1,0 +1,177 @@
+"""Verbs for the daily loop: `sweep` (a parameter space into jobs) and `wait` (until they end)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from spool.cli.jobs_cmds import add_job_options, job_fields_from_args
+from spool.cli.output import parse_assignments, print_json
+from spool.errors import JobFailed, NotFound, UsageError
+
+__all__ = ["register"]
+
+DEFAULT_MAX_POINTS = 10_000
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from spool.api import Spool
+    from spool.sweeps import format_points, plan_from_flags, plan_from_wandb
+    from spool.sweeps.store import create_sweep, load_sweep, resume_sweep
+
+    sp = Spool(args.spool, scripts=args.scripts)
+    if args.resume:
+        if args.target:
+            raise UsageError("--resume ID takes no SCRIPT or sweep file")
+        added = resume_sweep(sp, args.resume)
+        rec = load_sweep(sp, args.resume)
+        if args.json:
+            print_json({"sweep": args.resume, "added": added, "count": len(rec.points)})
+        else:
+            print(f"sweep {args.resume}: added {len(added)} missing job(s) of {len(rec.points)}")
+        return 0
+    if not args.target:
+        raise UsageError("give a SCRIPT (with --grid/--random...) or a W&B sweep file (.yaml/.json)")
+    max_points = None if args.yes else DEFAULT_MAX_POINTS
+    fixed = parse_assignments(args.param, "-p")
+    target = args.target
+    if target.endswith((".yaml", ".yml", ".json")) and Path(target).is_file():
+        if args.grid or args.uniform or args.log_uniform or args.int_uniform or args.choice:
+            raise UsageError("a sweep file carries its own parameters; drop --grid/--uniform/... ")
+        plan = plan_from_wandb(
+            Path(target).read_text(),
+            target,
+            random_n=args.random,
+            sample_seed=args.sample_seed,
+            seeds=args.seeds,
+            max_points=max_points,
+        )
+        if fixed:
+            plan.points[:] = [{**fixed, **p} for p in plan.points]
+    else:
+        plan = plan_from_flags(
+            target,
+            args.grid or [],
+            args.random,
+            args.uniform or [],
+            args.log_uniform or [],
+            args.int_uniform or [],
+            args.choice or [],
+            args.seeds,
+            fixed,
+            args.sample_seed,
+            max_points=max_points,
+        )
+    if args.dry_run:
+        if args.json:
+            print_json({"script": plan.script, "count": len(plan.points), "points": plan.points})
+        else:
+            print(format_points(plan.points))
+            print(f"{len(plan.points)} point(s); nothing written (--dry-run)")
+        return 0
+    template = job_fields_from_args(args)
+    template.pop("params", None)
+    sid, ids = create_sweep(sp, plan, template)
+    if args.json:
+        print_json({"sweep": sid, "count": len(ids), "jobs": ids})
+    else:
+        print(f"sweep {sid}: {len(ids)} job(s) queued")
+        print(f"  spool wait --sweep {sid}    spool results --sweep {sid}    spool report --sweep {sid}")
+    return 0
+
+
+def cmd_wait(args: argparse.Namespace) -> int:
+    from spool.api import Spool
+    from spool.waiting import eta_seconds, snapshot
+
+    sp = Spool(args.spool)
+    ids = list(args.ids)
+    if args.sweep:
+        from spool.sweeps.store import load_sweep
+
+        ids += load_sweep(sp, args.sweep).job_ids
+    if not ids:
+        raise UsageError("give job ids or --sweep ID")
+    prog = snapshot(sp.layout, ids)
+    unknown = [i for i, s in prog.states.items() if s is None]
+    if unknown and not args.sweep:
+        raise NotFound(
+            f"no job {unknown[0]!r}" + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else "")
+        )
+    tty = sys.stderr.isatty() and not args.json
+    started, base = time.monotonic(), prog.finished
+    deadline = started + args.timeout if args.timeout else None
+    last_line = ""
+    last_print = 0.0
+    while True:
+        eta = eta_seconds(started, base, prog)
+        line = prog.line(eta)
+        now = time.monotonic()
+        if tty:
+            done_frac = prog.finished / max(len(prog.states), 1)
+            bar = "#" * int(done_frac * 30)
+            sys.stderr.write(f"\r[{bar:<30}] {line}\x1b[K")
+            sys.stderr.flush()
+        elif not args.json and line != last_line and (now - last_print >= 5 or prog.all_ended):
+            sys.stderr.write(line + "\n")
+            last_line, last_print = line, now
+        if prog.all_ended:
+            break
+        if deadline is not None and now > deadline:
+            if tty:
+                sys.stderr.write("\n")
+            raise JobFailed(f"timed out after {args.timeout:g} s: {line}")
+        time.sleep(args.interval)
+        prog = snapshot(sp.layout, ids)
+    if tty:
+        sys.stderr.write("\n")
+    if args.json:
+        print_json(
+            {"done": [i for i, s in prog.states.items() if s and s.value == "done"], "failed": prog.failed}
+        )
+    if prog.failed:
+        if not args.json:
+            for job_id in prog.failed:
+                v = sp.get(job_id)
+                err = (v.result or {}).get("error") or {}
+                print(f"failed {job_id}: {err.get('kind', '?')}: {err.get('message', '')}")
+        return 1
+    return 0
+
+
+def register(sub: Any, common: Any) -> None:
+    p = sub.add_parser(
+        "sweep",
+        help="queue one job per point of a parameter space (flags or a W&B sweep file)",
+        description="spool sweep SCRIPT --grid lr=0.1,0.01 [--seeds 3] | spool sweep sweep.yaml",
+    )
+    common(p)
+    p.add_argument("target", nargs="?", metavar="SCRIPT|SWEEP.yaml")
+    space = p.add_argument_group("parameter space")
+    space.add_argument("--grid", action="append", metavar="K=V1,V2", help="grid values; repeatable")
+    space.add_argument("--random", type=int, metavar="N", help="N random points instead of the full grid")
+    space.add_argument("--uniform", action="append", metavar="K=LO:HI", help="uniform range (with --random)")
+    space.add_argument("--log-uniform", action="append", metavar="K=LO:HI", help="log-uniform range")
+    space.add_argument("--int-uniform", action="append", metavar="K=LO:HI", help="integer range")
+    space.add_argument("--choice", action="append", metavar="K=A,B", help="categorical values")
+    space.add_argument(
+        "--seeds", type=int, default=1, metavar="K", help="repeat every point with seed=0..K-1"
+    )
+    space.add_argument("--sample-seed", type=int, default=0, help="seed of the random sampler (reproducible)")
+    add_job_options(p)
+    p.add_argument("--scripts", metavar="DIR", help="this machine's scripts folder")
+    p.add_argument("--dry-run", action="store_true", help="print the points, write nothing")
+    p.add_argument("--yes", action="store_true", help=f"allow more than {DEFAULT_MAX_POINTS} points")
+    p.add_argument("--resume", metavar="ID", help="add the missing jobs of a sweep cut short")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("wait", help="block until jobs end; exit 1 if any failed")
+    common(p)
+    p.add_argument("ids", nargs="*", metavar="ID")
+    p.add_argument("--sweep", metavar="ID", help="every job of this sweep")
+    p.add_argument("--timeout", type=float, metavar="S", help="give up after S seconds (exit 1)")
+    p.add_argument("--interval", type=float, default=0.5, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_wait)
