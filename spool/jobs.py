@@ -14,7 +14,15 @@ from spool.errors import InvalidJob, NotFound, SpoolError
 from spool.ids import is_valid_id, new_id
 from spool.layout import CLAIM_FILE, JOB_FILE, RESULT_FILE, Entry, Layout, resolve_inside
 from spool.model import Job, parse_job
-from spool.protocol import archive_previous_attempt, claim, move, publish_bytes, publish_json, read_claim
+from spool.protocol import (
+    archive_previous_attempt,
+    claim,
+    move,
+    publish_bytes,
+    publish_json,
+    publish_new,
+    read_claim,
+)
 from spool.states import State
 
 __all__ = [
@@ -74,10 +82,14 @@ def check_script(scripts_dir: Path, job: Job, file: str | None = None) -> Path:
 
 def publish_job(layout: Layout, raw: bytes, job_id: str | None = None, *, fsync: bool = True) -> str:
     """Publish job bytes as `pending/<id>.json` (temp, fsync, rename); returns the id."""
-    job_id = job_id or new_id()
+    target = layout.state_dir(State.PENDING) / f"{job_id or new_id()}.json"
+    if job_id is None:
+        publish_bytes(target, raw, fsync=fsync)  # a fresh id: nothing to collide with
+        return target.name[:-5]
     if not is_valid_id(job_id):
         raise InvalidJob(f"{job_id!r} cannot be a job id (letters, digits, . _ -; no separators)", field="id")
-    publish_bytes(layout.state_dir(State.PENDING) / f"{job_id}.json", raw, fsync=fsync)
+    if layout.find(job_id) is not None or not publish_new(target, raw, fsync=fsync):
+        raise InvalidJob(f"a job {job_id!r} already exists; ids are never reused", field="id")
     return job_id
 
 

@@ -7,20 +7,42 @@ Unknown fields are errors naming the field. The original system's shape
 from __future__ import annotations
 
 import json
+import re
 from enum import Enum
 from pathlib import PurePosixPath
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from spool.errors import InvalidJob, PathEscape
 
-__all__ = ["Contract", "Requires", "Job", "parse_job", "job_from_dict", "check_relative_path", "LEGACY_KEYS"]
+__all__ = [
+    "Contract",
+    "Requires",
+    "Job",
+    "LegacyJob",
+    "job_file_schema",
+    "parse_job",
+    "job_from_dict",
+    "check_relative_path",
+    "LEGACY_KEYS",
+]
 
 LEGACY_KEYS = frozenset({"scriptName", "jobParameters", "scriptsPath"})
 MAX_JOB_BYTES = 4 * 1024 * 1024
 #: deeper values parse but pydantic cannot serialize them (its limit is a few hundred levels)
 MAX_JOB_DEPTH = 64
+#: a git revision: a commit id, a tag or a branch name (no leading '-', no ranges)
+_REV = re.compile(r"^(?!.*\.\.)(?!.*@\{)[A-Za-z0-9_][A-Za-z0-9._/~^-]{0,199}$")
 
 
 class Contract(str, Enum):
@@ -36,8 +58,8 @@ class Requires(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    gpu: bool = False
-    min_memory_gb: float | None = Field(default=None, ge=0)
+    gpu: StrictBool = False
+    min_memory_gb: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     tags: list[str] = Field(default_factory=list)
     os: str | None = None
 
@@ -63,21 +85,43 @@ class Job(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict, description="parameters for the script")
     contract: Contract = Field(default=Contract.FLAGS, description="how params reach the script")
     requires: Requires | None = Field(default=None, description="what a runner must have")
-    timeout: float | None = Field(default=None, gt=0, description="seconds before the script is stopped")
-    retries: int = Field(default=0, ge=0, le=100, description="extra attempts after a failure")
-    priority: int = Field(default=0, description="higher runs first; ties by id")
+    timeout: float | None = Field(
+        default=None, gt=0, allow_inf_nan=False, description="seconds before the script is stopped"
+    )
+    retries: StrictInt = Field(default=0, ge=0, le=100, description="extra attempts after a failure")
+    priority: StrictInt = Field(default=0, description="higher runs first; ties by id")
     sweep: str | None = Field(default=None, description="sweep id grouping jobs")
     name: str | None = Field(default=None, description="a label")
     rev: str | None = Field(default=None, description="git revision of the scripts to run")
+    rev_diff: str | None = Field(
+        default=None, description="sha256 of a patch in the spool's diffs/ applied on top of `rev`"
+    )
     env: dict[str, str] = Field(default_factory=dict, description="extra environment variables")
     args: list[str] = Field(default_factory=list, description="fixed arguments placed before the params")
     inputs: list[str] = Field(default_factory=list, description="spool-relative input files to hash")
-    warm: bool | None = Field(default=None, description="false opts out of a warm (fork-server) runner")
+    warm: StrictBool | None = Field(default=None, description="false opts out of a warm (fork-server) runner")
 
     @field_validator("script")
     @classmethod
     def _script_inside(cls, v: str) -> str:
         return check_relative_path(v, "script")
+
+    @field_validator("rev")
+    @classmethod
+    def _rev_name(cls, v: str | None) -> str | None:
+        if v is not None and not _REV.match(v):
+            raise ValueError(f"not a git revision (a commit id, tag or branch name): {v!r}")
+        return v
+
+    @field_validator("rev_diff")
+    @classmethod
+    def _rev_diff_sha(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is not None:
+            if not re.fullmatch(r"[0-9a-f]{64}", v):
+                raise ValueError("must be the sha256 (64 hex digits) of a patch in the spool's diffs/")
+            if not info.data.get("rev"):
+                raise ValueError("needs a rev to apply the diff to")
+        return v
 
     @field_validator("inputs")
     @classmethod
@@ -95,6 +139,32 @@ class Job(BaseModel):
     def to_file_dict(self) -> dict[str, Any]:
         """The job as written to a file: defaults left out so files stay short."""
         return self.model_dump(mode="json", exclude_defaults=True)
+
+
+class LegacyJob(BaseModel):
+    """The original system's job shape, read as an `argv4` job (its `scriptsPath` is ignored)."""
+
+    model_config = ConfigDict(extra="forbid", title="original job shape (read as argv4)")
+
+    scriptName: str
+    scriptsPath: str | None = Field(default=None, description="ignored: scripts come from the scripts folder")
+    jobParameters: dict[str, Any] = Field(
+        default_factory=dict, description="dataFileName, dataPath, writePath, execution"
+    )
+
+
+def job_file_schema() -> dict[str, Any]:
+    """JSON Schema of a job file: the v1 job, or the original shape."""
+    job = Job.model_json_schema(ref_template="#/$defs/{model}")
+    defs = job.pop("$defs", {})
+    defs["Job"] = job
+    defs["LegacyJob"] = LegacyJob.model_json_schema()
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "housespool job file",
+        "anyOf": [{"$ref": "#/$defs/Job"}, {"$ref": "#/$defs/LegacyJob"}],
+        "$defs": defs,
+    }
 
 
 def _legacy_to_job(data: dict[str, Any]) -> dict[str, Any]:
@@ -156,7 +226,7 @@ def parse_job(raw: bytes, file: str | None = None) -> Job:
     if len(raw) > MAX_JOB_BYTES:
         raise InvalidJob(f"job file is {len(raw)} bytes; the limit is {MAX_JOB_BYTES}", file=file)
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = json.loads(raw.decode("utf-8-sig"))  # a BOM (old Notepad) is fine
     except UnicodeDecodeError:
         raise InvalidJob("not UTF-8 text", file=file) from None
     except RecursionError:

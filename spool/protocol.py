@@ -47,6 +47,9 @@ class FsOps:
     def rmdir(self, path: Path) -> None:
         os.rmdir(path)
 
+    def link(self, src: Path, dst: Path) -> None:
+        os.link(src, dst)
+
     def write_new(self, path: Path, data: bytes, fsync: bool) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
@@ -87,6 +90,31 @@ def publish_bytes(path: Path, data: bytes, *, fsync: bool = True, fs: FsOps = _D
         except OSError:
             pass
         raise _storage_error(exc, path) from None
+
+
+def publish_new(path: Path, data: bytes, *, fsync: bool = True, fs: FsOps = _DEFAULT_FS) -> bool:
+    """Like `publish_bytes`, but never replaces an existing file: False if `path` exists.
+
+    A hard link cannot replace its target, so two publishers of one name cannot both win.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(3).hex()}.tmp")
+    try:
+        fs.write_new(tmp, data, fsync)
+        try:
+            fs.link(tmp, path)
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            if not (_exists(path) and os.stat(path).st_ino == os.stat(tmp).st_ino):
+                raise _storage_error(exc, path) from None
+        return True
+    except OSError as exc:
+        raise _storage_error(exc, path) from None
+    finally:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
 
 
 def publish_json(path: Path, obj: Any, *, fsync: bool = True, fs: FsOps = _DEFAULT_FS) -> None:

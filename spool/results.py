@@ -240,12 +240,10 @@ def _rows(
 def _typed(df: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
 
+    # pandas < 2 has no format="ISO8601" (it would coerce every value to NaT): infer there instead
+    iso: dict[str, Any] = {"format": "ISO8601"} if int(pd.__version__.split(".")[0]) >= 2 else {}
     for col in _TIMES:
-        values = df[col]
-        try:
-            df[col] = pd.to_datetime(values, utc=True, format="ISO8601", errors="coerce")
-        except (TypeError, ValueError):  # pandas < 2 has no format="ISO8601"
-            df[col] = pd.to_datetime(values, utc=True, errors="coerce")
+        df[col] = pd.to_datetime(df[col], utc=True, errors="coerce", **iso)
     for col in _NUMERIC:
         if not pd.api.types.is_numeric_dtype(df[col]) or pd.api.types.is_bool_dtype(df[col]):
             df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")

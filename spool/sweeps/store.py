@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from spool.errors import NotFound, SweepError
+from spool.errors import InvalidJob, NotFound, SweepError
 from spool.ids import new_id
 from spool.jobs import check_script, publish_job, utc_now
 from spool.model import job_from_dict
@@ -117,7 +117,10 @@ def _publish_missing(spool: Spool, record: SweepRecord, limit: int | None = None
         if layout.find(job_id) is not None or layout.find(job_id) is not None:
             continue
         raw = json.dumps(job_from_dict(record.job_dict(i)).to_file_dict(), indent=1).encode() + b"\n"
-        publish_job(layout, raw, job_id, fsync=False)
+        try:
+            publish_job(layout, raw, job_id, fsync=False)
+        except InvalidJob:
+            continue  # appeared meanwhile (another resume): never a duplicate
         added.append(job_id)
     if added and hasattr(os, "sync"):
         os.sync()  # one flush for the whole batch instead of one fsync per job
