@@ -195,6 +195,20 @@ class Spool:
         _jobs.check_script(self.scripts_dir, job, str(path))
         return job
 
+    def rerun(self, job_id: str, *, force: bool = False) -> str:
+        """Submit a job identical to a recorded run (its params, commit, diff and inputs)."""
+        from spool.rerun import rerun
+
+        self.check()
+        return rerun(self, job_id, force=force)[0]
+
+    def diff(self, a: str, b: str) -> list[dict[str, Any]]:
+        """What differed between two runs: rows `{"key", "a", "b"}` (params, git, versions, inputs...)."""
+        from spool.rerun import diff_runs
+
+        self.check()
+        return diff_runs(self, a, b)
+
     # -- results (pandas is imported only here) ---------------------------------
     def results(self, sweep: str | None = None, state: str | None = "done") -> pd.DataFrame:
         """One row per finished job: params as `param.*`, results as `result.*`."""

@@ -40,6 +40,8 @@ def add_job_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--env", action="append", metavar="K=V", help="an extra environment variable; repeatable")
     p.add_argument("--arg", action="append", metavar="WORD", help="a fixed argument placed before the params")
+    p.add_argument("--pin", action="store_true", help="run the scripts as they are at the current commit")
+    p.add_argument("--allow-dirty", action="store_true", help="with --pin: also pin uncommitted changes")
 
 
 def job_fields_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -74,9 +76,12 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
+    from spool.cli.prov_cmds import pin_fields
+
     sp = _spool(args)
     targets = args.target
     ids: list[str] = []
+    pinned = pin_fields(sp, targets, args)  # {} unless --pin
     if targets == ["-"]:
         ids.append(sp.submit_bytes(sys.stdin.buffer.read(), "<stdin>"))
     elif all(t.endswith(".json") and Path(t).is_file() for t in targets):
@@ -87,7 +92,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         ids += [sp.submit_bytes(Path(t).read_bytes(), t) for t in targets]
     elif len(targets) == 1:
         params = parse_assignments(args.param, "-p")
-        ids.append(sp.submit(targets[0], params, **job_fields_from_args(args)))
+        ids.append(sp.submit(targets[0], params, **job_fields_from_args(args), **pinned))
     else:
         raise UsageError("give one script name, or one or more existing .json job files, or '-'")
     if args.json:
@@ -152,6 +157,10 @@ def cmd_show(args: argparse.Namespace) -> int:
             print(f"  {key}: {rec.get(key, d.get(key))}")
     if rec.get("result") is not None:
         print("  result: " + json.dumps(rec["result"]))
+    from spool.cli.prov_cmds import provenance_lines
+
+    for line in provenance_lines(rec):
+        print(f"  {line}")
     if rec.get("error"):
         err = rec["error"]
         print(f"  error: {err.get('kind')}: {err.get('message')}")
@@ -184,11 +193,9 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from spool.model import Job
+    from spool.model import job_file_schema
 
-    schema = Job.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    print_json(schema)
+    print_json(job_file_schema())
     return 0
 
 

@@ -15,6 +15,7 @@ VERB_MODULES = (
     "spool.cli.sweep_cmds",
     "spool.cli.watch_cmds",
     "spool.cli.results_cmds",
+    "spool.cli.prov_cmds",
 )
 ENTRY_POINT_GROUP = "housespool.verbs"
 
@@ -53,7 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     from importlib.metadata import entry_points
 
     for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-        ep.load()(sub, common)
+        try:
+            register = ep.load()
+        except ImportError as exc:  # a broken plugin must not take `spool status` down with it
+            sys.stderr.write(f"spool: the '{ep.name}' verbs are unavailable ({exc})\n")
+            continue
+        register(sub, common)
     return parser
 
 

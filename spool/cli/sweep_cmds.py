@@ -10,6 +10,7 @@ from typing import Any
 
 from spool.cli.jobs_cmds import add_job_options, job_fields_from_args
 from spool.cli.output import parse_assignments, print_json
+from spool.cli.prov_cmds import pin_fields
 from spool.errors import JobFailed, NotFound, UsageError
 
 __all__ = ["register"]
@@ -74,6 +75,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return 0
     template = job_fields_from_args(args)
     template.pop("params", None)
+    template.update(pin_fields(sp, plan.script, args))  # {} unless --pin
     sid, ids = create_sweep(sp, plan, template)
     if args.json:
         print_json({"sweep": sid, "count": len(ids), "jobs": ids})
