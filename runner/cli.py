@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["register"]
+if TYPE_CHECKING:
+    from runner.options import RunnerOptions
+
+__all__ = ["register", "build_options"]
 
 
-def cmd_runner(args: argparse.Namespace) -> int:
+def build_options(args: argparse.Namespace) -> RunnerOptions:
+    """The validated `RunnerOptions` for these arguments (also used by `runner install`)."""
     from pydantic import ValidationError
 
-    from runner.loop import Runner
     from runner.options import RunnerOptions
-    from spool.api import Spool
     from spool.errors import ConfigError
 
     fields = {
@@ -29,11 +33,15 @@ def cmd_runner(args: argparse.Namespace) -> int:
             "hours": args.hours,
             "on_ac_power": args.on_ac_power,
             "when_user_idle": args.when_user_idle,
+            "pause_when_busy": args.pause_when_busy,
             "max_jobs": args.max_jobs,
             "exit_when_idle": args.exit_when_idle,
             "nice": args.nice,
             "events": not args.no_events,
+            "git_fetch": args.git_fetch,
             "scan_interval": args.scan_interval,
+            "warm": getattr(args, "warm", None),
+            "warm_on_macos": getattr(args, "warm_on_macos", None),
         }.items()
         if v is not None
     }
@@ -44,6 +52,18 @@ def cmd_runner(args: argparse.Namespace) -> int:
         raise ConfigError(
             first["msg"].removeprefix("Value error, "), field="--" + str(first["loc"][0]).replace("_", "-")
         ) from None
+    return opts
+
+
+def cmd_runner(args: argparse.Namespace) -> int:
+    if args.action != "run" or args.print_only:
+        from runner.service_install import cmd_service
+
+        return cmd_service(args)
+    from runner.loop import Runner
+    from spool.api import Spool
+
+    opts = build_options(args)
     sp = Spool(args.spool, scripts=opts.scripts)
     sp.check()
 
@@ -55,16 +75,36 @@ def cmd_runner(args: argparse.Namespace) -> int:
     runner = Runner(sp, opts, log=log)
     gpu = "gpu" if runner.caps.gpu else f"no gpu ({runner.caps.gpu_reason})"
     log(f"runner on {sp.root}: {opts.slots} slot(s), device {runner.device}, {gpu}")
-    return runner.run()
+    rc = runner.run()
+    # every job is finished or handed back: a repeated Ctrl-C/SIGTERM while Python shuts down
+    # ends the process at once with the same clean status (not "killed", not a traceback)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: os._exit(rc))
+    return rc
 
 
 def register(sub: Any, common: Any) -> None:
     p = sub.add_parser(
         "runner",
         help="run jobs from the spool on this machine",
-        description="Watch the spool, claim jobs this machine can run, run them, write results.",
+        description="Watch the spool, claim jobs this machine can run, run them, write results. "
+        "`install` makes this machine run it as a service (systemd user unit, launchd agent) with the "
+        "options given; `uninstall` removes it; `status` shows whether it is loaded.",
     )
     common(p, json_flag=False)
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=["run", "install", "uninstall", "status"],
+        default="run",
+        help="run (default), or install/uninstall/status the service running it",
+    )
+    p.add_argument(
+        "--print",
+        dest="print_only",
+        action="store_true",
+        help="with install: print the unit/plist instead of installing it",
+    )
     p.add_argument("--slots", type=int, help="jobs at once (default 1)")
     p.add_argument("--python", metavar="PATH", help="interpreter for jobs, absolute (default: this one)")
     p.add_argument(
@@ -86,12 +126,33 @@ def register(sub: Any, common: Any) -> None:
         metavar="MIN",
         help="start jobs only when nobody touched keyboard/mouse for MIN minutes",
     )
+    idle.add_argument(
+        "--pause-when-busy",
+        action="store_true",
+        default=None,
+        help="SIGSTOP the running job while the user is active, SIGCONT when idle again",
+    )
     idle.add_argument("--nice", type=int, help="niceness of job processes (default 10)")
     idle.add_argument("--max-jobs", type=int, metavar="K", help="exit after starting K jobs")
     idle.add_argument(
         "--exit-when-idle", action="store_true", default=None, help="drain the spool, then exit"
     )
     p.add_argument("--no-events", action="store_true", help="do not use file events; scan only")
+    p.add_argument(
+        "--warm",
+        metavar="MODS",
+        help="warm mode: a fork server imports these modules (e.g. pandas,sklearn) once; each job "
+        "is a fork of it (see docs/performance.md)",
+    )
+    p.add_argument(
+        "--warm-on-macos", action="store_true", default=None, help="allow warm mode on macOS (off by default)"
+    )
+    p.add_argument(
+        "--git-fetch",
+        action="store_true",
+        default=None,
+        help="fetch from the scripts repo's remote when a pinned job's commit is missing",
+    )
     p.add_argument(
         "--scan-interval", type=float, metavar="S", help="seconds between scans (default: spool.toml)"
     )

@@ -8,8 +8,11 @@ events on overflow, so the runner always scans too. Parsed jobs are cached by
 from __future__ import annotations
 
 import json
+import logging
 import os
+import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,13 @@ from spool.model import Job, job_from_dict
 from spool.states import State
 
 __all__ = ["Candidate", "Scanner", "Watcher"]
+
+_O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+_SCANDIR_FD = os.scandir in os.supports_fd
+
+
+def _first(item: tuple[tuple[int, str], Candidate]) -> tuple[int, str]:
+    return item[0]
 
 
 @dataclass(frozen=True)
@@ -37,39 +47,80 @@ class Candidate:
 
 
 class Scanner:
-    """One scandir of pending/ per scan; each job file read once."""
+    """One scandir of pending/ per scan; each job file read once.
+
+    A scan first opens the folder and looks at its own stat: when no name was added, removed or
+    renamed since the last scan (same mtime, ctime, size and link count) the last list is
+    returned as it is, so an idle runner over 10,000 jobs it cannot run costs next to nothing.
+    The open (not a bare stat) makes an NFS client revalidate the folder (close-to-open), as the
+    scandir would. The shortcut is taken only for a stamp that was already a second old when it
+    was read (two changes within one tick of a coarse clock cannot hide behind it), never while
+    an entry is still settling (a file being written in place changes no folder stamp), and at
+    least every `FULL_SCAN_EVERY` seconds the folder is read in full anyway.
+    """
+
+    FULL_SCAN_EVERY = 30.0
 
     def __init__(self, layout: Layout):
         self.layout = layout
-        self._cache: dict[tuple[str, int], Candidate] = {}
+        self._cache: dict[tuple[str, int], tuple[tuple[int, str], Candidate]] = {}
+        self._stamp: tuple[int, ...] | None = None
+        self._last: list[Candidate] = []
+        self._full_at = 0.0
+        self.full_scans = 0
 
     def scan(self) -> list[Candidate]:
-        """Every pending entry, best first (priority, then id)."""
-        out: list[Candidate] = []
-        seen: dict[tuple[str, int], Candidate] = {}
+        """Every pending entry, best first (priority, then id). Callers must not change the list."""
+        path = self.layout.state_dir(State.PENDING)
         try:
-            it = os.scandir(self.layout.state_dir(State.PENDING))
-        except FileNotFoundError:
-            return out
-        with it:
+            fd = os.open(path, os.O_RDONLY | _O_DIRECTORY)
+        except (FileNotFoundError, NotADirectoryError):
+            self._stamp, self._last = None, []
+            return self._last
+        except OSError:  # a system that cannot open a folder as a file: read it in full each time
+            self._last = self._read_folder(path)
+            return self._last
+        try:
+            st = os.fstat(fd)
+            stamp = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_nlink)
+            mono = time.monotonic()
+            if stamp == self._stamp and mono - self._full_at < self.FULL_SCAN_EVERY:
+                return self._last
+            out = self._read_folder(fd if _SCANDIR_FD else path)
+        finally:
+            os.close(fd)
+        settling = any(c.settling for c in out)
+        old_enough = time.time() - st.st_mtime > 1.0
+        self._stamp = stamp if old_enough and not settling else None
+        self._full_at = mono
+        self._last = out
+        self.full_scans += 1
+        return out
+
+    def _read_folder(self, where: int | Path) -> list[Candidate]:
+        keyed: list[tuple[tuple[int, str], Candidate]] = []
+        seen: dict[tuple[str, int], tuple[tuple[int, str], Candidate]] = {}
+        with os.scandir(where) as it:  # type: ignore[type-var]
             for de in it:
                 try:
-                    is_dir = de.is_dir(follow_symlinks=False)
                     key = (de.name, de.inode())
+                    item = self._cache.get(key)  # the common case: known, nothing more to look at
+                    if item is None:
+                        is_dir = de.is_dir(follow_symlinks=False)
                 except OSError:
                     continue
-                entry = self.layout.entry_from_name(State.PENDING, de.name, is_dir)
-                if entry is None:
-                    continue
-                cand = self._cache.get(key)
-                if cand is None:
+                if item is None:
+                    entry = self.layout.entry_from_name(State.PENDING, de.name, is_dir)
+                    if entry is None:
+                        continue
                     cand = self._read(entry)
-                if not cand.settling:
-                    seen[key] = cand
-                out.append(cand)
+                    item = ((-cand.priority, entry.id), cand)
+                if not item[1].settling:
+                    seen[key] = item
+                keyed.append(item)
         self._cache = seen
-        out.sort(key=lambda c: (-c.priority, c.entry.id))
-        return out
+        keyed.sort(key=_first)
+        return [c for _, c in keyed]
 
     @staticmethod
     def _read(entry: Entry) -> Candidate:
@@ -81,7 +132,7 @@ class Scanner:
         except OSError as exc:
             return Candidate(entry, None, f"cannot read: {exc.strerror}", settling=True)
         try:
-            data: Any = json.loads(raw.decode("utf-8"))
+            data: Any = json.loads(raw.decode("utf-8-sig"))
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             return Candidate(entry, None, f"not valid JSON: {exc}", settling=True)
         try:
@@ -90,14 +141,72 @@ class Scanner:
             return Candidate(entry, None, str(exc))
 
 
+class _Inotify:
+    """Linux inotify read straight from the kernel: a wake-up the moment a name arrives.
+
+    watchdog (used elsewhere) holds every IN_MOVED_FROM for half a second to pair it with its
+    IN_MOVED_TO, and its queue is first in, first out: each claim (a rename out of pending/)
+    delayed the next arrival's event by up to 0.5 s. Only arrivals wake the runner here
+    (created, moved in, closed after writing, an overflow, the folder itself going).
+    """
+
+    MASK = 0x8 | 0x80 | 0x100 | 0x400 | 0x800  # CLOSE_WRITE MOVED_TO CREATE DELETE_SELF MOVE_SELF
+
+    def __init__(self, paths: list[Path], event: threading.Event):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = libc.inotify_init1(os.O_CLOEXEC | os.O_NONBLOCK)
+        if fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1 failed")
+        self.fd = fd
+        for p in paths:
+            if libc.inotify_add_watch(fd, os.fsencode(p), self.MASK) < 0:
+                err = ctypes.get_errno()
+                os.close(fd)
+                raise OSError(err, f"inotify_add_watch failed for {p}")
+        self._stop_r, self._stop_w = os.pipe()
+        self.event = event
+        self.thread = threading.Thread(target=self._run, name="inotify", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        import select
+
+        while True:
+            ready, _, _ = select.select([self.fd, self._stop_r], [], [])
+            if self._stop_r in ready:
+                return
+            try:
+                while os.read(self.fd, 65536):
+                    pass
+            except BlockingIOError:
+                pass
+            except OSError:
+                return
+            self.event.set()
+
+    def stop(self) -> None:
+        os.write(self._stop_w, b"x")
+        self.thread.join(2)
+        for fd in (self.fd, self._stop_r, self._stop_w):
+            os.close(fd)
+
+
 class Watcher:
-    """watchdog events on a folder, turned into one wake-up `Event`."""
+    """File events on a folder (inotify on Linux, watchdog elsewhere) as one wake-up `Event`."""
 
     def __init__(self, paths: list[Path], event: threading.Event, enabled: bool = True):
         self.event = event
         self._observer: Any = None
         if not enabled:
             return
+        if sys.platform.startswith("linux"):
+            try:
+                self._observer = _Inotify(paths, event)
+                return
+            except (OSError, AttributeError):  # no inotify (or its watch limit): try watchdog
+                self._observer = None
         try:
             from watchdog.events import FileSystemEventHandler
             from watchdog.observers import Observer
@@ -125,7 +234,12 @@ class Watcher:
         return self._observer is not None
 
     def stop(self) -> None:
+        if isinstance(self._observer, _Inotify):
+            self._observer.stop()
+            self._observer = None
         if self._observer is not None:
+            # watchdog logs a spurious error when its inotify thread is stopped mid-read
+            logging.getLogger("watchdog.observers.inotify").setLevel(logging.CRITICAL)
             self._observer.stop()
             self._observer.join(2)
             self._observer = None

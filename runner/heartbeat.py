@@ -30,6 +30,8 @@ class Heartbeat:
         self.spool_root = spool_root
         self._last = -1e18
         self._last_state: tuple[Any, ...] = ()
+        #: extra top-level keys, written when non-empty (e.g. `revs_missing`: rev -> why)
+        self.extra: dict[str, Any] = {}
 
     def maybe_write(self, now: float, jobs: list[str], status: str) -> None:
         state = (tuple(jobs), status)
@@ -58,6 +60,7 @@ class Heartbeat:
             "heartbeat_seconds": self.opts.heartbeat_seconds,
             "capabilities": self.caps.to_dict(),
         }
+        doc.update({k: v for k, v in self.extra.items() if v})
         try:
             publish_json(self.path, doc, fsync=False)
         except StorageError:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from spool.layout import CLAIM_FILE, JOB_FILE, Entry, Layout
+from spool.protocol import read_claim
 
 __all__ = ["SpoolClock", "renew", "lease_age", "Expired", "find_expired", "LEASE_FILE"]
 
@@ -45,24 +46,30 @@ def renew(folder: Path, beat: int) -> bool:
         fd = os.open(folder / LEASE_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     except FileNotFoundError:
         return False
+    except OSError:
+        return True  # cannot renew this time (e.g. no inode left); the folder is still ours
     try:
         os.write(fd, str(beat).encode())
+    except OSError:
+        pass  # a full disk: the truncating open has moved the mtime already, which is the lease
     finally:
         os.close(fd)
     return True
 
 
 def lease_age(folder: Path, spool_now: float) -> float | None:
-    """Seconds since the lease (or, before the first renewal, the claim) last moved."""
-    for name in (LEASE_FILE, CLAIM_FILE, JOB_FILE):
+    """Seconds since the lease, the claim or the folder itself last moved (the newest counts).
+
+    Never job.json's time: that is when the user wrote the job, maybe hours before the claim.
+    """
+    newest = None
+    for path in (folder / LEASE_FILE, folder / CLAIM_FILE, folder):
         try:
-            return spool_now - os.stat(folder / name).st_mtime
+            mtime = os.stat(path).st_mtime
         except FileNotFoundError:
             continue
-    try:
-        return spool_now - os.stat(folder).st_mtime
-    except FileNotFoundError:
-        return None
+        newest = mtime if newest is None else max(newest, mtime)
+    return None if newest is None else spool_now - newest
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,7 @@ class Expired:
     entry: Entry
     age: float
     empty: bool  # a leftover folder with no job.json (a lost or crashed claim)
+    mid_claim: bool = False  # claim.json is not (yet) this folder's: a claim or take-over in progress
 
 
 def find_expired(layout: Layout, spool_now: float, lease_seconds: float, mine: set[str]) -> list[Expired]:
@@ -82,5 +90,6 @@ def find_expired(layout: Layout, spool_now: float, lease_seconds: float, mine: s
             continue
         age = lease_age(entry.path, spool_now)
         if age is not None and age > lease_seconds:
-            out.append(Expired(entry, age, not (entry.path / JOB_FILE).exists()))
+            mid = (read_claim(entry.path) or {}).get("token") != entry.token
+            out.append(Expired(entry, age, not (entry.path / JOB_FILE).exists(), mid))
     return out

@@ -23,18 +23,23 @@ from runner.execute import Running, classify
 from runner.heartbeat import Heartbeat
 from runner.lease import SpoolClock, find_expired, renew
 from runner.options import RunnerOptions
+from runner.pause import Pauser
 from runner.policy import IdlePolicy, read
+from runner.provenance import Provenance
+from runner.revcache import RevCache, RevMissing
+from runner.warm import WarmPool, warm_default_allowed
 from spool.api import Spool
 from spool.errors import SpoolError, StorageError
-from spool.jobs import CANCEL_FILE, check_script, failure_record, new_token, reject, utc_now
+from spool.jobs import CANCEL_FILE, failure_record, new_token, reject, utc_now
 from spool.layout import JOB_FILE, RESULT_FILE
 from spool.model import Job, parse_job
-from spool.protocol import archive_previous_attempt, claim, move, publish_json, read_claim, take_over
+from spool.protocol import FsOps, archive_previous_attempt, claim, move, publish_json, read_claim, take_over
 from spool.states import State
 
 __all__ = ["Runner", "Slot"]
 
 POLICY_EVERY = 5.0
+STORAGE_RETRY = 2.0  # seconds between tries when the spool will not take a write (e.g. disk full)
 
 
 @dataclass
@@ -55,6 +60,11 @@ class Slot:
     lost: bool = False
     handing_back: bool = False
     record: dict[str, Any] = field(default_factory=dict)
+    prov: Any = None  # runner.provenance.Started, taken when the script starts
+    final: tuple[dict[str, Any], State] | None = None  # result.json and where it goes, built once
+    publishing: bool = False  # finished, but the spool refused the result: retried, lease kept
+    publish_at: float = 0.0
+    warm: dict[str, Any] | None = None  # warm mode: {"used": bool, ...} for result.json
 
 
 class Runner:
@@ -82,6 +92,11 @@ class Runner:
         self._warned: set[str] = set()
         self.clock = SpoolClock(self.layout, opts.name)
         self.scanner = Scanner(self.layout)
+        self._verdicts: dict[int, tuple[Candidate, bool]] = {}
+        self._looked_at: list[Candidate] | None = None
+        self._rest: list[Candidate] = []  # the last full scan's candidates not yet tried
+        self._rest_until = 0.0
+        self._worth: list[Candidate] = []
         self.wake = threading.Event()
         self.slots: dict[str, Slot] = {}
         self.started_count = 0
@@ -89,23 +104,42 @@ class Runner:
         self.hand_back = False
         self.idle = False
         self._next_scan = 0.0
+        self._scan_due = False
         self._next_expiry = 0.0
+        self.fs = FsOps()  # every rename goes through it (tests inject faults here)
+        self._storage_pause_until = 0.0  # no new claims before this (monotonic): the spool refused a write
+        self._storage_bad = False
+        self._storage_next_log = 0.0
+        self._mid_claims: dict[str, float] = {}  # claimed folder -> when first seen mid-claim
         self._policy_until = 0.0
         self._policy_ok: tuple[bool, str] = (True, "")
         self._log = log or (lambda msg: None)
+        self.pauser = Pauser.from_options(opts.when_user_idle, self._log) if opts.pause_when_busy else None
         self.heartbeat = Heartbeat(self.layout, opts, self.caps, self.spool.root)
         self.host = socket.gethostname()
+        self.prov = Provenance(self.spool.root, self.scripts_dir, opts.python, self.caps, self.device)
+        self.revs = RevCache(self.scripts_dir, self.spool.root, fetch=opts.git_fetch, log=self._log)
+        self.heartbeat.extra["revs_missing"] = self.revs.notes  # why pinned jobs are left to others
+        self.warm: WarmPool | None = None
+        if opts.warm:  # the fork server starts importing now, while the runner gets going
+            allowed = (True, "") if opts.warm_on_macos else warm_default_allowed()
+            self.warm = WarmPool(
+                opts.python, opts.warm, str(self.scripts_dir), allowed=allowed, log=self._log
+            )
 
     # -- the step ---------------------------------------------------------------
     def run_once(self, now: float | None = None) -> bool:
         """One step of the loop; returns True if it started or finished anything."""
         now = time.monotonic() if now is None else now
+        if self.wake.is_set():  # consumed here, so a full runner waits instead of spinning
+            self.wake.clear()
+            self._scan_due = True
         busy = self._tend(now)
         if now >= self._next_expiry:
             self._next_expiry = now + min(self.scan_interval, self.lease_seconds / 4)
             busy |= self._requeue_expired()
-        if self._may_take_work() and (now >= self._next_scan or self.wake.is_set()):
-            self.wake.clear()
+        if self._may_take_work() and (now >= self._next_scan or self._scan_due):
+            self._scan_due = False
             self._next_scan = now + self.scan_interval
             busy |= self._take_work(now)
         self.heartbeat.maybe_write(now, [s.job_id for s in self.slots.values()], self._status_text())
@@ -120,6 +154,8 @@ class Runner:
 
     def _may_take_work(self) -> bool:
         if self.stopping or len(self.slots) >= self.opts.slots:
+            return False
+        if time.monotonic() < self._storage_pause_until:
             return False
         return self.opts.max_jobs is None or self.started_count < self.opts.max_jobs
 
@@ -136,33 +172,71 @@ class Runner:
         return self._policy_ok[0]
 
     def _take_work(self, now: float) -> bool:
-        cands = self.scanner.scan()
+        # A slot freed soon after a full scan: go on down that scan's list rather than read
+        # pending/ again (one re-read per finished job made draining N jobs cost N^2). Jobs
+        # others took meanwhile just fail to claim; new ones are seen at the next full scan.
+        rest = bool(self._rest) and now < self._rest_until
+        if rest:
+            cands = self._rest
+        else:
+            cands = self._worth_a_look(self.scanner.scan())
+            self._rest_until = now + self.scan_interval
+        self._rest = []
         runnable = unsettled = 0
         started = False
         spool_now: float | None = None
-        for cand in cands:
+        for i, cand in enumerate(cands):
             if not self._may_take_work():
+                self._rest = cands[i:]
                 break
             if cand.job is None:
+                if rest:
+                    continue  # judged (settled, rejected) on full scans only, never on a stale read
                 if cand.settling:
-                    spool_now = spool_now if spool_now is not None else self.clock.now()
+                    try:
+                        spool_now = spool_now if spool_now is not None else self.clock.now()
+                    except OSError as exc:
+                        self._storage_trouble("cannot read the spool's clock", exc)
+                        break
                     if not self._settled(cand, spool_now):
                         unsettled += 1
                         continue
                 self._reject(cand)
                 started = True
                 continue
-            ok, _why = meets(cand.job.requires.model_dump() if cand.job.requires else None, self.caps)
-            if not ok:
-                continue
+            if cand.job.rev and not self.revs.available(cand.job.rev):
+                continue  # this runner's repository lacks the commit: leave it to one that has it
             runnable += 1
             if not self._policy_allows(now):
                 break
             started |= self._claim_and_start(cand, now)
+        if rest:  # idle is judged on full scans only; an exhausted list means: read pending/ now
+            return started or (not self._rest and self._take_work(now))
         self.idle = not self.slots and runnable == 0 and unsettled == 0 and not self._others_running()
+        self.idle &= time.monotonic() >= self._storage_pause_until  # a refused write is not "drained"
         if not self._policy_ok[0] and not self.slots:
             self.idle = True
         return started
+
+    def _worth_a_look(self, cands: list[Candidate]) -> list[Candidate]:
+        """`cands` minus the jobs whose `requires` this runner can never meet (its capabilities are
+        fixed for its life): judged once per job file, and not at all when the scan is unchanged."""
+        if cands is self._looked_at:
+            return self._worth
+        verdicts: dict[int, tuple[Candidate, bool]] = {}
+        worth = []
+        for cand in cands:
+            seen = self._verdicts.get(id(cand))
+            if seen is not None and seen[0] is cand:
+                ok = seen[1]
+            else:
+                req = cand.job.requires if cand.job is not None else None
+                ok = req is None or meets(req.model_dump(), self.caps)[0]
+            verdicts[id(cand)] = (cand, ok)
+            if ok:
+                worth.append(cand)
+        self._verdicts, self._looked_at, self._worth = verdicts, cands, worth
+        return worth
 
     def _others_running(self) -> bool:
         """Jobs other runners hold: a drained spool has none (their leases may yet expire to us)."""
@@ -180,14 +254,14 @@ class Runner:
             reject(self.layout, cand.entry, cand.problem or "not a valid job", new_token(self.opts.name))
             self._log(f"rejected {cand.entry.path.name}: {cand.problem}")
         except StorageError as exc:
-            self._log(f"cannot reject {cand.entry.path.name}: {exc}")
+            self._storage_trouble(f"cannot reject {cand.entry.path.name}", exc)
 
     def _claim_and_start(self, cand: Candidate, now: float) -> bool:
         token = new_token(self.opts.name)
         try:
-            folder = claim(self.layout, cand.entry, token)
+            folder = claim(self.layout, cand.entry, token, fs=self.fs)
         except StorageError as exc:
-            self._log(f"cannot claim {cand.entry.id}: {exc}")
+            self._storage_trouble(f"cannot claim {cand.entry.id}", exc)
             return False
         if folder is None:
             return False
@@ -205,17 +279,28 @@ class Runner:
                     "claimed_at": utc_now(),
                 },
                 fsync=False,
+                fs=self.fs,
             )
             renew(folder, 0)
+        except (OSError, StorageError) as exc:  # the spool would not take a write: not the job's fault
+            self._storage_trouble(f"cannot claim {job_id}", exc)
+            try:
+                move(self.layout, folder, job_id, State.PENDING, fs=self.fs)  # back, for later
+            except StorageError:
+                pass  # still claimed without a lease: it is handed on when the lease runs out
+            return False
+        self._storage_ok()
+        try:
             job = parse_job((folder / JOB_FILE).read_bytes(), job_id)
         except (OSError, SpoolError) as exc:
-            self._fail_now(folder, job_id, None, "invalid", str(exc), 1)
+            self._fail_now(folder, job_id, None, "invalid", str(exc), attempt)
             return True
         slot = Slot(job_id, folder, job, attempt, utc_now(), now, last_renew=now)
         self.slots[folder.name] = slot
         self.started_count += 1
         try:
-            script = check_script(self.scripts_dir, job, job_id)
+            script, git = self.revs.script_for(job, job_id)
+            slot.prov = self.prov.begin(job, git)
             inv = build_invocation(
                 job,
                 job_id=job_id,
@@ -225,6 +310,9 @@ class Runner:
                 folder=folder,
                 device=self.device,
             )
+            spawn = None
+            if self.warm is not None:  # a fork of the warm server, or cold with the reason
+                spawn, slot.warm = self.warm.spawner(job)
             slot.proc = Running(
                 inv,
                 folder,
@@ -232,13 +320,20 @@ class Runner:
                 nice=self.opts.nice,
                 still_ours=lambda: (folder / JOB_FILE).exists(),
                 on_exit=self.wake.set,
+                spawn=spawn,
             )
+        except RevMissing as exc:  # found missing only now: hand it back for a runner that has it
+            self.slots.pop(folder.name, None)
+            self.started_count -= 1
+            if self.revs.hand_back(self.layout, folder, job_id, exc, self.opts.name, self.fs):
+                self._log(f"handed back {job_id}: {exc.reason}")
+            return False
         except SpoolError as exc:
             self._finish(
                 slot,
                 "failed",
                 {
-                    "kind": "invalid",
+                    "kind": getattr(exc, "kind", "invalid"),
                     "message": exc.message if not exc.field else f"{exc.field}: {exc.message}",
                 },
             )
@@ -256,8 +351,9 @@ class Runner:
             publish_json(
                 folder / RESULT_FILE,
                 failure_record(job_id, job, kind, msg, attempt=attempt, runner=self.opts.name),
+                fs=self.fs,
             )
-            move(self.layout, folder, job_id, State.FAILED)
+            move(self.layout, folder, job_id, State.FAILED, fs=self.fs)
         except StorageError as exc:
             self._log(f"cannot fail {job_id}: {exc}")
 
@@ -276,6 +372,13 @@ class Runner:
                 slot.last_renew = now
                 if not ((slot.folder / JOB_FILE).exists() and renew(slot.folder, slot.beat)):
                     self._lose(slot, now)
+            if slot.publishing:  # finished, but the spool refused its result: try again, lease kept
+                if self.hand_back:
+                    self.slots.pop(key, None)  # stopping for good: the lease hands it on
+                elif now >= slot.publish_at:
+                    self._finish(slot, "", None)
+                changed |= key not in self.slots
+                continue
             if proc.kill_deadline is None:
                 if self.hand_back:
                     slot.handing_back = True
@@ -286,9 +389,12 @@ class Runner:
                 elif (limit := self._timeout(slot)) is not None and now - slot.started > limit:
                     slot.timed_out = True
                     proc.stop(now)
+            if self.pauser is not None:  # --pause-when-busy; stopped time counts towards no timeout
+                slot.started += self.pauser.tend(key, proc, now)
             if proc.done():
                 self._complete(slot)
-                self.slots.pop(key, None)
+                if not slot.publishing:
+                    self.slots.pop(key, None)
                 changed = True
         return changed
 
@@ -309,7 +415,7 @@ class Runner:
         if slot.lost or not (slot.folder / JOB_FILE).exists():
             return
         if slot.handing_back:
-            if move(self.layout, slot.folder, slot.job_id, State.PENDING) is not None:
+            if move(self.layout, slot.folder, slot.job_id, State.PENDING, fs=self.fs) is not None:
                 self._log(f"handed back {slot.job_id}")
             return
         state, error = classify(
@@ -326,6 +432,28 @@ class Runner:
         self._finish(slot, state, error)
 
     def _finish(self, slot: Slot, state: str, error: dict[str, Any] | None) -> None:
+        if slot.final is None:  # built once: a publish the spool refused is retried as it was
+            slot.final = self._final_record(slot, state, error)
+        rec, target = slot.final
+        try:
+            if not (slot.folder / JOB_FILE).exists():
+                slot.publishing = False
+                return  # fenced: someone took the job while we were finishing
+            publish_json(slot.folder / RESULT_FILE, rec, fsync=False, fs=self.fs)
+            if move(self.layout, slot.folder, slot.job_id, target, fs=self.fs) is None:
+                self._log(f"{slot.job_id} was taken from us before it could be published")
+        except StorageError as exc:
+            slot.publishing = True  # keep the slot (and renew its lease) until the spool takes it
+            slot.publish_at = time.monotonic() + STORAGE_RETRY
+            self._storage_trouble(f"cannot publish {slot.job_id}", exc)
+            return
+        slot.publishing = False
+        self._storage_ok()
+        self.slots.pop(slot.folder.name, None)
+
+    def _final_record(
+        self, slot: Slot, state: str, error: dict[str, Any] | None
+    ) -> tuple[dict[str, Any], State]:
         ended = utc_now()
         rec: dict[str, Any] = {
             "format": 1,
@@ -345,10 +473,12 @@ class Runner:
             "exit_code": slot.record.get("exit_code"),
             "attempt": slot.attempt,
             "metrics_count": slot.record.get("metrics_count", 0),
-            "provenance": {},
+            "provenance": self.prov.end(slot.prov, wait=self.lease_seconds / 4),
         }
         if slot.record.get("truncated"):
             rec["logs_truncated"] = True
+        if slot.warm is not None:
+            rec["warm"] = slot.warm
         target = State.DONE if state == "done" else State.FAILED
         if (
             target is State.FAILED
@@ -357,15 +487,24 @@ class Runner:
             and self._retries_left(slot)
         ):
             target = State.PENDING
-        try:
-            if not (slot.folder / JOB_FILE).exists():
-                return  # fenced: someone took the job while we were finishing
-            publish_json(slot.folder / RESULT_FILE, rec, fsync=False)
-            if move(self.layout, slot.folder, slot.job_id, target) is None:
-                self._log(f"{slot.job_id} was taken from us before it could be published")
-        except StorageError as exc:
-            self._log(f"cannot publish {slot.job_id}: {exc}; the lease will hand it on")
-        self.slots.pop(slot.folder.name, None)
+        return rec, target
+
+    def _storage_trouble(self, what: str, exc: BaseException) -> None:
+        """Say plainly (once a minute) that the spool refused a write; take no new job for a while."""
+        now = time.monotonic()
+        self._storage_pause_until = now + STORAGE_RETRY
+        if not self._storage_bad or now >= self._storage_next_log:
+            self._log(
+                f"{what}: {exc}. Taking no new jobs and keeping running ones until the spool "
+                f"takes writes again (retrying every {STORAGE_RETRY:g} s)"
+            )
+            self._storage_next_log = now + 60
+        self._storage_bad = True
+
+    def _storage_ok(self) -> None:
+        if self._storage_bad:
+            self._storage_bad = False
+            self._log("the spool takes writes again: carrying on")
 
     def _retries_left(self, slot: Slot) -> bool:
         retries = (
@@ -380,8 +519,18 @@ class Runner:
         except OSError:
             return False
         acted = False
+        mono = time.monotonic()
+        watched: dict[str, float] = {}
         for exp in find_expired(self.layout, spool_now, self.lease_seconds, set(self.slots)):
+            if exp.mid_claim and not exp.empty:
+                # its claim.json is not written yet, so its times may be an earlier attempt's:
+                # take it only once we have watched it stand still for a whole lease ourselves
+                name = exp.entry.path.name
+                watched[name] = self._mid_claims.get(name, mono)
+                if mono - watched[name] < self.lease_seconds:
+                    continue
             acted |= self._take_over(exp.entry.path, exp.entry.id, exp.empty)
+        self._mid_claims = watched
         return acted
 
     def _take_over(self, folder: Path, job_id: str, empty: bool) -> bool:
@@ -393,7 +542,7 @@ class Runner:
             return False
         old = read_claim(folder) or {}
         token = new_token(self.opts.name)
-        mine = take_over(self.layout, folder, job_id, token)
+        mine = take_over(self.layout, folder, job_id, token, fs=self.fs)
         if mine is None:
             return False
         try:
@@ -408,20 +557,25 @@ class Runner:
             if cancelled
             else f"runner {old.get('runner', '?')} on {old.get('host', '?')} stopped renewing its lease"
         )
-        publish_json(
-            mine / RESULT_FILE,
-            failure_record(
-                job_id,
-                job.model_dump(mode="json") if job else None,
-                kind,
-                msg,
-                attempt=attempt,
-                runner=old.get("runner"),
-            ),
-        )
         retries = job.retries if job and "retries" in job.model_fields_set else self.settings.defaults.retries
         target = State.FAILED if cancelled or failures_since_retry(mine) + 1 > retries else State.PENDING
-        move(self.layout, mine, job_id, target)
+        try:
+            publish_json(
+                mine / RESULT_FILE,
+                failure_record(
+                    job_id,
+                    job.model_dump(mode="json") if job else None,
+                    kind,
+                    msg,
+                    attempt=attempt,
+                    runner=old.get("runner"),
+                ),
+                fs=self.fs,
+            )
+            move(self.layout, mine, job_id, target, fs=self.fs)
+        except StorageError as exc:  # left under our token, mid-claim: taken again after a lease
+            self._storage_trouble(f"cannot requeue {job_id}", exc)
+            return False
         self._log(f"{job_id}: lease expired ({kind}) -> {target.value}")
         return True
 
@@ -455,10 +609,12 @@ class Runner:
                 self.wake.wait(min(timeout, self.scan_interval))
         finally:
             watcher.stop()
-            for s, h in old.items():
-                signal.signal(s, h)
+            if self.warm is not None:
+                self.warm.close()
             self.heartbeat.write(time.monotonic(), [], "stopped")
             self.clock.remove()
+            for s, h in old.items():  # last: a second signal while shutting down must not kill us
+                signal.signal(s, h)
         return 0
 
 

@@ -31,12 +31,27 @@ class RunnerOptions(BaseModel):
     hours: str | None = None
     on_ac_power: bool = False
     when_user_idle: float | None = Field(default=None, ge=0)
+    pause_when_busy: bool = False
     max_jobs: int | None = Field(default=None, ge=1)
     exit_when_idle: bool = False
     nice: int = Field(default=10, ge=0, le=19)
     events: bool = True
     scan_interval: float | None = Field(default=None, gt=0)
     heartbeat_seconds: float = Field(default=5.0, gt=0)
+    git_fetch: bool = False
+    warm: list[str] = Field(default_factory=list, description="modules a fork server imports (warm mode)")
+    warm_on_macos: bool = False
+
+    @field_validator("warm", mode="before")
+    @classmethod
+    def _warm_modules(cls, v: object) -> list[str]:
+        from runner.warm import parse_modules
+
+        if v is None:
+            return []
+        if isinstance(v, str | list):
+            return parse_modules(v)
+        raise ValueError("--warm takes module names separated by commas")
 
     @field_validator("name")
     @classmethod

@@ -912,6 +912,14 @@ def test_probe_program_reports_broken_torch(tmp_path: Path) -> None:
     )
 
 
+def test_probe_program_torch_missing_a_dependency_is_broken_not_absent(tmp_path: Path) -> None:
+    root = write_fake_torch(tmp_path, "import typing_extensions_not_installed_x\n")
+    rc, out, err = run_probe(root)
+    _, torch = parse_probe(rc, out, err)
+    assert torch and torch["version"] is None
+    assert "No module named 'typing_extensions_not_installed_x'" in torch["error"]
+
+
 def test_probe_program_without_torch() -> None:
     # -S drops site-packages, so torch cannot be imported: like a venv without torch.
     p = subprocess.run(
