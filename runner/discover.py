@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,12 @@ _O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 _SCANDIR_FD = os.scandir in os.supports_fd
 
 
-def _first(item: tuple[tuple[int, str], Candidate]) -> tuple[int, str]:
-    return item[0]
+#: a scanned entry: (sort key, candidate, worth a look)
+_Item = tuple[tuple[int, str], "Candidate", bool]
+
+
+def _sort_key(pair: tuple[tuple[str, int], _Item]) -> tuple[int, str]:
+    return pair[1][0]
 
 
 @dataclass(frozen=True)
@@ -61,16 +66,22 @@ class Scanner:
 
     FULL_SCAN_EVERY = 30.0
 
-    def __init__(self, layout: Layout):
+    def __init__(self, layout: Layout, keep: Callable[[Candidate], bool] | None = None):
+        """`keep` (judged once per job file) drops jobs this runner can never take from the
+        list a scan returns: an idle runner then walks none of the 10,000 it cannot run."""
         self.layout = layout
-        self._cache: dict[tuple[str, int], tuple[tuple[int, str], Candidate]] = {}
+        self.keep = keep or (lambda cand: True)
+        self._cache: dict[tuple[str, int], _Item] = {}
+        self._order: list[tuple[tuple[str, int], _Item]] = []  # kept entries, best first
         self._stamp: tuple[int, ...] | None = None
         self._last: list[Candidate] = []
+        self._settling = False
+        self._had_unsettled = False
         self._full_at = 0.0
         self.full_scans = 0
 
     def scan(self) -> list[Candidate]:
-        """Every pending entry, best first (priority, then id). Callers must not change the list."""
+        """Every pending entry worth a look, best first (priority, then id). Do not change it."""
         path = self.layout.state_dir(State.PENDING)
         try:
             fd = os.open(path, os.O_RDONLY | _O_DIRECTORY)
@@ -89,22 +100,22 @@ class Scanner:
             out = self._read_folder(fd if _SCANDIR_FD else path)
         finally:
             os.close(fd)
-        settling = any(c.settling for c in out)
         old_enough = time.time() - st.st_mtime > 1.0
-        self._stamp = stamp if old_enough and not settling else None
+        self._stamp = stamp if old_enough and not self._settling else None
         self._full_at = mono
-        self._last = out
         self.full_scans += 1
         return out
 
     def _read_folder(self, where: int | Path) -> list[Candidate]:
-        keyed: list[tuple[tuple[int, str], Candidate]] = []
-        seen: dict[tuple[str, int], tuple[tuple[int, str], Candidate]] = {}
+        cache = self._cache
+        seen: dict[tuple[str, int], _Item] = {}
+        fresh: list[tuple[tuple[str, int], _Item]] = []
+        unsettled: list[Candidate] = []
         with os.scandir(where) as it:  # type: ignore[type-var]
             for de in it:
                 try:
                     key = (de.name, de.inode())
-                    item = self._cache.get(key)  # the common case: known, nothing more to look at
+                    item = cache.get(key)  # the common case: known, nothing more to look at
                     if item is None:
                         is_dir = de.is_dir(follow_symlinks=False)
                 except OSError:
@@ -114,13 +125,29 @@ class Scanner:
                     if entry is None:
                         continue
                     cand = self._read(entry)
-                    item = ((-cand.priority, entry.id), cand)
-                if not item[1].settling:
-                    seen[key] = item
-                keyed.append(item)
+                    if cand.settling:  # read again next scan: it may be half-written
+                        unsettled.append(cand)
+                        continue
+                    item = ((-cand.priority, entry.id), cand, self.keep(cand))
+                    fresh.append((key, item))
+                seen[key] = item
         self._cache = seen
-        keyed.sort(key=_first)
-        return [c for _, c in keyed]
+        self._settling = bool(unsettled)
+        if fresh:
+            order = [(k, it) for k, it in self._order if k in seen] + [f for f in fresh if f[1][2]]
+            order.sort(key=_sort_key)
+        elif len(seen) != len(cache):  # only departures: what is left is still in order
+            order = [(k, it) for k, it in self._order if k in seen]
+        else:
+            order = self._order
+        if order is not self._order or unsettled or self._had_unsettled:
+            self._order = order
+            out = [it[1] for _, it in order]
+            if unsettled:
+                out = sorted(out + unsettled, key=lambda c: (-c.priority, c.entry.id))
+            self._last = out
+        self._had_unsettled = bool(unsettled)
+        return self._last
 
     @staticmethod
     def _read(entry: Entry) -> Candidate:

@@ -91,12 +91,9 @@ class Runner:
         )
         self._warned: set[str] = set()
         self.clock = SpoolClock(self.layout, opts.name)
-        self.scanner = Scanner(self.layout)
-        self._verdicts: dict[int, tuple[Candidate, bool]] = {}
-        self._looked_at: list[Candidate] | None = None
+        self.scanner = Scanner(self.layout, keep=self._worth_a_look)
         self._rest: list[Candidate] = []  # the last full scan's candidates not yet tried
         self._rest_until = 0.0
-        self._worth: list[Candidate] = []
         self.wake = threading.Event()
         self.slots: dict[str, Slot] = {}
         self.started_count = 0
@@ -179,7 +176,7 @@ class Runner:
         if rest:
             cands = self._rest
         else:
-            cands = self._worth_a_look(self.scanner.scan())
+            cands = self.scanner.scan()
             self._rest_until = now + self.scan_interval
         self._rest = []
         runnable = unsettled = 0
@@ -218,25 +215,11 @@ class Runner:
             self.idle = True
         return started
 
-    def _worth_a_look(self, cands: list[Candidate]) -> list[Candidate]:
-        """`cands` minus the jobs whose `requires` this runner can never meet (its capabilities are
-        fixed for its life): judged once per job file, and not at all when the scan is unchanged."""
-        if cands is self._looked_at:
-            return self._worth
-        verdicts: dict[int, tuple[Candidate, bool]] = {}
-        worth = []
-        for cand in cands:
-            seen = self._verdicts.get(id(cand))
-            if seen is not None and seen[0] is cand:
-                ok = seen[1]
-            else:
-                req = cand.job.requires if cand.job is not None else None
-                ok = req is None or meets(req.model_dump(), self.caps)[0]
-            verdicts[id(cand)] = (cand, ok)
-            if ok:
-                worth.append(cand)
-        self._verdicts, self._looked_at, self._worth = verdicts, cands, worth
-        return worth
+    def _worth_a_look(self, cand: Candidate) -> bool:
+        """False for a job whose `requires` this runner can never meet (its capabilities are fixed
+        for its life): the scanner judges each job file once and leaves those out of its list."""
+        req = cand.job.requires if cand.job is not None else None
+        return req is None or meets(req.model_dump(), self.caps)[0]
 
     def _others_running(self) -> bool:
         """Jobs other runners hold: a drained spool has none (their leases may yet expire to us)."""
@@ -300,28 +283,30 @@ class Runner:
         self.started_count += 1
         try:
             script, git = self.revs.script_for(job, job_id)
-            slot.prov = self.prov.begin(job, git)
-            inv = build_invocation(
-                job,
-                job_id=job_id,
-                python=self.opts.python,
-                script=script,
-                spool_root=self.spool.root,
-                folder=folder,
-                device=self.device,
-            )
-            spawn = None
-            if self.warm is not None:  # a fork of the warm server, or cold with the reason
-                spawn, slot.warm = self.warm.spawner(job)
-            slot.proc = Running(
-                inv,
-                folder,
-                log_cap=self.log_cap,
-                nice=self.opts.nice,
-                still_ours=lambda: (folder / JOB_FILE).exists(),
-                on_exit=self.wake.set,
-                spawn=spawn,
-            )
+            try:
+                inv = build_invocation(
+                    job,
+                    job_id=job_id,
+                    python=self.opts.python,
+                    script=script,
+                    spool_root=self.spool.root,
+                    folder=folder,
+                    device=self.device,
+                )
+                spawn = None
+                if self.warm is not None:  # a fork of the warm server, or cold with the reason
+                    spawn, slot.warm = self.warm.spawner(job)
+                slot.proc = Running(
+                    inv,
+                    folder,
+                    log_cap=self.log_cap,
+                    nice=self.opts.nice,
+                    still_ours=lambda: (folder / JOB_FILE).exists(),
+                    on_exit=self.wake.set,
+                    spawn=spawn,
+                )
+            finally:  # just after the start: the script does not wait for git (a few ms)
+                slot.prov = self.prov.begin(job, git)
         except RevMissing as exc:  # found missing only now: hand it back for a runner that has it
             self.slots.pop(folder.name, None)
             self.started_count -= 1

@@ -121,12 +121,17 @@ class Spool:
         sweeps: dict[str, dict[str, int]] = {}
         known = self.sweep_ids()
         for state in State:
-            for entry in self._entries(state):
-                counts[state.value] += 1
-                m = _SWEEP_MEMBER.match(entry.id)
+            folder = self.layout.state_dir(state)
+            n = 0
+            for job_id, name in self.layout.ids(state):  # names only: no paths, no file reads
+                if state is State.CLAIMED and not os.path.exists(os.path.join(folder, name, JOB_FILE)):
+                    continue  # as `_entries`: a claim in progress is still pending
+                n += 1
+                m = _SWEEP_MEMBER.match(job_id) if known else None
                 if m and m.group(1) in known:
                     per = sweeps.setdefault(m.group(1), {s.value: 0 for s in State})
                     per[state.value] += 1
+            counts[state.value] = n
         out: dict[str, Any] = dict(counts)
         out["total"] = sum(counts.values())
         if sweeps:

@@ -113,24 +113,47 @@ class Layout:
                 if entry is not None:
                     yield entry
 
-    def entry_from_name(self, state: State, name: str, is_dir: bool = True) -> Entry | None:
-        """The entry a directory name stands for; pending files with bad names are kept (to reject)."""
+    def ids(self, state: State) -> Iterator[tuple[str, str]]:
+        """(job id, entry name) of every job in one state: `entries` without building paths,
+        for counting 100,000 jobs quickly (`spool status`)."""
+        try:
+            it = os.scandir(self.state_dir(state))
+        except FileNotFoundError:
+            return
+        pending = state is State.PENDING
+        with it:
+            for de in it:
+                try:
+                    is_dir = de.is_dir(follow_symlinks=False) if pending else True
+                except OSError:
+                    continue
+                job_id = self.id_from_name(state, de.name, is_dir)
+                if job_id is not None:
+                    yield job_id, de.name
+
+    def id_from_name(self, state: State, name: str, is_dir: bool = True) -> str | None:
+        """The job id a directory name stands for (see `entry_from_name`), or None."""
         if is_ignored_name(name):
             return None
-        path = self.state_dir(state) / name
         if state is State.PENDING:
             if is_dir:
-                return Entry(name, state, path, True) if is_valid_id(name) else None
-            return Entry(name[:-5] if name.endswith(".json") else name, state, path, False)
+                return name if is_valid_id(name) else None
+            return name[:-5] if name.endswith(".json") else name
         if state is State.CLAIMED:
             job_id, sep, token = name.partition(TOKEN_SEP)
             if not sep or not token:
                 return None
         else:
             job_id = name
-        if not is_valid_id(job_id):
+        return job_id if is_valid_id(job_id) else None
+
+    def entry_from_name(self, state: State, name: str, is_dir: bool = True) -> Entry | None:
+        """The entry a directory name stands for; pending files with bad names are kept (to reject)."""
+        job_id = self.id_from_name(state, name, is_dir)
+        if job_id is None:
             return None
-        return Entry(job_id, state, path)
+        folder = is_dir if state is State.PENDING else True
+        return Entry(job_id, state, self.state_dir(state) / name, folder)
 
     def find(self, job_id: str) -> Entry | None:
         """Where a job is now, looking in the cheap places first."""
