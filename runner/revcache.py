@@ -29,17 +29,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from spool.diffs import patch_files, patch_path
 from spool.errors import InvalidJob, SpoolError, StorageError
-from spool.gitinfo import (
-    GitUnavailable,
-    Repo,
-    explain,
-    find_repo,
-    git_env,
-    patch_files,
-    patch_path,
-    run_git,
-)
+from spool.gitinfo import GitUnavailable, Repo, explain, find_repo, git_env, run_git
 from spool.jobs import check_script, utc_now
 from spool.layout import Layout, resolve_inside
 from spool.model import Job

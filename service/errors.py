@@ -7,7 +7,7 @@ Bodies follow FastAPI's conventions: a 422 is `{"detail": [{"loc": [...], "msg":
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spool.errors import (
     ConfigError,
@@ -22,6 +22,9 @@ from spool.errors import (
     UsageError,
 )
 
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
 __all__ = [
     "BodyInvalid",
     "Conflict",
@@ -30,6 +33,7 @@ __all__ = [
     "error_body",
     "error_kind",
     "invalid_detail",
+    "install_error_handlers",
 ]
 
 
@@ -97,3 +101,17 @@ def error_body(exc: SpoolError) -> dict[str, Any]:
     if exc.field:
         body["field"] = exc.field
     return body
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer every `SpoolError` by the table above, and every `BodyInvalid` as a 422."""
+    from fastapi import Request
+    from fastapi.responses import JSONResponse
+
+    @app.exception_handler(SpoolError)
+    async def _spool_error(request: Request, exc: SpoolError) -> JSONResponse:
+        return JSONResponse(error_body(exc), status_code=http_status(exc))
+
+    @app.exception_handler(BodyInvalid)
+    async def _body_invalid(request: Request, exc: BodyInvalid) -> JSONResponse:
+        return JSONResponse({"detail": exc.errors}, status_code=422)

@@ -1,4 +1,4 @@
-"""The git state of the scripts folder, and the spool's store of diffs.
+"""The git state of the scripts folder, and its diff against the commit (kept by `spool.diffs`).
 
 Used by `spool submit/sweep --pin` (what to pin) and by the runner (what each run ran).
 
@@ -12,8 +12,8 @@ Used by `spool submit/sweep --pin` (what to pin) and by the runner (what each ru
 - `scripts_patch(state)`: the diff of the scripts folder against the commit, untracked files
   included (as new files), binary-safe; `git apply` on a checkout of the commit reproduces
   the folder.
-- `store_patch` / `patch_path`: `diffs/<sha256>.patch` in the spool, one file per distinct
-  diff, written once.
+- `store_patch` / `patch_path` / `patch_files`: the spool's store of diffs, `diffs/<sha256>.patch`
+  (defined in `spool.diffs`, which needs no git; importable from here too).
 - `record(...)`: the `provenance.git` dict of a run (never raises); `pin(...)`: the `rev` and
   `rev_diff` fields for `--pin`.
 
@@ -25,10 +25,8 @@ The user's index is never written: the untracked files enter the diff through a 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import posixpath
-import re
 import shutil
 import subprocess
 import tempfile
@@ -36,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from spool.diffs import DIFFS_DIR, SHA256_RE, patch_files, patch_path, store_patch
 from spool.errors import StorageError, UsageError
 
 __all__ = [
@@ -60,12 +59,10 @@ __all__ = [
 GIT_TIMEOUT = 60.0
 GIT_NOT_INSTALLED = "git not installed"
 NO_GIT_REPO = "no git repository"
-DIFFS_DIR = "diffs"
 #: an untracked file larger than this is left out of the diff (and named in `untracked_skipped`)
 MAX_UNTRACKED_BYTES = 10 * 1024 * 1024
 #: a diff larger than this is not stored
 MAX_PATCH_BYTES = 64 * 1024 * 1024
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _ARGV_CHUNK = 500
 
 #: variables that would make git look at another repository, index or object store
@@ -311,38 +308,6 @@ def scripts_patch(state: GitState) -> tuple[bytes, list[str]]:
         if rc != 0:
             raise GitUnavailable(explain(rc, err))
     return out, skipped
-
-
-def patch_files(patch: bytes) -> list[str]:
-    """The paths a git patch touches (from its `diff --git a/X b/X` lines)."""
-    files = []
-    for line in patch.split(b"\n"):
-        if line.startswith(b"diff --git a/"):
-            head = line[len(b"diff --git a/") :].decode("utf-8", "replace")
-            half = (len(head) - 3) // 2  # "X b/X": both halves are the same path (no renames)
-            files.append(head[:half] if head[half : half + 3] == " b/" else head)
-    return files
-
-
-def patch_path(spool_root: Path, sha: str) -> Path:
-    if not SHA256_RE.match(sha):
-        raise ValueError(f"not a sha256: {sha!r}")
-    return spool_root / DIFFS_DIR / f"{sha}.patch"
-
-
-def store_patch(spool_root: Path, data: bytes) -> str:
-    """Keep `data` as `diffs/<sha256>.patch` (written once per distinct diff); returns the sha256."""
-    from spool.protocol import publish_bytes
-
-    sha = hashlib.sha256(data).hexdigest()
-    path = patch_path(spool_root, sha)
-    if not path.exists():
-        try:
-            path.parent.mkdir(exist_ok=True)
-        except OSError as exc:
-            raise StorageError(f"cannot create the diffs folder ({exc.strerror})", file=path.parent) from None
-        publish_bytes(path, data)
-    return sha
 
 
 def record(folder: Path, script: str | None, spool_root: Path) -> dict[str, Any]:

@@ -16,8 +16,8 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from spool import jobs as _jobs
+from spool.diffs import SHA256_RE, patch_files, patch_path
 from spool.errors import InvalidJob, NotFound, SpoolError, UsageError
-from spool.gitinfo import SHA256_RE, patch_files, patch_path
 from spool.layout import resolve_inside
 from spool.model import Job, job_from_dict, parse_job
 from spool.states import State
