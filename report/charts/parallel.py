@@ -1,0 +1,132 @@
+"""Parallel coordinates: every run as a line through its parameter values, coloured by the metric."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from report.charts.axes import RC, alpha_for, finite_rows, pyplot, save, short
+from report.data import MetricChoice, fmt, is_log_spaced, is_numeric
+
+__all__ = ["parallel_coordinates"]
+
+
+def _axis_values(s: pd.Series) -> tuple[np.ndarray, list[tuple[float, str]], bool]:
+    """A column scaled to [0, 1] and its tick labels (position, text); bool = log scaled."""
+    if is_numeric(s):
+        v = pd.to_numeric(s, errors="coerce").astype(float).to_numpy()
+        log = is_log_spaced(v)
+        t = np.log10(v) if log else v
+        lo, hi = float(np.nanmin(t)), float(np.nanmax(t))
+        span = hi - lo or 1.0
+        scaled = (t - lo) / span
+        uniq = np.unique(t[np.isfinite(t)])
+        if uniq.size <= 8:  # a grid: label every value
+            marks = uniq
+        elif log:  # whole decades
+            marks = np.arange(math.ceil(lo - 1e-9), math.floor(hi + 1e-9) + 1, dtype=float)
+        else:  # a few round numbers
+            from matplotlib.ticker import MaxNLocator
+
+            marks = np.array([m for m in MaxNLocator(5).tick_values(lo, hi) if lo - 1e-12 <= m <= hi + 1e-12])
+        ticks = [(float((m - lo) / span), f"{(10**m if log else m):.4g}") for m in marks]
+        return np.nan_to_num(scaled, nan=-0.05), ticks, log
+    text = s.map(fmt).astype(object)
+    cats = sorted(set(text))
+    idx = {c: i for i, c in enumerate(cats)}
+    scale = max(len(cats) - 1, 1)
+    scaled = text.map(lambda c: idx[c] / scale).to_numpy(dtype=float)
+    step = max(1, math.ceil(len(cats) / 10))  # at most ~10 labels on one axis
+    ticks = [(idx[c] / scale, short(c, 18)) for c in cats[::step]]
+    return scaled, ticks, False
+
+
+def parallel_coordinates(
+    df: pd.DataFrame, metric: MetricChoice, params: Sequence[str], path: Path, max_lines: int = 1000
+) -> Path | None:
+    """One line per run across the parameter axes and the metric, coloured by the metric.
+
+    Past `max_lines` runs, the best 15% are all drawn and the rest are an even sample (more lines
+    only thicken the same bands, and the file and the time grow with them); the title says so.
+    """
+    d = finite_rows(df, metric.column)
+    params = [p for p in params if p in d.columns]
+    if d.empty or not params:
+        return None
+    total = len(d)
+    d = d.sort_values(
+        metric.column, ascending=metric.mode == "max", kind="stable"
+    )  # best drawn last (on top)
+    if total > max_lines:
+        top = max_lines * 15 // 100
+        rest = d.iloc[: total - top]
+        pick = np.linspace(0, len(rest) - 1, max_lines - top).round().astype(int)
+        d = pd.concat([rest.iloc[np.unique(pick)], d.iloc[total - top :]])
+    cols = [*params, metric.column]
+    plt = pyplot()
+    from matplotlib.collections import LineCollection
+
+    with plt.rc_context({**RC, "axes.grid": False}):
+        fig = plt.figure(figsize=(max(7.0, 1.9 * len(cols) + 1.5), 4.6))
+        fw = fig.get_size_inches()[0]
+        ax = fig.add_axes((0.25 / fw, 0.05, 1 - 1.45 / fw, 0.78))
+        cax = fig.add_axes((1 - 1.05 / fw, 0.08, 0.14 / fw, 0.72))
+        scaled = []
+        for j, c in enumerate(cols):
+            v, ticks, log = _axis_values(d[c])
+            scaled.append(v)
+            ax.axvline(j, color="#555555", lw=1)
+            for ty, text in ticks:
+                ax.text(
+                    j + 0.04,
+                    ty,
+                    text,
+                    fontsize=7.5,
+                    va="center",
+                    ha="left",
+                    color="#333333",
+                    bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7},
+                )
+            label = c.removeprefix("param.").removeprefix("result.")
+            ax.text(
+                j,
+                1.07,
+                short(label, 22) + (" (log)" if log else ""),
+                ha="center",
+                va="bottom",
+                fontsize=8.5,
+                fontweight="bold",
+            )
+        ys = np.vstack(scaled).T  # one row per run
+        xs = np.arange(len(cols), dtype=float)
+        segs = np.stack([np.broadcast_to(xs, ys.shape), ys], axis=-1)
+        vals = d[metric.column].to_numpy()
+        cmap = "viridis" if metric.mode == "max" else "viridis_r"
+        lc = LineCollection(
+            list(segs),
+            array=vals,
+            cmap=cmap,
+            linewidths=1.0 if len(d) < 300 else 0.6,
+            alpha=min(0.9, max(0.15, alpha_for(len(d)) * 1.5)),
+        )
+        ax.add_collection(lc)
+        ax.set_xlim(-0.15, len(cols) - 0.68)
+        ax.set_ylim(-0.08, 1.12)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for side in ("left", "bottom"):
+            ax.spines[side].set_visible(False)
+        cb = fig.colorbar(lc, cax=cax)
+        cb.solids.set_alpha(1)
+        cb.set_label(short(metric.label, 30))
+        shown = f"{len(d)} runs" if len(d) == total else f"{len(d)} of {total} runs"
+        fig.suptitle(
+            f"Parallel coordinates: {shown}, coloured by {short(metric.label, 30)} (bright = best)",
+            y=1 - 0.1 / fig.get_size_inches()[1],
+            fontsize=10,
+        )
+        return save(fig, path)

@@ -1,0 +1,204 @@
+"""Incremental rebuilds: each finished job's key, the signatures of sweeps and pages, and the manifest.
+
+Before the results are read, every finished job's `result.json` is stat'ed; its key is
+`(state, mtime_ns, size)`. A job page is rewritten only when its key differs from the manifest's
+or the page is missing; a sweep's charts only when the hash of its jobs' keys (plus metric and
+mode) changed; a sweep page also when its progress changed. Stat-before-read makes the manifest
+safe: a file that changes after its stat carries a newer key next time, so the page is rebuilt
+then. A job page depends only on the files of its own folder (result, logs, metrics, outputs), so
+its key covers it. The manifest also records a hash of the report's own code, templates and
+static files and where the spool is relative to the report: if either changed, everything is
+rebuilt. The manifest is written last (atomically), so a build that dies midway leaves keys that
+no longer match and the next build redoes those pages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from report.data import SweepDef
+from report.render import PKG
+from spool.api import Spool
+from spool.ids import is_valid_id
+from spool.layout import RESULT_FILE, is_ignored_name
+from spool.states import State
+
+__all__ = [
+    "MANIFEST",
+    "FORMAT",
+    "JobKey",
+    "LOOSE",
+    "SWEEP_MEMBER",
+    "code_hash",
+    "sig_hash",
+    "scan_keys",
+    "finished",
+    "load_manifest",
+    "groups_from_df",
+    "plan",
+]
+
+MANIFEST = "manifest.json"
+FORMAT = 1
+
+JobKey = tuple[str, int, int]
+LOOSE = "__loose__"  #: the group of jobs outside any sweep (no job or sweep id can start with "_")
+SWEEP_MEMBER = re.compile(r"(.+)-\d{5}")
+
+
+def code_hash() -> str:
+    """Hash of the report's code (with `charts/`), templates and static files: a change rebuilds all."""
+    h = hashlib.sha1(str(FORMAT).encode())
+    for sub in ("", "charts", "templates", "static"):
+        d = PKG / sub if sub else PKG
+        for p in sorted(d.iterdir()):
+            if p.is_file() and p.suffix in (".py", ".j2", ".css", ".js"):
+                h.update(p.name.encode())
+                h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def sig_hash(*parts: Any) -> str:
+    return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def scan_keys(spool: Spool, sweep: str | None) -> dict[str, JobKey]:
+    """`(state, mtime_ns, size)` of every finished job's result.json, taken before anything is read.
+
+    Plain `os.scandir`/`os.stat` on strings: at 10,000 jobs this is a fifth of the cost of `Path`s.
+    """
+    keys: dict[str, JobKey] = {}
+    prefix = f"{sweep}-" if sweep else ""
+    for state in (State.DONE, State.FAILED):
+        try:
+            it = os.scandir(spool.layout.state_dir(state))
+        except FileNotFoundError:
+            continue
+        with it:
+            for de in it:
+                name = de.name
+                if not name.startswith(prefix) or is_ignored_name(name) or not is_valid_id(name):
+                    continue
+                try:
+                    st = os.stat(os.path.join(de.path, RESULT_FILE))
+                except OSError:
+                    try:
+                        st = de.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                keys[name] = (state.value, st.st_mtime_ns, st.st_size)
+    return keys
+
+
+def finished(df: pd.DataFrame) -> pd.DataFrame:
+    """Done and failed rows, sorted by id, with the columns every frame has."""
+    if "state" not in df.columns:
+        df = pd.DataFrame({"id": pd.Series([], dtype=object), "state": pd.Series([], dtype=object)})
+    if not df.empty:
+        df = df[df["state"].isin(["done", "failed"])].sort_values("id", kind="stable").reset_index(drop=True)
+    if "sweep" not in df.columns:
+        df = df.assign(sweep=pd.Series([None] * len(df), index=df.index, dtype=object))
+    return df
+
+
+def load_manifest(out: Path, code: str, spool_rel: str) -> tuple[dict[str, Any], bool]:
+    """The last build's manifest, or a fresh one; True when it is fresh (everything is rebuilt)."""
+    try:
+        m = json.loads((out / MANIFEST).read_bytes())
+    except (OSError, ValueError):
+        m = None
+    fresh = {
+        "format": FORMAT,
+        "code": code,
+        "spool": spool_rel,
+        "jobs": {},
+        "sweeps": {},
+        "all_jobs": None,
+    }
+    if (
+        not isinstance(m, dict)
+        or m.get("format") != FORMAT
+        or m.get("code") != code
+        or m.get("spool") != spool_rel
+    ):
+        return fresh, True
+    for k in ("jobs", "sweeps"):
+        if not isinstance(m.get(k), dict):
+            m[k] = {}
+    return m, False
+
+
+def groups_from_df(df: pd.DataFrame, known: set[str]) -> dict[str, str]:
+    """Each finished job's group as the results say: its sweep (with a definition, id
+    `<sweep>-NNNNN`), else LOOSE."""
+    out: dict[str, str] = {}
+    for jid, sw in zip(df["id"].astype(str), df["sweep"], strict=True):
+        g = LOOSE
+        if isinstance(sw, str) and sw in known:
+            m = SWEEP_MEMBER.fullmatch(jid)
+            if m and m.group(1) == sw:
+                g = sw
+        out[jid] = g
+    return out
+
+
+def plan(
+    out: Path,
+    scope: str | None,
+    metric_arg: str | None,
+    mode_arg: str | None,
+    members: dict[str, list[str]],
+    keys: dict[str, JobKey],
+    sweep_ids: list[str],
+    defs: dict[str, SweepDef],
+    progress: dict[str, dict[str, int]],
+    man: dict[str, Any],
+) -> tuple[dict[str, tuple[str, str, dict[str, int]]], str, set[str]]:
+    """Signatures of every sweep (data, page) and of the loose jobs, and the groups to redo."""
+    sigs: dict[str, tuple[str, str, dict[str, int]]] = {}
+    redo: set[str] = set()
+    for sid in sweep_ids:
+        ids = members.get(sid, [])
+        in_scope = scope is None or scope == sid
+        sdef = defs.get(sid)
+        sig = sig_hash(
+            [(j, keys[j]) for j in ids],
+            [metric_arg, mode_arg] if in_scope else None,
+            sdef.mtime_ns if sdef else None,
+        )
+        counts = dict(progress.get(sid) or {})
+        if not counts:
+            c = Counter(keys[j][0] for j in ids)
+            counts = {st.value: c.get(st.value, 0) for st in State}
+        page_sig = sig_hash(sig, counts)
+        sigs[sid] = (sig, page_sig, counts)
+        old = man["sweeps"].get(sid)
+        old = old if isinstance(old, dict) else {}
+        info = old.get("chart_info")
+        files_ok = isinstance(info, dict) and all(
+            (out / "sweeps" / sid / f).exists() for f in info.get("files", [])
+        )
+        if (
+            old.get("sig") != sig
+            or old.get("page") != page_sig
+            or not files_ok
+            or not (out / "sweeps" / f"{sid}.html").exists()
+            or sid not in (man.get("summaries") or {})
+        ):
+            redo.add(sid)
+    loose_sig = sig_hash([(j, keys[j]) for j in members.get(LOOSE, [])])
+    if not scope and (
+        man.get("all_jobs") != loose_sig
+        or not (out / "all-jobs.html").exists()
+        or LOOSE not in (man.get("summaries") or {})
+    ):
+        redo.add(LOOSE)
+    return sigs, loose_sig, redo

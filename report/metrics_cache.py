@@ -1,0 +1,97 @@
+"""The metrics lines of a sweep's jobs, kept between builds in `.cache/metrics-<sweep>.json` by job key."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from report.incremental import JobKey
+from report.render import write_atomic
+from spool.errors import SpoolError
+from spool.layout import Layout
+from spool.results import load_metrics
+
+__all__ = ["CACHE_FORMAT", "MetricsIndex", "sweep_metrics"]
+
+CACHE_FORMAT = 2  # .cache/metrics-*.json: {"format", "keys": {id: key}, "columns": {name: [values]}}
+
+
+class MetricsIndex:
+    """One sweep's metrics frame (sorted by id, as `load_metrics` gives it) and each job's row range."""
+
+    def __init__(self, mdf: pd.DataFrame | None):
+        self.mdf = mdf
+        self.ranges: dict[str, tuple[int, int]] = {}
+        if mdf is not None and not mdf.empty and "id" in mdf.columns:
+            ids = mdf["id"].astype(str).to_numpy()
+            change = np.flatnonzero(ids[1:] != ids[:-1]) + 1
+            starts = np.concatenate([[0], change])
+            ends = np.concatenate([change, [len(ids)]])
+            self.ranges = {ids[a]: (int(a), int(b)) for a, b in zip(starts, ends, strict=True)}
+
+    def get(self, job_id: str) -> pd.DataFrame | None:
+        r = self.ranges.get(job_id)
+        if r is None or self.mdf is None:
+            return None
+        return self.mdf.iloc[r[0] : r[1]]
+
+
+def sweep_metrics(
+    layout: Layout, out: Path, sid: str, ids: list[str], job_key: dict[str, JobKey | None]
+) -> pd.DataFrame | None:
+    """The metrics lines of the sweep's finished jobs, sorted by (id, step).
+
+    Kept between builds in `.cache/metrics-<sweep>.json` with each job's key: lines of jobs whose
+    key is unchanged come from there, the others from `load_metrics` (per job when few changed,
+    else one read of the whole sweep). Same key rule as the pages, so the cache cannot go stale.
+    """
+    path = out / ".cache" / f"metrics-{sid}.json"
+    cached: pd.DataFrame | None = None
+    cached_keys: dict[str, Any] = {}
+    try:
+        doc = json.loads(path.read_bytes())
+        if doc.get("format") == CACHE_FORMAT and isinstance(doc["columns"], dict) and "id" in doc["columns"]:
+            cached_keys = doc["keys"]
+            cached = pd.DataFrame(doc["columns"])
+    except (OSError, ValueError, KeyError, TypeError):
+        cached, cached_keys = None, {}
+    keys = {j: job_key.get(j) for j in ids}
+    reuse = {j for j, k in keys.items() if k is not None and cached_keys.get(j) == list(k)}
+    missing = [j for j in ids if j not in reuse]
+    frames: list[pd.DataFrame] = []
+    if cached is not None and reuse:
+        frames.append(cached[cached["id"].isin(reuse)])
+    if len(missing) > max(20, len(ids) // 5):
+        try:
+            m = load_metrics(layout, sid)
+            frames = [m[m["id"].isin(set(ids))]]
+        except SpoolError:
+            frames = []
+    else:
+        for j in missing:
+            try:
+                frames.append(load_metrics(layout, j))
+            except SpoolError:
+                continue
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        mdf = None
+    else:
+        mdf = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        mdf = mdf.sort_values(["id", "step"], kind="stable").reset_index(drop=True)
+    try:
+        path.parent.mkdir(exist_ok=True)
+        columns = (
+            {str(c): mdf[c].tolist() for c in mdf.columns} if mdf is not None else {"id": [], "step": []}
+        )
+        keyed = {j: list(k) for j, k in keys.items() if k is not None}
+        write_atomic(
+            path, json.dumps({"format": CACHE_FORMAT, "keys": keyed, "columns": columns}, default=str)
+        )
+    except OSError:
+        pass
+    return mdf

@@ -1,0 +1,367 @@
+"""The static report on a real spool: jobs run by a real runner, then `build_report`.
+
+The spool is made by `report_kit.make_spool` (shared with `test_report_browser`), the way a user
+makes one, and run by a real `spool runner`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from report_kit import SCRIPT, SPOOL_BIN, make_spool, run_runner, write_sweep
+
+from report.build import MANIFEST, build, build_report
+from spool.api import Spool
+from spool.states import State
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def spool_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_spool(tmp_path_factory.mktemp("report") / "sp").root
+
+
+@pytest.fixture
+def sp(spool_dir: Path, tmp_path: Path) -> Spool:
+    """A private copy of the module's spool (tests change it)."""
+    import shutil
+
+    dst = tmp_path / "sp"
+    shutil.copytree(spool_dir, dst, symlinks=True)
+    return Spool(dst)
+
+
+def test_the_runner_made_the_spool(sp: Spool) -> None:
+    st = sp.status()
+    assert st["done"] == 25 and st["failed"] == 4, st
+    assert (sp.layout.state_dir(State.DONE) / "grid-00000" / "metrics.jsonl").read_text().count("\n") == 9
+
+
+def test_pages_exist(sp: Spool) -> None:
+    index, stats = build(sp)
+    out = sp.root / "report"
+    assert index == out / "index.html"
+    assert stats.full and len(stats.jobs_rendered) == 29
+    for page in (
+        "index.html",
+        "all-jobs.html",
+        "sweeps/grid.html",
+        "sweeps/xss.html",
+        "static/report.css",
+        "static/report.js",
+        MANIFEST,
+    ):
+        assert (out / page).is_file(), page
+    for jid in ("grid-00000", "grid-00023", "xss-00002", "loose-xss", "loose-plain"):
+        assert (out / "jobs" / f"{jid}.html").is_file(), jid
+    charts = sorted(p.name for p in (out / "sweeps" / "grid").iterdir())
+    assert charts == [
+        "failures.svg",
+        "learning_curves.png",
+        "metric_vs_params.png",
+        "parallel.svg",
+        "seed_spread.svg",
+        "timeline.png",
+    ]
+    for c in charts:
+        data = (out / "sweeps" / "grid" / c).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" if c.endswith(".png") else b"<svg" in data[:400], c
+    html = (out / "index.html").read_text()
+    assert "grid sweep" in html and "accuracy" in html
+    assert 'href="sweeps/grid.html"' in html and 'href="all-jobs.html"' in html
+
+
+def _no_external_refs(html: str) -> None:
+    for url in re.findall(r'(?:src|href)="([^"]*)"', html):
+        assert not re.match(r"^[a-z]+://", url) and not url.startswith("//"), url
+
+
+def test_sweep_page_best_first_and_self_contained(sp: Spool) -> None:
+    build_report(sp)
+    html = (sp.root / "report" / "sweeps" / "grid.html").read_text()
+    _no_external_refs(html)
+    rows = re.findall(
+        r'<tr class="r-(done|failed)"><td class="n" data-v="(\d+)">\d+</td>'
+        r'<td><a href="../jobs/([^"]+).html">',
+        html,
+    )
+    assert len(rows) == 24
+    ids = [r[2] for r in rows]
+    # best accuracy: lr=1.0 hidden=64 fails, so lr=1.0 h=16 seed 2 (0.885), lr=0.1 h=64 s=2 (0.88), lr=1.0 h=16 s=1
+    assert ids[:3] == ["grid-00020", "grid-00017", "grid-00019"], ids[:3]
+    assert [r[0] for r in rows[-3:]] == ["failed"] * 3
+    assert re.search(
+        r'<td>lr</td><td>log10</td>.*?<td class="n" data-v="[0-9.e-]+">0\.\d{3}</td>', html
+    )  # R² table
+    assert "loss diverged" in html  # stderr tail of a failed job
+    assert 'src="grid/metric_vs_params.png"' in html
+    # the job page links to its folder and outputs by relative paths that resolve
+    job_html = (sp.root / "report" / "jobs" / "grid-00000.html").read_text()
+    hrefs = re.findall(r'href="([^"]+)"', job_html)
+    targets = [h for h in hrefs if "outputs" in h]
+    assert any(h.endswith("outputs/model.txt") for h in targets)
+    assert any(h.endswith("outputs/sub/curve.csv") for h in targets)
+    for h in targets:
+        assert (sp.root / "report" / "jobs" / h).resolve().is_file(), h
+    assert "<svg" in job_html and "<polyline" in job_html  # inline learning curve
+    assert "training with" in job_html  # stdout tail
+    _no_external_refs(job_html)
+
+
+def _tags(html: str) -> list[tuple[str, list[tuple[str, str | None]]]]:
+    """Every start tag of a page with its attributes, as a browser's tokenizer sees them."""
+    from html.parser import HTMLParser
+
+    found: list[tuple[str, list[tuple[str, str | None]]]] = []
+
+    class P(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            found.append((tag, attrs))
+
+    P().feed(html)
+    return found
+
+
+def test_everything_is_escaped(sp: Spool) -> None:
+    build_report(sp)
+    out = sp.root / "report"
+    pages = [
+        out / "index.html",
+        out / "all-jobs.html",
+        out / "sweeps" / "xss.html",
+        out / "jobs" / "loose-xss.html",
+        out / "jobs" / "xss-00000.html",
+        out / "jobs" / "xss-00001.html",
+        out / "jobs" / "xss-00002.html",
+    ]
+    for page in pages:
+        html = page.read_text()
+        tags = _tags(html)
+        handlers = [(t, a) for t, attrs in tags for a, _ in attrs if a.startswith("on")]
+        assert handlers == [], (page, handlers)  # no element carries an event handler
+        imgs = [dict(attrs).get("src") or "" for t, attrs in tags if t == "img"]
+        assert all(re.fullmatch(r"xss/[a-z_]+\.(png|svg)", src) for src in imgs), (page, imgs)  # our charts
+        assert [t for t, _ in tags if t in ("iframe", "object", "embed")] == [], page
+        scripts = [dict(attrs).get("src") for t, attrs in tags if t == "script"]
+        assert scripts in (["static/report.js"], ["../static/report.js"]), (page, scripts)
+    job = (out / "jobs" / "loose-xss.html").read_text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in job  # params, result, stdout and stderr, as text
+    assert "&#34;&gt;&lt;img src=x onerror=&#34;window.__xss=1&#34;&gt;" in job
+    sweep = (out / "sweeps" / "xss.html").read_text()
+    assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in sweep
+    assert "server said &lt;script&gt;" in sweep  # an error message from the script
+
+
+def _mtimes(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+
+
+def test_incremental_rebuild_touches_only_the_new_job_and_its_sweep(sp: Spool) -> None:
+    out = sp.root / "report"
+    build_report(sp)
+    _, again = build(sp)
+    assert (
+        not again.full
+        and again.jobs_rendered == []
+        and again.sweeps_charted == []
+        and again.sweeps_paged == []
+    )
+    before = _mtimes(out)
+    time.sleep(0.02)
+    # one new finished job in sweep `grid`, run by the runner
+    defn = yaml.safe_load((sp.layout.sweeps / "grid.yaml").read_text())
+    defn["count"] = 25
+    (sp.layout.sweeps / "grid.yaml").write_text(yaml.safe_dump(defn, sort_keys=False))
+    sp.submit("train_fake.py", {"lr": 0.05, "hidden": 64, "seed": 0}, job_id="grid-00024", sweep="grid")
+    run_runner(sp, slots=1)
+    _, stats = build(sp)
+    assert not stats.full
+    assert stats.jobs_rendered == ["grid-00024"]
+    assert stats.sweeps_charted == ["grid"] and stats.sweeps_paged == ["grid"]
+    assert not stats.all_jobs_paged
+    after = _mtimes(out)
+    changed = sorted(k for k in after if before.get(k) != after[k])
+    allowed = {
+        "index.html",
+        MANIFEST,
+        "jobs/grid-00024.html",
+        "sweeps/grid.html",
+        ".cache/metrics-grid.json",
+        ".cache/rows-grid.json",
+    }
+    unexpected = [c for c in changed if c not in allowed and not c.startswith("sweeps/grid/")]
+    assert unexpected == [], unexpected
+    assert "jobs/grid-00024.html" in changed and "sweeps/grid.html" in changed
+    assert not any(c.startswith("sweeps/xss") for c in changed)
+    assert not any(c.startswith("jobs/") and c != "jobs/grid-00024.html" for c in changed)
+
+
+def _without_times(html: str) -> str:
+    html = re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", "T", html)
+    return re.sub(r"\([^()]* before this build\)", "(age)", html)
+
+
+def test_incremental_pages_equal_a_fresh_build(sp: Spool) -> None:
+    """Pages pieced together from the caches are the pages a build from nothing writes."""
+    build_report(sp)
+    res = sp.layout.state_dir(State.DONE) / "grid-00004" / "result.json"
+    rec = json.loads(res.read_text())
+    rec["result"]["accuracy"] = 0.999
+    res.write_text(json.dumps(rec))
+    os.utime(res, ns=(time.time_ns(), time.time_ns() + 5_000_000))
+    (sp.root / "report" / ".cache" / "rows-xss.json").write_text("{not json")  # a broken cache is ignored
+    _, stats = build(sp)
+    assert stats.jobs_rendered == ["grid-00004"] and stats.sweeps_charted == ["grid"]
+    fresh = sp.root / "report-fresh"  # same depth below the spool: same relative links
+    build_report(sp, out=fresh)
+    for page in (
+        "sweeps/grid.html",
+        "sweeps/xss.html",
+        "index.html",
+        "all-jobs.html",
+        "jobs/grid-00004.html",
+    ):
+        a = _without_times((sp.root / "report" / page).read_text())
+        b = _without_times((fresh / page).read_text())
+        b = b.replace(str(fresh), str(sp.root / "report"))
+        assert a == b, page
+    assert "0.999" in (sp.root / "report" / "sweeps" / "grid.html").read_text()
+
+
+def test_manifest_is_checked_against_the_folder(sp: Spool) -> None:
+    out = sp.root / "report"
+    build_report(sp)
+    # a deleted page is rebuilt; a job whose result.json changed is rebuilt; a retried job's page goes away
+    (out / "jobs" / "grid-00003.html").unlink()
+    res = sp.layout.state_dir(State.DONE) / "grid-00004" / "result.json"
+    rec = json.loads(res.read_text())
+    rec["result"]["accuracy"] = 0.123456
+    res.write_text(json.dumps(rec))
+    os.utime(res, ns=(time.time_ns(), time.time_ns() + 5_000_000))
+    sp.retry("grid-00021")
+    _, stats = build(sp)
+    assert sorted(stats.jobs_rendered) == ["grid-00003", "grid-00004"]
+    assert stats.jobs_removed == ["grid-00021"]
+    assert "0.123456" in (out / "jobs" / "grid-00004.html").read_text()
+    assert not (out / "jobs" / "grid-00021.html").exists()
+    assert stats.sweeps_charted == ["grid"]
+    # a changed report version (code hash) rebuilds everything
+    man = json.loads((out / MANIFEST).read_text())
+    man["code"] = "old"
+    (out / MANIFEST).write_text(json.dumps(man))
+    _, stats = build(sp)
+    assert stats.full and len(stats.jobs_rendered) == 28
+
+
+def test_a_job_named_like_a_sweep_member_but_outside_it(sp: Spool) -> None:
+    """`grid-00030` without `"sweep": "grid"` is a loose job: the id's guess is checked against the results."""
+    sp.submit("train_fake.py", {"lr": 0.3, "hidden": 8}, job_id="grid-00030")
+    run_runner(sp, slots=1)
+    _, stats = build(sp)
+    out = sp.root / "report"
+    assert "grid-00030" in (out / "all-jobs.html").read_text()
+    assert "grid-00030" not in (out / "sweeps" / "grid.html").read_text()
+    res = sp.layout.state_dir(State.DONE) / "grid-00030" / "result.json"
+    rec = json.loads(res.read_text())
+    rec["result"]["accuracy"] = 0.4242
+    res.write_text(json.dumps(rec))
+    os.utime(res, ns=(time.time_ns(), time.time_ns() + 5_000_000))
+    _, stats = build(sp)
+    assert stats.jobs_rendered == ["grid-00030"] and stats.all_jobs_paged
+    assert stats.sweeps_charted == [] and stats.sweeps_paged == []
+    assert "0.4242" in (out / "all-jobs.html").read_text()
+
+
+def test_metric_and_mode_options(sp: Spool) -> None:
+    _, stats = build(sp, sweep="grid", metric="loss")
+    html = (sp.root / "report" / "sweeps" / "grid.html").read_text()
+    assert "Ranked by <strong>loss</strong> (lower is better" in html
+    assert (
+        stats.sweeps_charted == ["grid"]
+        and stats.jobs_rendered
+        and all(j.startswith("grid-") for j in stats.jobs_rendered)
+    )
+    _, stats = build(sp, sweep="grid", metric="accuracy", mode="min")
+    html = (sp.root / "report" / "sweeps" / "grid.html").read_text()
+    assert "Ranked by <strong>accuracy</strong> (lower is better" in html
+    from spool.errors import NotFound, UsageError
+
+    with pytest.raises(UsageError):
+        build(sp, sweep="grid", metric="nope")
+    with pytest.raises(NotFound):
+        build(sp, sweep="nosuchsweep")
+
+
+def test_cli(sp: Spool, tmp_path: Path) -> None:
+    out = tmp_path / "elsewhere"
+    proc = subprocess.run(
+        [str(SPOOL_BIN), "--spool", str(sp.root), "report", "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(out / "index.html")
+    # links from a report outside the spool still reach the job folders
+    job_html = (out / "jobs" / "grid-00000.html").read_text()
+    href = next(h for h in re.findall(r'href="([^"]+)"', job_html) if h.endswith("outputs/model.txt"))
+    assert (out / "jobs" / href).resolve().is_file()
+    proc = subprocess.run(
+        [str(SPOOL_BIN), "--spool", str(sp.root), "report", "--json", "--sweep", "grid"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["index"] == str(sp.root / "report" / "index.html")
+    proc = subprocess.run(
+        [str(SPOOL_BIN), "--spool", str(sp.root), "report", "--sweep", "missing"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and "no sweep 'missing'" in proc.stderr
+
+
+def test_empty_spool_and_a_sweep_not_started(tmp_path: Path) -> None:
+    sp = Spool.init(tmp_path / "empty")
+    index = build_report(sp)
+    html = index.read_text()
+    assert "No sweeps yet" in html and "No failures" in html
+    (sp.scripts_dir / "train_fake.py").write_text(SCRIPT)
+    write_sweep(sp, "later", [{"lr": 0.1, "seed": s} for s in range(4)], None, {"lr": {"value": 0.1}})
+    _, stats = build(sp)
+    assert stats.sweeps_paged == ["later"] and stats.jobs_rendered == []
+    page = (sp.root / "report" / "sweeps" / "later.html").read_text()
+    assert "No finished jobs yet" in page and "4 pending" in page
+    assert "sweeps/later.html" in (sp.root / "report" / "index.html").read_text()
+
+
+def test_spool_does_not_import_report() -> None:
+    for path in (ROOT / "spool").rglob("*.py"):
+        text = path.read_text()
+        assert not re.search(r"^\s*(from|import)\s+report\b", text, re.M), path
+
+
+def test_log_spacing_detection() -> None:
+    from report.data import is_log_spaced
+
+    assert is_log_spaced([0.001, 0.01, 0.1, 1.0])
+    assert is_log_spaced([1e-4, 3e-4, 1e-3, 3e-3, 1e-2])
+    assert not is_log_spaced([16, 64])  # ratio < 100
+    assert not is_log_spaced(list(range(1, 1001, 50)))
+    assert not is_log_spaced([0.0, 0.1, 10.0])
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    assert is_log_spaced(10 ** rng.uniform(-5, -1, 200))
+    assert not is_log_spaced(rng.uniform(1, 1000, 200))

@@ -1,0 +1,241 @@
+"""The report in a real browser: headless Chromium driven by selenium, pages opened from disk.
+
+Needs Debian's `chromium` and `chromium-driver` (`apt-get install chromium chromium-driver`);
+skipped, saying so, where they are not installed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+    pytest.skip("no chromium/chromedriver: apt-get install chromium chromium-driver", allow_module_level=True)
+webdriver = pytest.importorskip(
+    "selenium.webdriver", reason="selenium is not installed (pip install selenium)"
+)
+
+from report_kit import make_spool  # noqa: E402  (tests/ is on sys.path under pytest's rootdir layout)
+from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+
+from report.build import build_report  # noqa: E402
+from spool.api import Spool  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def report_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    sp: Spool = make_spool(tmp_path_factory.mktemp("browser") / "sp")
+    return build_report(sp).parent
+
+
+@pytest.fixture
+def driver(tmp_path: Path) -> Iterator[Any]:
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    opts = Options()
+    opts.binary_location = CHROMIUM
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1400,1000",
+        f"--user-data-dir={tmp_path / 'chrome-profile'}",
+    ):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    drv = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    drv.set_page_load_timeout(60)
+    try:
+        yield drv
+    finally:
+        drv.quit()
+
+
+def _open(driver: Any, path: Path) -> None:
+    driver.get(path.as_uri())
+    deadline = time.monotonic() + 20
+    while driver.execute_script("return document.readyState") != "complete":
+        assert time.monotonic() < deadline, f"{path} did not finish loading"
+        time.sleep(0.05)
+
+
+def _severe(driver: Any) -> list[dict[str, Any]]:
+    return [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+
+
+def _assert_no_alert(driver: Any) -> None:
+    with pytest.raises(NoAlertPresentException):
+        driver.switch_to.alert.text  # noqa: B018 - the property access is the check
+
+
+def _column(driver: Any, table_id: str, index: int) -> list[str]:
+    return driver.execute_script(
+        "return Array.from(document.getElementById(arguments[0]).tBodies[0].rows)"
+        ".filter(r => !r.hidden).map(r => { const c = r.cells[arguments[1]];"
+        " return c.hasAttribute('data-v') ? c.getAttribute('data-v') : c.textContent; })",
+        table_id,
+        index,
+    )
+
+
+def _header_index(driver: Any, table_id: str, title: str) -> int:
+    heads = driver.find_elements(By.CSS_SELECTOR, f"#{table_id} thead th")
+    return [h.text.strip(" ▲▼") for h in heads].index(title)
+
+
+def _wait_images(driver: Any) -> list[dict[str, Any]]:
+    """Scroll through the page (charts load lazily) and return each image's state once all settled."""
+    driver.execute_script("document.querySelectorAll('img').forEach(i => i.loading = 'eager')")
+    deadline = time.monotonic() + 30
+    while True:
+        imgs = driver.execute_script(
+            "return Array.from(document.images).map(i => ({src: i.getAttribute('src'), complete: i.complete,"
+            " w: i.naturalWidth, h: i.naturalHeight}))"
+        )
+        if all(i["complete"] for i in imgs) or time.monotonic() > deadline:
+            return imgs
+        time.sleep(0.1)
+
+
+def test_index_loads_cleanly(driver: Any, report_dir: Path) -> None:
+    _open(driver, report_dir / "index.html")
+    assert driver.title == "housespool report — housespool report"
+    assert _severe(driver) == []
+    cards = driver.find_elements(By.CSS_SELECTOR, ".cards .card")
+    assert [c.text.split("\n")[0] for c in cards][:4] == ["0", "0", "25", "4"]
+    links = [a.get_attribute("href") for a in driver.find_elements(By.CSS_SELECTOR, "#sweeps a")]
+    assert any(h.endswith("sweeps/grid.html") for h in links)
+    _assert_no_alert(driver)
+    assert driver.execute_script("return window.__xss") is None
+
+
+def test_sweep_page_sorts_filters_and_shows_charts(driver: Any, report_dir: Path, tmp_path: Path) -> None:
+    _open(driver, report_dir / "sweeps" / "grid.html")
+    assert driver.title == "sweep grid — housespool report"
+    assert _severe(driver) == []
+
+    # best first by accuracy (the sweep's metric, maximised)
+    acc = _header_index(driver, "results", "accuracy")
+    start = _column(driver, "results", acc)
+    done_values = [float(v) for v in start if v]
+    assert done_values == sorted(done_values, reverse=True)
+
+    # click "lr": ascending, click again: descending
+    lr = _header_index(driver, "results", "lr")
+    header = driver.find_elements(By.CSS_SELECTOR, "#results thead th")[lr]
+    header.click()
+    asc = [float(v) for v in _column(driver, "results", lr)]
+    assert asc == sorted(asc) and asc != [float(v) for v in start if v] and asc[0] == 0.001
+    assert header.get_attribute("aria-sort") == "ascending"
+    header.click()
+    desc = [float(v) for v in _column(driver, "results", lr)]
+    assert desc == sorted(desc, reverse=True) and desc[0] == 1.0
+    assert header.get_attribute("aria-sort") == "descending"
+    # a text column sorts as text
+    ident = _header_index(driver, "results", "job")
+    driver.find_elements(By.CSS_SELECTOR, "#results thead th")[ident].click()
+    ids = _column(driver, "results", ident)
+    assert ids == sorted(ids) and ids[0] == "grid-00000"
+
+    # the filter box hides rows
+    rows = driver.find_elements(By.CSS_SELECTOR, "#results tbody tr")
+    assert len(rows) == 24
+    box = driver.find_element(By.CSS_SELECTOR, 'input.filter[data-table="results"]')
+    box.send_keys("failed")
+    time.sleep(0.3)
+    visible = [r for r in rows if r.is_displayed()]
+    assert len(visible) == 3 and all("failed" in r.text for r in visible)
+    assert "3 of 24 rows" in driver.find_element(By.CSS_SELECTOR, '.rowcount[data-table="results"]').text
+    box.clear()
+    box.send_keys("grid-00007")
+    time.sleep(0.3)
+    assert [r.text.split()[1] for r in rows if r.is_displayed()] == ["grid-00007"]
+    box.clear()
+    box.send_keys(" ")  # clear() fires no input event; a space does, and matches everything
+    time.sleep(0.3)
+    assert len([r for r in rows if r.is_displayed()]) == 24
+
+    # every chart image loaded
+    imgs = _wait_images(driver)
+    assert len(imgs) == 6, imgs
+    assert all(i["w"] > 0 and i["h"] > 0 for i in imgs), imgs
+
+    shot = tmp_path / "sweep-grid.png"
+    driver.set_window_size(1400, 1000)
+    height = driver.execute_script("return document.body.scrollHeight")
+    driver.set_window_size(1400, min(int(height) + 100, 16000))
+    driver.save_screenshot(str(shot))
+    print(f"screenshot of the sweep page: {shot}")
+    assert shot.stat().st_size > 10_000
+    assert _severe(driver) == []
+
+
+def test_job_links_resolve(driver: Any, report_dir: Path) -> None:
+    _open(driver, report_dir / "sweeps" / "grid.html")
+    link = driver.find_element(By.CSS_SELECTOR, "#results tbody tr a")
+    job_id = link.text
+    link.click()
+    deadline = time.monotonic() + 20
+    while not driver.title.startswith("job "):
+        assert time.monotonic() < deadline, driver.title
+        time.sleep(0.05)
+    assert driver.title == f"job {job_id} — housespool report"
+    assert driver.current_url.endswith(f"/jobs/{job_id}.html")
+    assert _severe(driver) == []
+    assert driver.find_elements(By.CSS_SELECTOR, "svg.curve polyline")
+    # its outputs link to the job folder, and the files are there
+    out = [a for a in driver.find_elements(By.CSS_SELECTOR, "ul.files a") if a.text == "model.txt"]
+    assert out
+    out[0].click()
+    deadline = time.monotonic() + 20
+    while "weights" not in driver.find_element(By.TAG_NAME, "body").text:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    # from the index: the best run's link
+    _open(driver, report_dir / "index.html")
+    best = driver.find_element(By.CSS_SELECTOR, "#sweeps td a[href^='jobs/']")
+    best_id = best.text
+    best.click()
+    deadline = time.monotonic() + 20
+    while driver.title != f"job {best_id} — housespool report":
+        assert time.monotonic() < deadline, driver.title
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        "index.html",
+        "all-jobs.html",
+        "sweeps/xss.html",
+        "jobs/loose-xss.html",
+        "jobs/xss-00000.html",
+        "jobs/xss-00001.html",
+        "jobs/xss-00002.html",
+    ],
+)
+def test_xss_payload_does_not_execute(driver: Any, report_dir: Path, page: str) -> None:
+    _open(driver, report_dir / page)
+    time.sleep(0.3)  # give an injected onerror handler time to fire, if there were one
+    _assert_no_alert(driver)
+    assert driver.execute_script("return window.__xss") is None
+    body = driver.find_element(By.TAG_NAME, "body").text
+    if page != "index.html":
+        assert "<script>alert(1)</script>" in body or "onerror=" in body  # shown as text
+    assert _severe(driver) == []
