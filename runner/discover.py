@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 import sys
 import threading
 import time
@@ -155,6 +156,8 @@ class Scanner:
             why = "not a job file name (jobs are <id>.json; ids use letters, digits, '.', '_', '-')"
             return Candidate(entry, None, why, settling=True)
         try:
+            if not stat.S_ISREG(os.stat(entry.job_file).st_mode):  # a FIFO would block the read forever
+                return Candidate(entry, None, "not a regular file (a pipe, socket or device is never a job)")
             raw = entry.job_file.read_bytes()
         except OSError as exc:
             return Candidate(entry, None, f"cannot read: {exc.strerror}", settling=True)

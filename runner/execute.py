@@ -7,6 +7,7 @@ are pumped by one thread per job straight to files; JSON-object lines go to metr
 
 from __future__ import annotations
 
+import _thread
 import json
 import os
 import selectors
@@ -143,7 +144,7 @@ class Running:
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
                 )
-        except OSError:
+        except (OSError, ValueError):  # ValueError: a NUL or lone surrogate in an argument
             for f in (self._out, self._err, self._metrics):
                 f.close()
             raise
@@ -154,13 +155,14 @@ class Running:
                 pass
             lower_io_priority(self.proc.pid)  # Linux ioprio_set; a no-op elsewhere
         self._drained = threading.Event()
-        # one thread per job pumps both pipes and reaps the process (thread starts cost a context
-        # switch each on a busy machine: one, not three, per job)
-        self._threads = [threading.Thread(target=self._pump, daemon=True)]
+        self._threads: list[threading.Thread] = []
         if inv.stdin is not None:
             self._threads.append(threading.Thread(target=self._feed, args=(inv.stdin,), daemon=True))
-        for t in self._threads:
-            t.start()
+            self._threads[0].start()
+        # one thread per job pumps both pipes and reaps the process. A bare thread: Thread.start
+        # waits until the new thread runs, a context switch (milliseconds on a busy machine)
+        # the loop need not wait for; `_drained` says when it is done.
+        _thread.start_new_thread(self._pump, ())
 
     @property
     def pid(self) -> int:
@@ -243,17 +245,17 @@ class Running:
                         self._tail = (self._tail + chunk)[-TAIL_BYTES:]
             if pending:
                 self._line(pending)
-        finally:
-            sel.close()
-            if exit_fd is not None and not callable(getattr(self.proc, "exit_fd", None)):
-                os.close(exit_fd)
-            self.proc.stdout.close()
-            self.proc.stderr.close()
-        try:
-            self.proc.wait()
-        finally:
-            self._drained.set()
-            self._on_exit()
+        finally:  # whatever happened above, the loop must learn that this job is over
+            try:
+                sel.close()
+                if exit_fd is not None and not callable(getattr(self.proc, "exit_fd", None)):
+                    os.close(exit_fd)
+                self.proc.stdout.close()
+                self.proc.stderr.close()
+                self.proc.wait()
+            finally:
+                self._drained.set()
+                self._on_exit()
 
     def _line(self, line: bytes) -> None:
         line = line.strip()
@@ -296,10 +298,12 @@ class Running:
     def wait(self, timeout: float | None = None) -> None:
         """Block until done (tests and shutdown only; the loop uses `done`)."""
         self.proc.wait(timeout)
+        self._drained.wait(timeout)
         for t in self._threads:
             t.join(timeout)
 
     def outcome(self) -> Outcome:
+        self._drained.wait(5)
         for t in self._threads:
             t.join(5)
         for f in (self._out, self._err, self._metrics):

@@ -8,6 +8,7 @@ best pending jobs this machine can run and start them.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import threading
@@ -27,6 +28,7 @@ from runner.pause import Pauser
 from runner.policy import IdlePolicy, read
 from runner.provenance import Provenance
 from runner.revcache import RevCache, RevMissing
+from runner.syncguard import claim_safety_warnings, double_claims
 from runner.warm import WarmPool, warm_default_allowed
 from spool.api import Spool
 from spool.errors import SpoolError, StorageError
@@ -61,7 +63,8 @@ class Slot:
     handing_back: bool = False
     record: dict[str, Any] = field(default_factory=dict)
     prov: Any = None  # runner.provenance.Started, taken when the script starts
-    final: tuple[dict[str, Any], State] | None = None  # result.json and where it goes, built once
+    final: tuple[dict[str, Any], State, str] | None = None  # result.json, state and id: built once
+    original_name: str | None = None  # the dropped file's name, when the job runs under a new id
     publishing: bool = False  # finished, but the spool refused the result: retried, lease kept
     publish_at: float = 0.0
     warm: dict[str, Any] | None = None  # warm mode: {"used": bool, ...} for result.json
@@ -229,7 +232,10 @@ class Runner:
         try:
             mtime = cand.entry.path.stat().st_mtime
         except OSError:
-            return False
+            try:  # a dangling or looping symlink: judged by its own time, so it is rejected in the end
+                mtime = cand.entry.path.lstat().st_mtime
+            except OSError:
+                return False
         return spool_now - mtime >= self.settings.settle_seconds
 
     def _reject(self, cand: Candidate) -> None:
@@ -241,14 +247,17 @@ class Runner:
 
     def _claim_and_start(self, cand: Candidate, now: float) -> bool:
         token = new_token(self.opts.name)
+        dest_id = None if cand.entry.is_folder else self._new_id_if_finished(cand.entry.id)
         try:
-            folder = claim(self.layout, cand.entry, token, fs=self.fs)
+            folder = claim(self.layout, cand.entry, token, dest_id=dest_id, fs=self.fs)
         except StorageError as exc:
             self._storage_trouble(f"cannot claim {cand.entry.id}", exc)
             return False
         if folder is None:
             return False
-        job_id = cand.entry.id
+        job_id = dest_id or cand.entry.id
+        if dest_id:
+            self._log(f"{cand.entry.id} has run before: running this new copy as {dest_id}")
         try:
             previous = archive_previous_attempt(folder) if cand.entry.is_folder else 0
             attempt = previous + 1
@@ -279,6 +288,7 @@ class Runner:
             self._fail_now(folder, job_id, None, "invalid", str(exc), attempt)
             return True
         slot = Slot(job_id, folder, job, attempt, utc_now(), now, last_renew=now)
+        slot.original_name = cand.entry.path.name if dest_id else None
         self.slots[folder.name] = slot
         self.started_count += 1
         try:
@@ -326,6 +336,9 @@ class Runner:
             self._finish(
                 slot, "failed", {"kind": "exit", "message": f"cannot start {self.opts.python}: {exc}"}
             )
+        except ValueError as exc:  # a NUL or lone surrogate cannot be an argument or variable
+            msg = f"its params, args or env cannot be passed to a script ({exc})"
+            self._finish(slot, "failed", {"kind": "invalid", "message": msg})
         self._log(f"started {job_id} (attempt {attempt})")
         return True
 
@@ -418,19 +431,29 @@ class Runner:
 
     def _finish(self, slot: Slot, state: str, error: dict[str, Any] | None) -> None:
         if slot.final is None:  # built once: a publish the spool refused is retried as it was
-            slot.final = self._final_record(slot, state, error)
-        rec, target = slot.final
+            slot.final = (*self._final_record(slot, state, error), slot.job_id)
+        rec, target, dest = slot.final
         try:
             if not (slot.folder / JOB_FILE).exists():
                 slot.publishing = False
                 return  # fenced: someone took the job while we were finishing
             publish_json(slot.folder / RESULT_FILE, rec, fsync=False, fs=self.fs)
-            if move(self.layout, slot.folder, slot.job_id, target, fs=self.fs) is None:
+            if move(self.layout, slot.folder, dest, target, fs=self.fs) is None:
                 self._log(f"{slot.job_id} was taken from us before it could be published")
         except StorageError as exc:
             slot.publishing = True  # keep the slot (and renew its lease) until the spool takes it
-            slot.publish_at = time.monotonic() + STORAGE_RETRY
-            self._storage_trouble(f"cannot publish {slot.job_id}", exc)
+            if (self.layout.state_dir(target) / dest).exists():  # not the disk: the job ran twice
+                new = _new_id(dest)
+                self._log(
+                    f"DUPLICATE: {target.value}/{dest} exists already, so job {dest} ran twice (its "
+                    "file dropped again while it ran, or a replicated sync folder where two runners "
+                    f"both won the claim: claims are not safe there). Keeping this run too, as {new}."
+                )
+                slot.final = ({**rec, "id": new, "duplicate_of": dest}, target, new)
+                slot.publish_at = 0.0
+            else:
+                slot.publish_at = time.monotonic() + STORAGE_RETRY
+                self._storage_trouble(f"cannot publish {slot.job_id}", exc)
             return
         slot.publishing = False
         self._storage_ok()
@@ -443,6 +466,7 @@ class Runner:
         rec: dict[str, Any] = {
             "format": 1,
             "id": slot.job_id,
+            **({"original_name": slot.original_name} if slot.original_name else {}),
             "state": state,
             "job": slot.job.model_dump(mode="json"),
             "result": slot.record.get("result"),
@@ -498,11 +522,30 @@ class Runner:
         return failures_since_retry(slot.folder) + 1 <= retries
 
     # -- dead runners' jobs -----------------------------------------------------
+    def _new_id_if_finished(self, job_id: str) -> str | None:
+        """A new id for a dropped file whose id has run already: it runs again, nothing is lost."""
+        for state in (State.DONE, State.FAILED):
+            if (self.layout.state_dir(state) / job_id).exists():
+                return _new_id(job_id)
+        return None
+
+    def _warn_double_claims(self) -> None:
+        """One job held by two claims: only a folder without atomic rename (or a re-drop) does that."""
+        for job_id, names in double_claims(self.layout).items():
+            if f"double:{job_id}" not in self._warned:
+                self._warned.add(f"double:{job_id}")
+                self._log(
+                    f"DUPLICATE CLAIM: job {job_id} is claimed twice ({', '.join(names)}): its file was "
+                    "dropped again while it ran, or this spool is a replicated sync folder (Syncthing, "
+                    "Dropbox) where two runners can both win a rename. Claims are not safe there."
+                )
+
     def _requeue_expired(self) -> bool:
         try:
             spool_now = self.clock.now()
         except OSError:
             return False
+        self._warn_double_claims()
         acted = False
         mono = time.monotonic()
         watched: dict[str, float] = {}
@@ -544,11 +587,15 @@ class Runner:
         )
         retries = job.retries if job and "retries" in job.model_fields_set else self.settings.defaults.retries
         target = State.FAILED if cancelled or failures_since_retry(mine) + 1 > retries else State.PENDING
+        dest = job_id
+        if (self.layout.state_dir(target) / dest).exists():  # a second claim of one job: keep both
+            dest = _new_id(job_id)
+            self._log(f"DUPLICATE: {target.value}/{job_id} exists already; requeueing this claim as {dest}")
         try:
             publish_json(
                 mine / RESULT_FILE,
                 failure_record(
-                    job_id,
+                    dest,
                     job.model_dump(mode="json") if job else None,
                     kind,
                     msg,
@@ -557,7 +604,7 @@ class Runner:
                 ),
                 fs=self.fs,
             )
-            move(self.layout, mine, job_id, target, fs=self.fs)
+            move(self.layout, mine, dest, target, fs=self.fs)
         except StorageError as exc:  # left under our token, mid-claim: taken again after a lease
             self._storage_trouble(f"cannot requeue {job_id}", exc)
             return False
@@ -582,6 +629,10 @@ class Runner:
     def run(self) -> int:
         """Loop until stopped (SIGINT/SIGTERM) or, with --exit-when-idle, drained."""
         self.layout.runners.mkdir(exist_ok=True)
+        warnings = claim_safety_warnings(self.layout, self.opts.name)
+        for warning in warnings:
+            self._log(f"WARNING: {warning}")
+        self.heartbeat.extra["warnings"] = warnings  # shown by `spool runners`, even with -q
         watcher = Watcher([self.layout.state_dir(State.PENDING)], self.wake, enabled=self.opts.events)
         old = {s: signal.signal(s, lambda *_: self.request_stop()) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
@@ -601,6 +652,11 @@ class Runner:
             for s, h in old.items():  # last: a second signal while shutting down must not kill us
                 signal.signal(s, h)
         return 0
+
+
+def _new_id(job_id: str) -> str:
+    """`<id>.<6 hex>`: still a valid id (at most 120 characters, no reserved suffix)."""
+    return f"{job_id[:110]}.{os.urandom(3).hex()}"
 
 
 def failures_since_retry(folder: Path) -> int:

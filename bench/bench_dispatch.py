@@ -1,0 +1,223 @@
+"""Benchmark: dispatch throughput, 500 noop Python jobs, against what a user would pick instead.
+
+Contenders, each run as one whole command, interleaved round-robin (`--repeat` rounds, the
+order rotated every round so drift in the machine's load spreads over all of them):
+
+- `loop`: a bare `subprocess.run` loop in one Python process (the floor for 1 slot);
+- `xargs -P2`, GNU `parallel -j1`/`-j2`, task-spooler `tsp` with 1 and 2 slots (skipped with a
+  note where absent; tsp's time includes enqueueing its 500 jobs, one `tsp` call each);
+- `spool runner --exit-when-idle --nice 0` with 1 and 2 slots on a local spool holding the 500
+  jobs, and the same runner on an empty spool (`startup`: its capability probe, which imports
+  torch in the job interpreter to see whether a GPU works, and its shutdown).
+
+Every job is `scripts/noop.py` run by the venv interpreter by absolute path. Goals (issue 9):
+1 slot >= 0.90x the bare loop, 2 slots >= 0.90x `xargs -P2`, both ahead of parallel and tsp.
+The goals are judged on the runner's dispatch time (whole command minus the same runner's
+start and stop on an empty spool, measured in the same round: a runner is a long-lived process
+and its start, mostly the capability probe that imports torch to see whether a GPU works, is
+paid once, not per job); the whole-command ratios are printed beside them. The peers' figures
+are whole commands (their own start included).
+
+    .venv/bin/python bench/bench_dispatch.py [--n 500] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import PY, SCRIPTS, SPOOL, count_dir, load_note, make_spool, median, table, verdict, write_json
+
+NOOP = str(SCRIPTS / "noop.py")
+
+
+def run_loop(work: Path, n: int) -> float:
+    code = (
+        "import subprocess, sys\n"
+        f"for i in range({n}):\n"
+        f"    subprocess.run([{PY!r}, {NOOP!r}, str(i)], capture_output=True)\n"
+    )
+    t = time.perf_counter()
+    subprocess.run([PY, "-c", code], check=True)
+    return time.perf_counter() - t
+
+
+def _ids(work: Path, n: int) -> Path:
+    path = work / "ids.txt"
+    path.write_text("".join(f"job-{i:06d}\n" for i in range(n)))
+    return path
+
+
+def run_xargs(work: Path, n: int, p: int) -> float:
+    ids = _ids(work, n)
+    with open(ids, "rb") as fin, open(work / "xargs.out", "wb") as fout:
+        t = time.perf_counter()
+        subprocess.run(["xargs", f"-P{p}", "-n1", PY, NOOP], stdin=fin, stdout=fout, check=True)
+        return time.perf_counter() - t
+
+
+def run_parallel(work: Path, n: int, j: int) -> float:
+    ids = _ids(work, n)
+    with open(work / "parallel.out", "wb") as fout:
+        t = time.perf_counter()
+        subprocess.run(
+            ["parallel", "--will-cite", f"-j{j}", PY, NOOP, "{}", "::::", str(ids)],
+            stdout=fout,
+            stderr=subprocess.DEVNULL,
+            check=True,
+        )
+        return time.perf_counter() - t
+
+
+def run_tsp(work: Path, n: int, slots: int) -> float:
+    tmp = work / f"tsp-{slots}"
+    tmp.mkdir(exist_ok=True)
+    env = dict(os.environ, TS_SOCKET=str(tmp / "socket"), TMPDIR=str(tmp), TS_SLOTS=str(slots))
+    env["TS_MAXFINISHED"] = str(n + 10)
+    try:
+        t = time.perf_counter()
+        for i in range(n):
+            subprocess.run(["tsp", PY, NOOP, str(i)], env=env, stdout=subprocess.DEVNULL, check=True)
+        while True:
+            listing = subprocess.run(["tsp", "-l"], env=env, capture_output=True, text=True).stdout
+            if " queued " not in listing and " running " not in listing:
+                break
+            time.sleep(0.02)
+        elapsed = time.perf_counter() - t
+        finished = listing.count(" finished ")
+        if finished != n:
+            raise RuntimeError(f"tsp finished {finished} of {n} jobs")
+        return elapsed
+    finally:
+        subprocess.run(["tsp", "-K"], env=env, capture_output=True)
+
+
+def run_spool(work: Path, n: int, slots: int) -> float:
+    root = work / f"spool-{slots}-{time.monotonic_ns()}"
+    make_spool(root, n)
+    t = time.perf_counter()
+    cmd = [SPOOL, "--spool", str(root), "runner", "--exit-when-idle", "-q", "--nice", "0"]
+    subprocess.run([*cmd, "--slots", str(slots)], check=True)
+    elapsed = time.perf_counter() - t
+    done = count_dir(root / "done")
+    if done != n:
+        raise RuntimeError(f"the runner finished {done} of {n} jobs")
+    shutil.rmtree(root, ignore_errors=True)
+    return elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=500, help="jobs per contender (default 500)")
+    ap.add_argument("--repeat", type=int, default=3, help="interleaved rounds (median kept)")
+    ap.add_argument("--json", metavar="FILE", help="write the figures here")
+    args = ap.parse_args(argv)
+    n = args.n
+
+    contenders: list[tuple[str, Callable[[Path], float]]] = [
+        ("loop (subprocess.run, the floor)", lambda w: run_loop(w, n)),
+        ("spool runner, 1 slot", lambda w: run_spool(w, n, 1)),
+        ("spool runner, empty spool (startup)", lambda w: run_spool(w, 0, 1)),
+        ("xargs -P2", lambda w: run_xargs(w, n, 2)),
+        ("spool runner, 2 slots", lambda w: run_spool(w, n, 2)),
+    ]
+    notes: list[str] = []
+    if shutil.which("parallel"):
+        contenders += [
+            ("GNU parallel -j1", lambda w: run_parallel(w, n, 1)),
+            ("GNU parallel -j2", lambda w: run_parallel(w, n, 2)),
+        ]
+    else:
+        notes.append("GNU parallel not installed (apt-get install parallel): skipped")
+    if shutil.which("tsp"):
+        contenders += [
+            ("tsp, 1 slot", lambda w: run_tsp(w, n, 1)),
+            ("tsp, 2 slots", lambda w: run_tsp(w, n, 2)),
+        ]
+    else:
+        notes.append("task-spooler not installed (apt-get install task-spooler): skipped")
+
+    times: dict[str, list[float]] = {name: [] for name, _ in contenders}
+    with tempfile.TemporaryDirectory(prefix="bench-dispatch-") as tmp:
+        work = Path(tmp)
+        run_loop(work, 10)  # warm the page cache and the interpreter
+        for r in range(args.repeat):
+            order = contenders[r % len(contenders) :] + contenders[: r % len(contenders)]
+            for name, fn in order:
+                times[name].append(fn(work))
+                print(f"  round {r + 1}: {name}: {times[name][-1]:.2f} s", file=sys.stderr, flush=True)
+
+    med = {name: median(ts) for name, ts in times.items()}
+    startup = med["spool runner, empty spool (startup)"]
+    floor = med["loop (subprocess.run, the floor)"]
+    rows = []
+    for name, _ in contenders:
+        m = med[name]
+        jobs = 0 if "empty" in name else n
+        net = m - startup if name.startswith("spool runner,") and jobs else m
+        rows.append(
+            [
+                name,
+                f"{m:.2f}",
+                f"{net:.2f}" if name.startswith("spool runner,") and jobs else "",
+                f"{1000 * net / jobs:.1f}" if jobs else "",
+                f"{jobs / net:.0f}" if jobs else "",
+                f"{floor / net:.2f}x" if jobs else "",
+            ]
+        )
+    print(f"Dispatch: {n} noop jobs, median of {args.repeat} interleaved rounds ({load_note()})")
+    print(
+        table(
+            rows,
+            ["contender", "whole s", "dispatch s", "ms/job", "jobs/s", "speed vs loop"],
+        )
+    )
+    for note in notes:
+        print(f"note: {note}")
+
+    def disp(slots: int) -> float:
+        return med[f"spool runner, {slots} slot{'s' if slots > 1 else ''}"] - startup
+
+    goals = []
+    r1 = floor / disp(1)
+    goals.append(("1 slot >= 0.90x bare loop (dispatch)", f"{r1:.2f}x", r1 >= 0.90))
+    goals.append(
+        ("1 slot >= 0.90x bare loop (whole command)", f"{floor / med['spool runner, 1 slot']:.2f}x", None)
+    )
+    xargs = med["xargs -P2"]
+    r2 = xargs / disp(2)
+    goals.append(("2 slots >= 0.90x xargs -P2 (dispatch)", f"{r2:.2f}x", r2 >= 0.90))
+    goals.append(
+        ("2 slots >= 0.90x xargs -P2 (whole command)", f"{xargs / med['spool runner, 2 slots']:.2f}x", None)
+    )
+    for peer in ("GNU parallel -j1", "tsp, 1 slot", "GNU parallel -j2", "tsp, 2 slots"):
+        if peer in med:
+            slots = 1 if peer.endswith(("j1", "1 slot")) else 2
+            mine = disp(slots)
+            goals.append((f"ahead of {peer} (dispatch)", f"{med[peer] / mine:.2f}x", mine < med[peer]))
+            whole = med[f"spool runner, {slots} slot{'s' if slots > 1 else ''}"]
+            goals.append((f"ahead of {peer} (whole command)", f"{med[peer] / whole:.2f}x", None))
+    print()
+    print(
+        table(
+            [[g, r, "info" if ok is None else verdict(ok)] for g, r, ok in goals],
+            ["goal", "ratio (higher is better)", "verdict"],
+        )
+    )
+    write_json(
+        args.json,
+        {"n": n, "repeat": args.repeat, "times": times, "medians": med, "goals": goals, "notes": notes},
+    )
+    return 0 if all(ok is not False for _, _, ok in goals) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,838 @@
+"""Warm mode: a fork server per interpreter, so a job skips `import pandas` and friends.
+
+`spool runner --warm pandas,sklearn` starts one long-lived *server* process with the jobs'
+interpreter. It imports those modules once, checks that it is still safe to fork, and then
+waits. Each job is a fresh `fork()` of the server: the child calls `setsid()` (its own process
+group, as a cold job has), takes the job's pipes as stdin/stdout/stderr, its cwd, its
+environment and its argv, and runs the script as `__main__` with `runpy` inside the normal
+interpreter shutdown (non-daemon threads are waited for, `atexit` runs, `sys.exit` codes and
+uncaught exceptions end the process exactly as they end `python script.py`). Nothing carries
+from one job to the next: every job forks from the same untouched server.
+
+The runner sees a warm job as an ordinary process it can signal (`WarmProcess`, a look-alike
+of `subprocess.Popen`): the same log pumping, metrics, timeouts, cancel, leases and result.
+Exit statuses come from the server, which is the jobs' parent and reaps them.
+
+Fork safety. The server never initialises CUDA and never starts a thread before forking:
+- known fork-safe imports: the standard library, numpy, scipy, pandas, scikit-learn (sklearn),
+  torch (CUDA is initialised lazily, on first use, never by import), matplotlib (the backend is
+  chosen on first plot), PIL, yaml. numpy and scipy load OpenBLAS, whose worker threads are
+  stopped before a fork and restarted in the child by OpenBLAS's own `pthread_atfork` handlers;
+- refused by name: tensorflow, jax, jaxlib, cupy, pycuda, polars, ray (they start thread pools
+  or a GPU context at import, or document that a forked child may deadlock);
+- any other module is accepted only if, after importing it, the server still has exactly one
+  Python thread and no more native threads than the known modules account for, and CUDA is not
+  initialised. A server that fails these checks refuses to serve, and every job runs cold with
+  the reason in its result.json.
+
+Fallback. Any failure of the server (it will not start, an import fails, the checks fail, it
+died, it did not answer) starts the job cold and says so in `result.json` as
+`"warm": {"used": false, "reason": ...}`; a warm job has `"warm": {"used": true, ...}`. A job
+with `"warm": false` runs cold. Warm mode is off on macOS (its system libraries are not
+fork-safe once initialised) unless the runner is given `--warm-on-macos`.
+
+Restarts. Before each warm job the runner compares a fingerprint of the interpreter (the
+executable, its site-packages folders, the folders of the preloaded packages: a `pip install`
+changes them) and of the scripts folder (the folder and any module the server imported from
+it) with the one taken when the server started, and restarts the server when it changed.
+
+This file runs in two interpreters: the runner imports it, and the server executes it with the
+*job's* interpreter (which may be an old venv without housespool), so at module level it
+imports the standard library only and keeps to syntax Python 3.8 understands.
+"""
+
+from __future__ import annotations
+
+import array
+import io
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from runner.contract import Invocation
+
+__all__ = [
+    "WarmPool",
+    "WarmProcess",
+    "WarmUnavailable",
+    "KNOWN_FORK_SAFE",
+    "REFUSED",
+    "parse_modules",
+    "warm_default_allowed",
+]
+
+#: top-level modules known to be safe to import before fork() (see the module docstring)
+KNOWN_FORK_SAFE = frozenset(
+    {"numpy", "scipy", "pandas", "sklearn", "torch", "matplotlib", "PIL", "yaml", "json", "csv", "math"}
+)
+#: modules refused by name: thread pools or GPU contexts at import, or fork documented unsafe
+REFUSED = frozenset({"tensorflow", "jax", "jaxlib", "cupy", "pycuda", "polars", "ray"})
+#: environment variables an interpreter applies only at start: a job that sets them runs cold
+_STARTUP_ENV_PREFIXES = ("PYTHON", "LC_", "LD_", "DYLD_")
+_STARTUP_ENV_NAMES = ("LANG", "LANGUAGE")
+_STARTUP_ENV_IGNORED = ("PYTHONUNBUFFERED",)
+
+READY_WAIT = 120.0  # seconds for the server to import its modules
+ANSWER_WAIT = 10.0  # seconds for a forked job to report its pid
+RESTARTS = 3  # restarts allowed within RESTART_WINDOW before warm mode rests for that long
+RESTART_WINDOW = 60.0
+RETRY_BROKEN = 300.0  # seconds before a server that refused or failed is tried again
+_MAX_FDS = 8
+_BOOT = "import runpy, sys; del sys.path[0]; runpy.run_path(sys.argv[1], run_name='__housespool_warm__')"
+
+
+class WarmUnavailable(Exception):
+    """The warm path cannot take this job; the message says why (it goes into result.json)."""
+
+
+def parse_modules(text: str | list[str]) -> list[str]:
+    """`"pandas, sklearn"` -> `["pandas", "sklearn"]`; refuses names that are not modules."""
+    items = text.split(",") if isinstance(text, str) else [m for t in text for m in t.split(",")]
+    out: list[str] = []
+    for raw in items:
+        name = raw.strip()
+        if not name:
+            continue
+        if not all(part.isidentifier() for part in name.split(".")):
+            raise ValueError(f"--warm takes module names separated by commas, not {name!r}")
+        if name.split(".")[0] in REFUSED:
+            raise ValueError(f"{name} is not fork-safe (it starts threads or a GPU context at import)")
+        if name not in out:
+            out.append(name)
+    return out
+
+
+def warm_default_allowed(platform: str | None = None) -> tuple[bool, str]:
+    """Warm mode is off on macOS unless asked for by name (fork safety of its system libraries)."""
+    plat = sys.platform if platform is None else platform
+    if plat == "darwin":
+        return False, "warm mode is off on macOS (fork safety); --warm-on-macos turns it on"
+    if not hasattr(os, "fork"):
+        return False, "this system has no fork()"
+    return True, ""
+
+
+# --------------------------------------------------------------------------- framing
+
+
+def _send_frame(sock: socket.socket, obj: Any, fds: list[int] | None = None) -> None:
+    body = json.dumps(obj).encode()
+    data = struct.pack("!I", len(body)) + body
+    anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())] if fds else []
+    sent = sock.sendmsg([data], anc)
+    if sent < len(data):
+        sock.sendall(data[sent:])
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise EOFError("connection closed")
+        buf += chunk
+    return buf
+
+
+def _recv_frame(sock: socket.socket) -> tuple[Any, list[int]]:
+    """One frame and the fds that came with it; EOFError when the other side has gone."""
+    fds = array.array("i")
+    msg, anc, _flags, _addr = sock.recvmsg(4, socket.CMSG_SPACE(_MAX_FDS * fds.itemsize))
+    for level, kind, data in anc:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
+    if not msg:
+        for fd in fds:
+            os.close(fd)
+        raise EOFError("connection closed")
+    head = msg + _recv_exact(sock, 4 - len(msg)) if len(msg) < 4 else msg
+    (size,) = struct.unpack("!I", head)
+    return json.loads(_recv_exact(sock, size).decode()), list(fds)
+
+
+# --------------------------------------------------------------------------- the server
+
+
+def _os_threads() -> int:
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 1
+
+
+def _exit_code(status: int) -> int:
+    if os.WIFSIGNALED(status):
+        return -os.WTERMSIG(status)
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status)
+    return 255
+
+
+def _preload(modules: list[str]) -> dict[str, Any]:
+    """Import `modules`; the ready message, with `ok` false and a reason when not fork-safe.
+
+    Known fork-safe modules are imported first. Each other module must leave the server with
+    one Python thread and no new native threads, except the OpenBLAS pool that numpy brings
+    when that module is what first imports numpy (OpenBLAS stops it around fork() itself).
+    """
+    import importlib
+    import threading
+
+    known = [m for m in modules if m.split(".")[0] in KNOWN_FORK_SAFE]
+    others = [m for m in modules if m not in known]
+    for name in known + others:
+        if name.split(".")[0] in REFUSED:
+            return {"ok": False, "reason": f"{name} is not fork-safe"}
+        before, had_numpy = _os_threads(), "numpy" in sys.modules
+        try:
+            importlib.import_module(name)
+        except BaseException as exc:  # noqa: BLE001 - a broken import must not kill the runner
+            return {"ok": False, "reason": f"import {name} failed: {type(exc).__name__}: {exc}"}
+        if threading.active_count() != 1:
+            return {"ok": False, "reason": f"importing {name} started a Python thread; fork would break it"}
+        openblas = not had_numpy and "numpy" in sys.modules
+        if name in others and _os_threads() > before and not openblas:
+            return {"ok": False, "reason": f"importing {name} started native threads; fork would break it"}
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        try:
+            if torch.cuda.is_initialized():
+                return {"ok": False, "reason": "CUDA was initialised while importing; fork would break it"}
+        except Exception:  # noqa: BLE001
+            pass
+    return {"ok": True}
+
+
+def _watch_paths(scripts_dir: str) -> list[str]:
+    """What the runner stats to notice a changed interpreter or scripts folder."""
+    paths = {os.path.realpath(sys.executable), scripts_dir}
+    for p in sys.path:
+        if p and os.path.basename(p) in ("site-packages", "dist-packages"):
+            paths.add(p)
+    prefix = scripts_dir.rstrip(os.sep) + os.sep
+    for mod in list(sys.modules.values()):
+        f = getattr(mod, "__file__", None)
+        if not isinstance(f, str):
+            continue
+        if f.startswith(prefix):
+            paths.add(f)  # a module imported from the scripts folder: its edits count
+        elif "." not in getattr(mod, "__name__", ".") and os.path.basename(f) == "__init__.py":
+            folder = os.path.dirname(f)
+            if os.path.basename(os.path.dirname(folder)) in ("site-packages", "dist-packages"):
+                paths.add(folder)  # an installed package: an upgrade rewrites its folder
+    return sorted(paths)
+
+
+def _server_main(argv: list[str]) -> None:
+    """Entry point in the server process: `<ctl fd> <modules,...> <scripts dir>`."""
+    ctl = socket.socket(fileno=int(argv[0]))
+    modules = [m for m in argv[1].split(",") if m]
+    scripts_dir = argv[2]
+    sys.path.insert(0, scripts_dir)  # what a cold script sees as sys.path[0]
+    try:
+        os.chdir(scripts_dir)
+    except OSError:
+        pass
+    ready = _preload(modules)
+    ready.update(
+        pid=os.getpid(),
+        modules=modules,
+        python=sys.executable,
+        version=".".join(str(v) for v in sys.version_info[:3]),
+        watch=_watch_paths(scripts_dir) if ready["ok"] else [],
+    )
+    _send_frame(ctl, ready)
+    if not ready["ok"]:
+        return
+    import gc
+
+    preloaded = set(sys.modules)
+    gc.freeze()  # children's collections skip the server's objects (no copy-on-write of them)
+    job = _serve(ctl)
+    if job is not None:
+        _run_job(job[0], job[1], preloaded)
+
+
+def _serve(ctl: socket.socket) -> tuple[dict[str, Any], list[int]] | None:
+    """Fork a child per request. Returns only in a forked child (with its request), or None
+    in the server when the runner has gone (its end of the socket closed)."""
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner stops us: a terminal's ^C is not ours
+    children: dict[int, int] = {}  # pid -> status fd
+    while True:
+        try:
+            readable, _, _ = select.select([ctl.fileno(), wake_r], [], [])
+        except InterruptedError:
+            continue
+        if wake_r in readable:
+            try:
+                while os.read(wake_r, 512):
+                    pass
+            except BlockingIOError:
+                pass
+            _reap(children)
+        if ctl.fileno() not in readable:
+            continue
+        try:
+            request, fds = _recv_frame(ctl)
+        except (EOFError, OSError):
+            break
+        if len(fds) != 4:
+            for fd in fds:
+                os.close(fd)
+            continue
+        status_fd = fds[3]
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            os.write(status_fd, b"error fork failed: %s\n" % str(exc).encode())
+            for fd in fds:
+                os.close(fd)
+            continue
+        if pid == 0:
+            signal.set_wakeup_fd(-1)
+            for fd in [wake_r, wake_w, *children.values()]:
+                os.close(fd)
+            ctl.close()
+            return request, fds
+        children[pid] = status_fd
+        for fd in fds[:3]:
+            os.close(fd)
+    # the runner has gone: its jobs run on in their own sessions, as cold ones would
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    for fd in children.values():
+        os.close(fd)
+    return None
+
+
+def _reap(children: dict[int, int]) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        fd = children.pop(pid, None)
+        if fd is not None:
+            try:
+                os.write(fd, b"exit %d\n" % _exit_code(status))
+            except OSError:
+                pass
+            os.close(fd)
+
+
+def _std_streams(env: dict[str, str]) -> None:
+    """sys.stdin/stdout/stderr as a fresh interpreter makes them (the server's point at /dev/null)."""
+    old = sys.__stdout__ or sys.stdout
+    encoding = getattr(old, "encoding", None) or "utf-8"
+    errors = getattr(old, "errors", None) or "strict"
+    unbuffered = bool(env.get("PYTHONUNBUFFERED"))
+    stdin = io.BufferedReader(io.FileIO(0, "r", closefd=False))
+    streams: dict[str, Any] = {"stdin": io.TextIOWrapper(stdin, encoding=encoding, errors=errors)}
+    for name, fd, errs in (("stdout", 1, errors), ("stderr", 2, "backslashreplace")):
+        raw = io.FileIO(fd, "w", closefd=False)
+        buf: Any = raw if unbuffered else io.BufferedWriter(raw)
+        line = not unbuffered and (name == "stderr" or os.isatty(fd))
+        streams[name] = io.TextIOWrapper(
+            buf, encoding=encoding, errors=errs, line_buffering=line, write_through=unbuffered
+        )
+    for name, stream in streams.items():
+        setattr(sys, name, stream)
+        setattr(sys, f"__{name}__", stream)
+
+
+def _run_job(request: dict[str, Any], fds: list[int], preloaded: set[str]) -> None:
+    """In the forked child: become the job, run the script as __main__, end as `python script` ends."""
+    os.setsid()
+    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    stdin_fd, out_fd, err_fd, status_fd = fds
+    os.write(status_fd, b"pid %d\n" % os.getpid())  # after setsid: the runner may now signal the group
+    os.close(status_fd)
+    for target, fd in ((0, stdin_fd), (1, out_fd), (2, err_fd)):
+        if fd != target:
+            os.dup2(fd, target)
+    for fd in {stdin_fd, out_fd, err_fd}:
+        if fd > 2:
+            os.close(fd)
+    env = request["env"]
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(request["cwd"])
+    argv = request["argv"]
+    script = argv[1]
+    sys.argv = list(argv[1:])
+    sys.path[0] = os.path.dirname(script)
+    _std_streams(env)
+    nprandom = sys.modules.get("numpy.random")
+    if nprandom is not None:
+        nprandom.seed()  # a cold interpreter seeds numpy's global generator afresh: so must we
+    import builtins
+    import types
+    from importlib.machinery import SourceFileLoader
+
+    main = types.ModuleType("__main__")
+    main.__file__ = script
+    main.__cached__ = None  # type: ignore[attr-defined]
+    main.__package__ = None
+    main.__spec__ = None
+    main.__loader__ = SourceFileLoader("__main__", script)
+    main.__builtins__ = builtins  # type: ignore[attr-defined]
+    sys.modules["__main__"] = main
+    code = 0
+    try:
+        with open(script, "rb") as f:
+            source = f.read()
+        exec(compile(source, script, "exec", dont_inherit=True), main.__dict__)
+    except SystemExit as exc:
+        code = _system_exit_code(exc)
+    except BaseException as exc:  # noqa: BLE001 - report it as the interpreter would, then exit 1
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename != script:
+            tb = tb.tb_next
+        if tb is not None:
+            exc.__traceback__ = tb  # what `python script` shows: from the script's frame on
+        try:
+            sys.excepthook(type(exc), exc, exc.__traceback__)
+        except BaseException:  # noqa: BLE001
+            pass
+        if isinstance(exc, KeyboardInterrupt):
+            _finish(0, main, preloaded, signal.SIGINT)
+        code = 1
+    _finish(code, main, preloaded)
+
+
+def _system_exit_code(exc: SystemExit) -> int:
+    """The exit status `python script` gives for this SystemExit (printing a non-int message)."""
+    value = exc.code
+    if value is None:
+        return 0
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value & 0xFF
+    try:
+        sys.stderr.write(f"{value}\n")
+    except BaseException:  # noqa: BLE001
+        pass
+    return 1
+
+
+def _finish(code: int, main: Any, preloaded: set[str], sig: int = 0) -> None:
+    """End the job as the interpreter's shutdown would, without tearing down the preloaded
+    modules: that teardown touches every page the server shares with us (copy-on-write) and
+    costs half a second for pandas. Non-daemon threads are waited for and atexit runs; the
+    job's own namespaces (its __main__ and the modules it imported) are cleared and collected,
+    so the finalizers of what it left open run (an unclosed file is flushed)."""
+    import gc
+    import threading
+
+    try:
+        shutdown = getattr(threading, "_shutdown", None)
+        if shutdown is not None:
+            shutdown()
+        import atexit
+
+        atexit._run_exitfuncs()
+        main.__dict__.clear()
+        for name in [n for n in list(sys.modules) if n not in preloaded]:
+            mod = sys.modules.get(name)
+            if mod is not None and mod is not sys and name not in ("builtins", "__main__"):
+                try:
+                    mod.__dict__.clear()
+                except Exception:  # noqa: BLE001
+                    pass
+        gc.collect()
+    except BaseException:  # noqa: BLE001 - never leave without flushing and exiting
+        code = code or 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:  # noqa: BLE001
+            code = code or 120  # what Python returns when flushing stdout fails at exit
+    if sig:
+        signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+    os._exit(code)
+
+
+# --------------------------------------------------------------------------- the runner's side
+
+
+class WarmProcess:
+    """A forked job as the runner sees it: enough of `subprocess.Popen` for `Running`."""
+
+    def __init__(self, pid: int, stdin: Any, stdout: Any, stderr: Any, status_fd: int, rest: bytes):
+        self.pid = pid
+        self.stdin = stdin
+        self.stdout = stdout
+        self.stderr = stderr
+        self.returncode: int | None = None
+        self.lost_status = False
+        self._status_fd = status_fd
+        self._buf = rest
+        import threading
+
+        self._lock = threading.Lock()
+        self._parse()
+
+    def exit_fd(self) -> int:
+        return self._status_fd
+
+    def _parse(self) -> bool:
+        if b"\n" not in self._buf:
+            return False
+        line = self._buf.split(b"\n", 1)[0].decode(errors="replace")
+        if line.startswith("exit "):
+            self.returncode = int(line.split()[1])
+        else:
+            self.returncode = 255
+        self._close_status()
+        return True
+
+    def _close_status(self) -> None:
+        if self._status_fd >= 0:
+            try:
+                os.close(self._status_fd)
+            except OSError:
+                pass
+            self._status_fd = -1
+
+    def _read_some(self, timeout: float | None) -> bool:
+        """Read what the server sent; True once the exit status is known."""
+        if self.returncode is not None:
+            return True
+        if self._status_fd < 0:
+            return self.returncode is not None
+        ready, _, _ = select.select([self._status_fd], [], [], timeout)
+        if not ready:
+            return False
+        chunk = os.read(self._status_fd, 256)
+        if chunk:
+            self._buf += chunk
+            return self._parse()
+        # the server went away without a status: wait for the job itself to be gone
+        self._close_status()
+        self._wait_gone(None)
+        self.lost_status = True
+        self.returncode = -signal.SIGKILL
+        return True
+
+    def _wait_gone(self, timeout: float | None) -> None:
+        end = None if timeout is None else time.monotonic() + timeout
+        while end is None or time.monotonic() < end:
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                return
+            except PermissionError:
+                return
+            time.sleep(0.05)
+
+    def poll(self) -> int | None:
+        if self.returncode is not None:
+            return self.returncode
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            self._read_some(0)
+        finally:
+            self._lock.release()
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        end = None if timeout is None else time.monotonic() + timeout
+        while self.returncode is None:
+            left = None if end is None else max(0.0, end - time.monotonic())
+            if not self._lock.acquire(timeout=-1 if left is None else left):
+                raise subprocess.TimeoutExpired("warm job", timeout or 0)
+            try:
+                if self._read_some(left):
+                    break
+            finally:
+                self._lock.release()
+            if end is not None and time.monotonic() >= end and self.returncode is None:
+                raise subprocess.TimeoutExpired("warm job", timeout or 0)
+        assert self.returncode is not None
+        return self.returncode
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def _fingerprint(paths: list[str]) -> tuple[Any, ...]:
+    out: list[Any] = []
+    for p in paths:
+        try:
+            st = os.stat(p)
+            out.append((p, st.st_ino, st.st_mtime_ns, st.st_size))
+        except OSError:
+            out.append((p, None))
+    return tuple(out)
+
+
+def _startup_env(env: dict[str, str]) -> dict[str, str]:
+    return {
+        k: v
+        for k, v in env.items()
+        if (k.startswith(_STARTUP_ENV_PREFIXES) or k in _STARTUP_ENV_NAMES) and k not in _STARTUP_ENV_IGNORED
+    }
+
+
+class WarmPool:
+    """The runner's handle on its fork server: start, check, restart, fork a job, fall back."""
+
+    def __init__(
+        self,
+        python: str,
+        modules: list[str],
+        scripts_dir: str,
+        *,
+        allowed: tuple[bool, str] | None = None,
+        log: Callable[[str], None] | None = None,
+    ):
+        self.python = python
+        self.modules = modules
+        self.scripts_dir = os.path.realpath(scripts_dir)
+        self._log = log or (lambda msg: None)
+        self.allowed = allowed if allowed is not None else warm_default_allowed()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.sock: socket.socket | None = None
+        self.ready: dict[str, Any] | None = None
+        self.broken: str | None = None  # why the current server cannot serve
+        self._broken_at = 0.0
+        self._fingerprint: tuple[Any, ...] = ()
+        self._server_env: dict[str, str] = {}
+        self._restarts: list[float] = []
+        self.forks = 0
+        if self.allowed[0]:
+            self.start()
+
+    # -- server lifetime --------------------------------------------------------
+    def start(self) -> None:
+        """Start a server (its imports run in the background; `_ensure` waits for them)."""
+        self.stop()
+        now = time.monotonic()
+        self._restarts = [t for t in self._restarts if now - t < RESTART_WINDOW] + [now]
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        env = dict(os.environ)
+        env["PYTHONUNBUFFERED"] = "1"
+        self._server_env = _startup_env(env)
+        try:
+            self.proc = subprocess.Popen(
+                [self.python, "-c", _BOOT, os.path.abspath(__file__), str(child.fileno())]
+                + [",".join(self.modules), self.scripts_dir],
+                pass_fds=[child.fileno()],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=env,
+                cwd=self.scripts_dir,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            self._fail(f"cannot start the warm server: {exc}")
+            parent.close()
+            return
+        finally:
+            child.close()
+        self.sock = parent
+        self.ready = None
+        self.broken = None
+
+    def stop(self) -> None:
+        """Close the server's socket (it exits on EOF); jobs it forked run on to their end."""
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+        if self.proc is not None:
+            if self.ready is None:  # still importing: it would not notice the socket closing
+                self.proc.terminate()
+            try:
+                self.proc.wait(2)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(2)
+            self.proc = None
+        self.ready = None
+
+    close = stop
+
+    def _ensure(self) -> str | None:
+        """None when a ready server is there; else why not (the job then runs cold).
+
+        The first job waits for the server's imports. A server found dead, or older than a
+        change of the interpreter or the scripts folder, is restarted: the job that found it
+        runs cold, the next ones wait for the new server. A server that refused (an import
+        failed, not fork-safe) or restarted too often is tried again after `RETRY_BROKEN` s.
+        """
+        if not self.allowed[0]:
+            return self.allowed[1]
+        alive = self.proc is not None and self.proc.poll() is None
+        if self.ready is not None and alive:
+            if _fingerprint(self.ready.get("watch") or []) == self._fingerprint:
+                return None
+            return self._restart(
+                "the interpreter or the scripts folder changed since the warm server started"
+            )
+        if self.ready is not None:
+            code = self.proc.poll() if self.proc is not None else None
+            return self._restart(f"the warm server had exited (code {code})")
+        if self.sock is None:
+            if self.broken is not None and time.monotonic() - self._broken_at < RETRY_BROKEN:
+                return self.broken
+            self.start()
+            if self.sock is None:
+                return self.broken
+        return self._wait_ready()
+
+    def _restart(self, why: str) -> str:
+        now = time.monotonic()
+        if len([t for t in self._restarts if now - t < RESTART_WINDOW]) >= RESTARTS:
+            self.stop()
+            self._fail(f"{why}; restarted {RESTARTS} times within {RESTART_WINDOW:g} s, resting")
+            return str(self.broken)
+        self._log(f"{why}: restarting it")
+        self.start()  # it imports in the background: this job runs cold, the next one waits for it
+        return f"{why}; it is restarting"
+
+    def _fail(self, reason: str) -> None:
+        self.broken = reason
+        self._broken_at = time.monotonic()
+
+    def _wait_ready(self) -> str | None:
+        if self.sock is None:
+            return self.broken or "no warm server"
+        ready, _, _ = select.select([self.sock], [], [], READY_WAIT)
+        try:
+            if not ready:
+                raise WarmUnavailable(f"the warm server did not finish importing within {READY_WAIT:g} s")
+            msg, fds = _recv_frame(self.sock)
+            for fd in fds:
+                os.close(fd)
+            if not msg.get("ok"):
+                raise WarmUnavailable(str(msg.get("reason") or "the warm server refused"))
+        except (WarmUnavailable, EOFError, OSError, ValueError) as exc:
+            reason = str(exc) if isinstance(exc, WarmUnavailable) else f"the warm server failed: {exc}"
+            if isinstance(exc, EOFError) and self.proc is not None:
+                reason = f"the warm server exited while importing (code {self.proc.wait(5)})"
+            self.stop()
+            self._fail(reason)
+            self._log(f"warm mode unavailable: {reason}; jobs run cold")
+            return reason
+        self.ready = msg
+        self._fingerprint = _fingerprint(msg.get("watch") or [])
+        self._log(f"warm server {msg.get('pid')} ready with {', '.join(self.modules)}")
+        return None
+
+    # -- one job ----------------------------------------------------------------
+    def spawner(self, job: Any) -> tuple[Callable[[Invocation], Any], dict[str, Any]]:
+        """A `spawn` for `Running` and the job's `warm` record (filled in when it runs)."""
+        info: dict[str, Any] = {"used": False}
+
+        def spawn(inv: Invocation) -> Any:
+            if getattr(job, "warm", None) is False:
+                info["reason"] = 'the job says "warm": false'
+                return None
+            try:
+                proc = self.fork(inv)
+            except WarmUnavailable as exc:
+                info["reason"] = str(exc)
+                return None  # Running starts it cold
+            info.clear()
+            info.update(used=True, server=self.ready.get("pid") if self.ready else None, modules=self.modules)
+            return proc
+
+        return spawn, info
+
+    def fork(self, inv: Invocation) -> WarmProcess:
+        """Fork the server into this job; raises WarmUnavailable to start it cold instead."""
+        if inv.argv[0] != self.python:
+            raise WarmUnavailable(f"the job runs {inv.argv[0]}, the warm server {self.python}")
+        env = {str(k): str(v) for k, v in inv.env.items()}
+        startup = _startup_env(env)
+        if startup != self._server_env:
+            changed = sorted(set(startup.items()) ^ set(self._server_env.items()))
+            raise WarmUnavailable(f"the job sets {changed[0][0]}, which only a fresh interpreter applies")
+        reason = self._ensure()
+        if reason is not None:
+            raise WarmUnavailable(reason)
+        assert self.sock is not None
+        mine: list[int] = []
+        theirs: list[int] = []
+        try:
+            if inv.stdin is not None:
+                in_r, in_w = os.pipe()
+                mine.append(in_w)
+                theirs.append(in_r)
+            else:
+                theirs.append(os.open(os.devnull, os.O_RDONLY))
+            for _ in range(3):  # stdout, stderr, status
+                r, w = os.pipe()
+                mine.append(r)
+                theirs.append(w)
+            request = {"argv": [str(a) for a in inv.argv], "env": env, "cwd": str(inv.cwd)}
+            try:
+                _send_frame(self.sock, request, theirs)
+            except OSError as exc:
+                raise WarmUnavailable(f"the warm server is not answering: {exc}") from None
+        except BaseException:
+            for fd in mine:
+                os.close(fd)
+            raise
+        finally:
+            for fd in theirs:
+                os.close(fd)
+        status_fd = mine[-1]
+        pid, rest = self._read_pid(status_fd, mine)
+        self.forks += 1
+        stdin = os.fdopen(mine[0], "wb") if inv.stdin is not None else None
+        out_i = 1 if inv.stdin is not None else 0
+        stdout = os.fdopen(mine[out_i], "rb", buffering=0)
+        stderr = os.fdopen(mine[out_i + 1], "rb", buffering=0)
+        return WarmProcess(pid, stdin, stdout, stderr, status_fd, rest)
+
+    def _read_pid(self, status_fd: int, mine: list[int]) -> tuple[int, bytes]:
+        buf = b""
+        end = time.monotonic() + ANSWER_WAIT
+        try:
+            while b"\n" not in buf:
+                left = end - time.monotonic()
+                ready, _, _ = select.select([status_fd], [], [], max(0.0, left))
+                if not ready:
+                    raise WarmUnavailable(f"the warm server did not fork within {ANSWER_WAIT:g} s")
+                chunk = os.read(status_fd, 256)
+                if not chunk:
+                    raise WarmUnavailable("the warm server closed the job before it started")
+                buf += chunk
+            line, rest = buf.split(b"\n", 1)
+            word, _, value = line.decode(errors="replace").partition(" ")
+            if word != "pid":
+                raise WarmUnavailable(f"the warm server could not start the job ({word} {value})".strip())
+            return int(value), rest
+        except (WarmUnavailable, ValueError) as exc:
+            for fd in mine:
+                os.close(fd)
+            if self.proc is not None and self.proc.poll() is None and "did not fork" in str(exc):
+                self.stop()  # hung: the next job gets a new server
+            raise WarmUnavailable(str(exc)) from None
+
+
+if __name__ == "__housespool_warm__":
+    _server_main(sys.argv[2:])
