@@ -24,6 +24,8 @@ import pytest
 pytest.importorskip("fastapi", reason="the serve extra is not installed (pip install 'housespool[serve]')")
 httpx = pytest.importorskip("httpx")
 
+from browser_kit import have_browser, start_chrome  # noqa: E402
+
 from spool.api import Spool  # noqa: E402
 from spool.states import State  # noqa: E402
 
@@ -332,35 +334,13 @@ def test_openapi_schema_never_answers_500(tmp_path: Path) -> None:
 
 # -- the job form in headless Chromium --------------------------------------------------------------
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-
 
 @pytest.fixture
 def driver(tmp_path: Path) -> Iterator[Any]:
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+    if not have_browser():
         pytest.skip("no chromium/chromedriver: apt-get install chromium chromium-driver")
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    opts = Options()
-    opts.binary_location = CHROMIUM
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--window-size=1300,900",
-        f"--user-data-dir={tmp_path / 'chrome-profile'}",
-    ):
-        opts.add_argument(arg)
-    drv = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    drv.set_page_load_timeout(30)
+    pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+    drv = start_chrome(tmp_path / "chrome-profile", window="1300,900", page_timeout=30)
     try:
         yield drv
     finally:
