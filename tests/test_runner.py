@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
+from runner_kit import BIN, record, runner, wait_for
 
 from spool import Spool, State
 
-BIN = Path(sys.executable).parent / "spool"
 REPO_SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 SCRIPTS = {
@@ -59,34 +59,6 @@ def set_settings(sp: Spool, **values: object) -> None:
     lines = [ln for ln in head.splitlines() if ln.split("=")[0].strip() not in values]
     lines += [f"{k} = {json.dumps(v)}" for k, v in values.items()]
     (sp.root / "spool.toml").write_text("\n".join(lines) + "\n[defaults]" + tail)
-
-
-def runner(sp: Spool, *args: str, wait: bool = True, timeout: float = 120) -> subprocess.Popen[str]:
-    cmd = [str(BIN), "--spool", str(sp.root), "runner", "--nice", "0", *args]
-    if wait:
-        cmd.append("--exit-when-idle")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if wait:
-        out, err = proc.communicate(timeout=timeout)
-        assert proc.returncode == 0, err
-        proc.stderr_text = err  # type: ignore[attr-defined]
-    return proc
-
-
-def record(sp: Spool, job_id: str) -> dict:
-    v = sp.get(job_id)
-    assert v.result is not None, f"{job_id} in {v.state} has no result"
-    return v.result
-
-
-def wait_for(cond, timeout: float = 20, step: float = 0.05):  # type: ignore[no-untyped-def]
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = cond()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError("condition not met in time")
 
 
 def test_flags_contract_end_to_end(sp: Spool) -> None:

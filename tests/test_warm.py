@@ -15,13 +15,13 @@ import time
 from pathlib import Path
 
 import pytest
+from runner_kit import BIN, record, runner, wait_for
 
 from spool import Spool
 from spool.states import State
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork") or sys.platform == "darwin", reason="fork server")
 
-BIN = Path(sys.executable).parent / "spool"
 
 SCRIPTS = {
     # pandas, metrics lines, an output file, an unclosed file, atexit, a non-daemon thread
@@ -82,37 +82,9 @@ def sp(tmp_path: Path) -> Spool:
     return s
 
 
-def runner(sp: Spool, *args: str, wait: bool = True, timeout: float = 180) -> subprocess.Popen[str]:
-    cmd = [str(BIN), "--spool", str(sp.root), "runner", "--nice", "0", *args]
-    if wait:
-        cmd.append("--exit-when-idle")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if wait:
-        _out, err = proc.communicate(timeout=timeout)
-        assert proc.returncode == 0, err
-        proc.stderr_text = err  # type: ignore[attr-defined]
-    return proc
-
-
-def record(sp: Spool, job_id: str) -> dict:
-    v = sp.get(job_id)
-    assert v.result is not None, f"{job_id} in {v.state} has no result"
-    return v.result
-
-
 def files(folder: Path) -> dict[str, bytes]:
     out = folder / "outputs"
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
-
-
-def wait_for(cond, timeout: float = 30, step: float = 0.05):  # type: ignore[no-untyped-def]
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = cond()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError("condition not met in time")
 
 
 def test_warm_runs_leave_what_cold_runs_leave(sp: Spool) -> None:

@@ -1,0 +1,48 @@
+"""Driving real `spool runner` processes from tests: start one, read a job's record, wait for a state."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from spool import Spool
+
+__all__ = ["BIN", "runner", "record", "wait_for"]
+
+BIN = Path(sys.executable).parent / "spool"
+T = TypeVar("T")
+
+
+def runner(sp: Spool, *args: str, wait: bool = True, timeout: float = 180) -> subprocess.Popen[str]:
+    """A runner process on `sp`; with `wait`, run it with --exit-when-idle and check it exits 0."""
+    cmd = [str(BIN), "--spool", str(sp.root), "runner", "--nice", "0", *args]
+    if wait:
+        cmd.append("--exit-when-idle")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if wait:
+        _out, err = proc.communicate(timeout=timeout)
+        assert proc.returncode == 0, err
+        proc.stderr_text = err  # type: ignore[attr-defined]
+    return proc
+
+
+def record(sp: Spool, job_id: str) -> dict[str, Any]:
+    """The job's result.json (it must have one)."""
+    v = sp.get(job_id)
+    assert v.result is not None, f"{job_id} in {v.state} has no result"
+    return v.result
+
+
+def wait_for(cond: Callable[[], T], timeout: float = 30, step: float = 0.05) -> T:
+    """Poll `cond` until it returns something true; fail the test after `timeout` seconds."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = cond()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError("condition not met in time")
