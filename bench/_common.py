@@ -102,3 +102,18 @@ def count_dir(path: Path) -> int:
             return sum(1 for _ in it)
     except FileNotFoundError:
         return 0
+
+
+def report_goals(
+    goals: list[tuple[str, str, bool | None]], json_path: str | None, data: dict[str, Any]
+) -> int:
+    """Print the goals table, keep the figures as JSON, and exit 1 if any goal failed (None = info only)."""
+    print()
+    print(
+        table(
+            [[g, v, "info" if ok is None else verdict(ok)] for g, v, ok in goals],
+            ["goal", "measured", "verdict"],
+        )
+    )
+    write_json(json_path, {**data, "goals": goals})
+    return 0 if all(ok is not False for _, _, ok in goals) else 1

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import PY, SCRIPTS, SPOOL, load_note, median, table, verdict, write_json
+from _common import PY, SCRIPTS, SPOOL, load_note, median, report_goals, table
 
 
 def direct(args: list[str]) -> tuple[float, float]:
@@ -85,17 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         ("through the runner <= 1% slower (wall)", f"{100 * (ratio - 1):+.2f}%", ratio <= 1.01),
         ("  the script's own compute, runner vs direct", f"{100 * (compute - 1):+.2f}%", None),
     ]
-    print()
-    print(
-        table(
-            [[g, v, "info" if ok is None else verdict(ok)] for g, v, ok in goals],
-            ["goal", "measured", "verdict"],
-        )
+    return report_goals(
+        goals, args.json, {"direct": d_wall, "runner": r_wall, "direct_s": d_sec, "runner_s": r_sec}
     )
-    write_json(
-        args.json, {"direct": d_wall, "runner": r_wall, "direct_s": d_sec, "runner_s": r_sec, "goals": goals}
-    )
-    return 0 if all(ok is not False for _, _, ok in goals) else 1
 
 
 if __name__ == "__main__":

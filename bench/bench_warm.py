@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import PY, SPOOL, load_note, median, table, verdict, write_json
+from _common import PY, SPOOL, load_note, median, report_goals, table
 
 SCRIPT = """\
 import json, sys
@@ -94,17 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         ("  throughput, warm vs cold", f"{tp_ratio:.1f}x", None),
         ("  every warm job ran warm", str(used), None),
     ]
-    print()
-    print(
-        table(
-            [[g, v, "info" if ok is None else verdict(ok)] for g, v, ok in goals],
-            ["goal", "measured", "verdict"],
-        )
+    return report_goals(
+        goals, args.json, {"cold": cold, "warm": warm, "cold_tp": cold_tp, "warm_tp": warm_tp}
     )
-    write_json(
-        args.json, {"cold": cold, "warm": warm, "cold_tp": cold_tp, "warm_tp": warm_tp, "goals": goals}
-    )
-    return 0 if all(ok is not False for _, _, ok in goals) else 1
 
 
 if __name__ == "__main__":
