@@ -109,9 +109,7 @@ def run_git(
 
     Raises `GitUnavailable` when git is not installed (not on PATH).
     """
-    exe = shutil.which("git")
-    if exe is None:
-        raise GitUnavailable(GIT_NOT_INSTALLED)
+    exe = _git_exe()
     try:
         p = subprocess.run(
             [exe, *args],
@@ -128,10 +126,41 @@ def run_git(
     except FileNotFoundError:
         if not cwd.is_dir():
             raise GitUnavailable(f"folder {cwd} does not exist") from None
+        _GIT_EXE.clear()  # uninstalled since it was found: look again next time
         raise GitUnavailable(GIT_NOT_INSTALLED) from None
     except OSError as exc:
         raise GitUnavailable(f"cannot run git: {exc.strerror or exc}") from None
     return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
+
+
+_GIT_EXE: dict[str, str] = {}  # PATH -> git found on it (found ones only: an install is seen)
+
+
+def _git_exe() -> str:
+    """`git` on PATH, looked up once per PATH (a runner asks for every job)."""
+    path = os.environ.get("PATH", os.defpath)
+    exe = _GIT_EXE.get(path)
+    if exe is None:
+        exe = shutil.which("git", path=path)
+        if exe is None:
+            raise GitUnavailable(GIT_NOT_INSTALLED)
+        _GIT_EXE[path] = exe
+    return exe
+
+
+def outside_any_repository(folder: Path) -> bool:
+    """True when git's discovery cannot find a repository from `folder`: neither it nor any
+    folder above it holds `.git` or is itself a git dir (`HEAD`). `GIT_DIR` and friends are
+    removed from git's environment, and ceilings only stop the search sooner, so this is a
+    sufficient test; it spares a git process per job on spools outside any repository."""
+    try:
+        here = folder.resolve()
+    except (OSError, RuntimeError):
+        return False
+    for d in (here, *here.parents):
+        if os.path.lexists(d / ".git") or os.path.lexists(d / "HEAD"):
+            return False
+    return True
 
 
 def _first_line(text: str) -> str:
@@ -168,6 +197,9 @@ def find_repo(folder: Path) -> Repo:
     """The repository `folder` is in; `GitUnavailable` if none (or git is missing)."""
     if not folder.is_dir():
         raise GitUnavailable(f"folder {folder} does not exist")
+    _git_exe()  # "git not installed" before "no git repository", as git itself would say
+    if outside_any_repository(folder):
+        raise GitUnavailable(NO_GIT_REPO)
     rc, out, err = run_git(
         ["rev-parse", "--show-toplevel", "--show-prefix", "--is-shallow-repository"], folder
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -416,6 +417,43 @@ def test_scripts_folder_not_in_git_runs_and_records_no_git(
     assert "not in a git repository" in beat["revs_missing"]["abc1234"]
     p = cli(sp, "show", jid, env=env)
     assert "git: no git repository" in p.stdout
+
+
+def test_no_git_process_for_a_folder_outside_any_repository(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A runner asks for every job; git runs only where its own search could find a repository."""
+    from spool import gitinfo
+
+    if not gitinfo.outside_any_repository(tmp_path):
+        pytest.skip(f"{tmp_path} is inside a repository")
+    plain = tmp_path / "plain" / "scripts"
+    plain.mkdir(parents=True)
+    _, scripts, commit = make_repo(tmp_path / "repo")
+    bare = tmp_path / "bare"
+    (bare / "sub").mkdir(parents=True)
+    (bare / "HEAD").write_text("ref: refs/heads/main\n")  # looks like a git dir: git decides
+    assert gitinfo.outside_any_repository(plain)
+    assert not gitinfo.outside_any_repository(scripts)
+    assert not gitinfo.outside_any_repository(bare / "sub")
+    # a git on PATH that logs each call, then runs the real one
+    real = shutil.which("git")
+    assert real is not None
+    bindir, calls = tmp_path / "bin", tmp_path / "calls.log"
+    bindir.mkdir()
+    wrapper = bindir / "git"
+    wrapper.write_text(
+        f"#!{sys.executable}\nimport os, sys\n"
+        f"open({str(calls)!r}, 'a').write(' '.join(sys.argv[1:]) + '\\n')\n"
+        f"os.execv({real!r}, [{real!r}, *sys.argv[1:]])\n"
+    )
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    assert gitinfo.record(plain, "s.py", tmp_path) == {"error": "no git repository"}
+    assert not calls.exists(), calls.read_text()
+    rec = gitinfo.record(scripts, "ver.py", tmp_path)
+    assert rec["commit"] == commit and rec["dirty"] is False
+    assert "rev-parse" in calls.read_text()
 
 
 def test_git_not_installed(tmp_path: Path, bare_python: str, env: dict[str, str]) -> None:
