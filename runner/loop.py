@@ -22,6 +22,7 @@ from runner.contract import build_invocation
 from runner.discover import Candidate, Scanner, Watcher
 from runner.execute import Running, classify
 from runner.heartbeat import Heartbeat
+from runner.kits import Kits
 from runner.lease import SpoolClock, find_expired, renew
 from runner.options import RunnerOptions
 from runner.pause import Pauser
@@ -67,6 +68,7 @@ class Slot:
     original_name: str | None = None  # the dropped file's name, when the job runs under a new id
     publishing: bool = False  # finished, but the spool refused the result: retried, lease kept
     publish_at: float = 0.0
+    token: str = ""  # this claim's token (claim.json)
     warm: dict[str, Any] | None = None  # warm mode: {"used": bool, ...} for result.json
 
 
@@ -99,6 +101,7 @@ class Runner:
         self._rest_until = 0.0
         self.wake = threading.Event()
         self.slots: dict[str, Slot] = {}
+        self._ending: dict[str, Slot] = {}  # ended this step, written up at its end
         self.started_count = 0
         self.stopping = False
         self.hand_back = False
@@ -107,6 +110,7 @@ class Runner:
         self._scan_due = False
         self._next_expiry = 0.0
         self.fs = FsOps()  # every rename goes through it (tests inject faults here)
+        self.kits = Kits(self.layout.runners, opts.name, opts.slots)  # job folders made ahead
         self._storage_pause_until = 0.0  # no new claims before this (monotonic): the spool refused a write
         self._storage_bad = False
         self._storage_next_log = 0.0
@@ -134,7 +138,7 @@ class Runner:
         if self.wake.is_set():  # consumed here, so a full runner waits instead of spinning
             self.wake.clear()
             self._scan_due = True
-        busy = self._tend(now)
+        busy, ended = self._tend(now)
         if now >= self._next_expiry:
             self._next_expiry = now + min(self.scan_interval, self.lease_seconds / 4)
             busy |= self._requeue_expired()
@@ -142,6 +146,15 @@ class Runner:
             self._scan_due = False
             self._next_scan = now + self.scan_interval
             busy |= self._take_work(now)
+        # the jobs that ended are written up only now, once their slots run the next jobs: the
+        # next script's start waits for no result.json or rename (the machine has other cores)
+        for key, slot in ended.items():
+            self._complete(slot)
+            if slot.publishing:
+                self.slots[key] = slot
+        self._ending = {}
+        if not self.stopping:
+            self.kits.fill()  # the next claims' folders, made while the scripts run
         self.heartbeat.maybe_write(now, [s.job_id for s in self.slots.values()], self._status_text())
         return busy
 
@@ -225,8 +238,9 @@ class Runner:
         return req is None or meets(req.model_dump(), self.caps)[0]
 
     def _others_running(self) -> bool:
-        """Jobs other runners hold: a drained spool has none (their leases may yet expire to us)."""
-        return any(True for _ in self.layout.entries(State.CLAIMED))
+        """Jobs other runners hold: a drained spool has none (their leases may yet expire to us).
+        Ours that ended this step are not written up yet: they are not others'."""
+        return any(e.path.name not in self._ending for e in self.layout.entries(State.CLAIMED))
 
     def _settled(self, cand: Candidate, spool_now: float) -> bool:
         try:
@@ -248,47 +262,34 @@ class Runner:
     def _claim_and_start(self, cand: Candidate, now: float) -> bool:
         token = new_token(self.opts.name)
         dest_id = None if cand.entry.is_folder else self._new_id_if_finished(cand.entry.id)
+        kit = None if cand.entry.is_folder else self.kits.take()
         try:
-            folder = claim(self.layout, cand.entry, token, dest_id=dest_id, fs=self.fs)
+            folder = claim(self.layout, cand.entry, token, dest_id=dest_id, kit=kit, fs=self.fs)
         except StorageError as exc:
             self._storage_trouble(f"cannot claim {cand.entry.id}", exc)
-            return False
+            folder = None
         if folder is None:
+            if kit is not None:
+                self.kits.put_back(kit)
             return False
         job_id = dest_id or cand.entry.id
         if dest_id:
             self._log(f"{cand.entry.id} has run before: running this new copy as {dest_id}")
         try:
-            previous = archive_previous_attempt(folder) if cand.entry.is_folder else 0
-            attempt = previous + 1
-            publish_json(
-                folder / "claim.json",
-                {
-                    "token": token,
-                    "runner": self.opts.name,
-                    "host": self.host,
-                    "attempt": attempt,
-                    "claimed_at": utc_now(),
-                },
-                fsync=False,
-                fs=self.fs,
-            )
-            renew(folder, 0)
+            attempt = (archive_previous_attempt(folder) if cand.entry.is_folder else 0) + 1
+            raw = (folder / JOB_FILE).read_bytes()
         except (OSError, StorageError) as exc:  # the spool would not take a write: not the job's fault
-            self._storage_trouble(f"cannot claim {job_id}", exc)
-            try:
-                move(self.layout, folder, job_id, State.PENDING, fs=self.fs)  # back, for later
-            except StorageError:
-                pass  # still claimed without a lease: it is handed on when the lease runs out
+            self._give_back(folder, job_id, f"cannot claim {job_id}", exc)
             return False
         self._storage_ok()
         try:
-            job = parse_job((folder / JOB_FILE).read_bytes(), job_id)
-        except (OSError, SpoolError) as exc:
+            job = parse_job(raw, job_id)
+        except SpoolError as exc:
             self._fail_now(folder, job_id, None, "invalid", str(exc), attempt)
             return True
         slot = Slot(job_id, folder, job, attempt, utc_now(), now, last_renew=now)
         slot.original_name = cand.entry.path.name if dest_id else None
+        slot.token = token
         self.slots[folder.name] = slot
         self.started_count += 1
         try:
@@ -315,7 +316,8 @@ class Runner:
                     on_exit=self.wake.set,
                     spawn=spawn,
                 )
-            finally:  # just after the start: the script does not wait for git (a few ms)
+            finally:  # just after the start: the script does not wait for these
+                self._write_claim(slot, now)
                 slot.prov = self.prov.begin(job, git)
         except RevMissing as exc:  # found missing only now: hand it back for a runner that has it
             self.slots.pop(folder.name, None)
@@ -342,6 +344,34 @@ class Runner:
         self._log(f"started {job_id} (attempt {attempt})")
         return True
 
+    def _write_claim(self, slot: Slot, now: float) -> None:
+        """claim.json, written once the script has started (its start waits for no file create).
+
+        Until it exists the folder counts as mid-claim, which nobody takes before watching it
+        stand still for a whole lease; its mtime starts the lease (renewed into `lease` later).
+        A spool that refuses it gets the job back in pending/, its script stopped at once."""
+        record = {
+            "token": slot.token,
+            "runner": self.opts.name,
+            "host": self.host,
+            "attempt": slot.attempt,
+            "claimed_at": slot.started_wall,
+        }
+        try:
+            publish_json(slot.folder / "claim.json", record, fsync=False, fs=self.fs)
+        except StorageError as exc:
+            self._storage_trouble(f"cannot claim {slot.job_id}", exc)
+            slot.handing_back = True
+            if slot.proc is not None:
+                slot.proc.stop(now, grace=0.0)
+
+    def _give_back(self, folder: Path, job_id: str, what: str, exc: BaseException) -> None:
+        self._storage_trouble(what, exc)
+        try:
+            move(self.layout, folder, job_id, State.PENDING, fs=self.fs)  # back, for later
+        except StorageError:
+            pass  # still claimed without a lease: it is handed on when the lease runs out
+
     def _fail_now(
         self, folder: Path, job_id: str, job: dict[str, Any] | None, kind: str, msg: str, attempt: int
     ) -> None:
@@ -356,8 +386,11 @@ class Runner:
             self._log(f"cannot fail {job_id}: {exc}")
 
     # -- running jobs -----------------------------------------------------------
-    def _tend(self, now: float) -> bool:
+    def _tend(self, now: float) -> tuple[bool, dict[str, Slot]]:
+        """Look after running jobs: (anything changed, the slots whose script has ended). Those
+        leave `slots` (kept in `_ending` until written up) for `run_once` to write up."""
         changed = False
+        ended: dict[str, Slot] = {}
         for key, slot in list(self.slots.items()):
             proc = slot.proc
             if proc is None:
@@ -390,11 +423,9 @@ class Runner:
             if self.pauser is not None:  # --pause-when-busy; stopped time counts towards no timeout
                 slot.started += self.pauser.tend(key, proc, now)
             if proc.done():
-                self._complete(slot)
-                if not slot.publishing:
-                    self.slots.pop(key, None)
-                changed = True
-        return changed
+                ended[key] = self.slots.pop(key)
+        self._ending = ended
+        return changed or bool(ended), ended
 
     def _timeout(self, slot: Slot) -> float | None:
         if "timeout" in slot.job.model_fields_set:
@@ -440,6 +471,9 @@ class Runner:
             publish_json(slot.folder / RESULT_FILE, rec, fsync=False, fs=self.fs)
             if move(self.layout, slot.folder, dest, target, fs=self.fs) is None:
                 self._log(f"{slot.job_id} was taken from us before it could be published")
+            elif target is State.PENDING:  # a retry: pending/ is not drained after all
+                self.idle = False
+                self._scan_due = True
         except StorageError as exc:
             slot.publishing = True  # keep the slot (and renew its lease) until the spool takes it
             if (self.layout.state_dir(target) / dest).exists():  # not the disk: the job ran twice
@@ -549,7 +583,7 @@ class Runner:
         acted = False
         mono = time.monotonic()
         watched: dict[str, float] = {}
-        for exp in find_expired(self.layout, spool_now, self.lease_seconds, set(self.slots)):
+        for exp in find_expired(self.layout, spool_now, self.lease_seconds, {*self.slots, *self._ending}):
             if exp.mid_claim and not exp.empty:
                 # its claim.json is not written yet, so its times may be an earlier attempt's:
                 # take it only once we have watched it stand still for a whole lease ourselves
@@ -636,6 +670,7 @@ class Runner:
         watcher = Watcher([self.layout.state_dir(State.PENDING)], self.wake, enabled=self.opts.events)
         old = {s: signal.signal(s, lambda *_: self.request_stop()) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
+            self.kits.clear()  # a crashed predecessor's of the same name
             self.heartbeat.write(time.monotonic(), [], "starting")
             while True:
                 self.run_once()
@@ -645,6 +680,7 @@ class Runner:
                 self.wake.wait(min(timeout, self.scan_interval))
         finally:
             watcher.stop()
+            self.kits.clear()
             if self.warm is not None:
                 self.warm.close()
             self.heartbeat.write(time.monotonic(), [], "stopped")

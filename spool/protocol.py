@@ -130,40 +130,83 @@ def _exists(path: Path) -> bool:
 
 
 def claim(
-    layout: Layout, entry: Entry, token: str, *, dest_id: str | None = None, fs: FsOps = _DEFAULT_FS
+    layout: Layout,
+    entry: Entry,
+    token: str,
+    *,
+    dest_id: str | None = None,
+    kit: Path | None = None,
+    fs: FsOps = _DEFAULT_FS,
 ) -> Path | None:
     """Take a pending job with one rename into `claimed/<id>@<token>/`; None if another runner won.
 
-    A fresh job (`pending/<id>.json`) is renamed into a runner-unique folder made first;
-    a requeued job (`pending/<id>/`) is renamed as a whole. Either way the source vanishes,
-    so exactly one claimer succeeds.
+    A fresh job (`pending/<id>.json`) is renamed into a runner-unique folder made first (or,
+    given a `kit`, a folder the runner made earlier, renamed into place: no inode is created
+    here; a lost claim renames it back to `kit`); a requeued job (`pending/<id>/`) is renamed
+    as a whole. Either way the source vanishes, so exactly one claimer succeeds.
     """
     assert entry.state is State.PENDING
     folder = layout.state_dir(State.CLAIMED) / f"{dest_id or entry.id}{TOKEN_SEP}{token}"
     if entry.is_folder:
         target, src = folder, entry.path
     else:
-        try:
-            fs.mkdir(folder)
-        except FileExistsError:
-            pass
-        except OSError as exc:
-            raise _storage_error(exc, folder) from None
+        if kit is not None:
+            try:
+                fs.rename(kit, folder)
+            except OSError:
+                if not _exists(folder):  # gone or unusable (an error after the rename is fine)
+                    kit = None
+        if kit is None:
+            try:
+                fs.mkdir(folder)
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                raise _storage_error(exc, folder) from None
         target, src = folder / JOB_FILE, entry.path
     try:
         fs.rename(src, target)
     except OSError as exc:
-        if not _exists(folder / JOB_FILE):  # really lost (or never happened): tidy our empty folder
-            try:
-                fs.rmdir(folder)
-            except OSError:
-                pass
+        if not _exists(folder / JOB_FILE):  # really lost (or never happened): tidy our folder
+            if kit is not None and not entry.is_folder:
+                _tidy_kit(folder, kit, fs)
+            else:
+                try:
+                    fs.rmdir(folder)
+                except OSError:
+                    pass
             if exc.errno in (errno.ENOENT, errno.ENOTEMPTY, errno.EEXIST):
                 return None
             if exc.errno == errno.ENOSPC:
                 raise _storage_error(exc, folder) from None
             return None
     return folder
+
+
+def _tidy_kit(folder: Path, kit: Path, fs: FsOps) -> None:
+    """After a lost claim: the kit goes back where it came from (for the next claim), or, if
+    that rename fails, is emptied and removed: nothing of ours stays in `claimed/`."""
+    try:
+        fs.rename(folder, kit)
+    except OSError:
+        pass
+    if not _exists(folder):
+        return
+    for root, dirs, files in os.walk(folder, topdown=False):
+        for name in files:
+            try:
+                os.unlink(os.path.join(root, name))
+            except OSError:
+                pass
+        for name in dirs:
+            try:
+                os.rmdir(os.path.join(root, name))
+            except OSError:
+                pass
+    try:
+        os.rmdir(folder)
+    except OSError:
+        pass
 
 
 def move(layout: Layout, folder: Path, job_id: str, dst: State, *, fs: FsOps = _DEFAULT_FS) -> Path | None:

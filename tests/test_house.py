@@ -574,7 +574,9 @@ def test_pause_when_busy_end_to_end(spool_root: Any) -> None:
     step_until(lambda: _proc_state(pid) == "T")
     time.sleep(0.2)
     count = ticks.stat().st_size
-    lease_before = (slot.folder / LEASE_FILE).stat().st_mtime
+    # the lease starts with claim.json; the first renewal writes `lease`
+    marks = (slot.folder / LEASE_FILE, slot.folder / "claim.json")
+    lease_before = max(p.stat().st_mtime for p in marks if p.exists())
     paused_until = time.monotonic() + 3.5  # longer than the timeout: a counted pause would kill it
     while time.monotonic() < paused_until:
         r.run_once()

@@ -233,6 +233,16 @@ def test_priority_order_and_requires_skipping(sp: Spool) -> None:
     assert sp.get(tagged).state.value == "done" and sp.get(gpu).state.value == "pending"
 
 
+def test_next_job_starts_before_the_last_one_is_written_up(sp: Spool) -> None:
+    """A freed slot runs the next job first and writes up the finished one after (its
+    result.json and rename wait on a file create, the next script need not)."""
+    ids = [sp.submit("noop.py") for _ in range(6)]
+    runner(sp, "--slots", "1")
+    recs = sorted((record(sp, j) for j in ids), key=lambda r: r["started"])
+    assert all(r["state"] == "done" for r in recs)
+    assert all(nxt["started"] < prev["ended"] for prev, nxt in zip(recs, recs[1:], strict=False))
+
+
 def test_two_runners_race_none_twice(sp: Spool) -> None:
     ids = [sp.submit("noop.py") for _ in range(300)]
     procs = [runner(sp, "-q", wait=False) for _ in range(2)]

@@ -1,0 +1,125 @@
+"""Claim kits on a real spool folder: a claim renames a prepared folder into place, a lost
+claim puts it back, ambiguous errors leave nothing stray, and runners leave no kit behind.
+
+Faults are injected through `FsOps` subclasses that wrap the real calls (as in test_protocol).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+from runner_kit import runner
+from test_protocol import EIOBeforeRename, RenameThenEIO, names, pending_entry
+
+from runner.kits import KIT_FILES, Kits
+from spool.protocol import FsOps, claim
+from spool.states import State
+
+
+def kits_of(folder: Path) -> set[str]:
+    return {n for n in names(folder) if n.startswith(".kit-")}
+
+
+def ready_kit(sp, name: str = "r1") -> tuple[Kits, Path]:
+    kits = Kits(sp.layout.runners, name, 1)
+    kits.fill()
+    kit = kits.take()
+    assert kit is not None and kit.parent == sp.layout.runners
+    return kits, kit
+
+
+def test_fill_makes_folders_with_outputs_and_empty_logs(spool_root):
+    kits = Kits(spool_root.layout.runners, "r1", 2)
+    kits.fill()
+    made = kits_of(spool_root.layout.runners)
+    assert len(made) == 2
+    for name in made:
+        kit = spool_root.layout.runners / name
+        assert names(kit) == {"outputs", *KIT_FILES}
+        assert all((kit / f).stat().st_size == 0 for f in KIT_FILES)
+    kits.fill()  # already full: nothing more
+    assert kits_of(spool_root.layout.runners) == made
+
+
+def test_claim_with_a_kit_renames_it_into_place(spool_root):
+    job_id = spool_root.submit("s.py", {"lr": 0.5})
+    raw = (spool_root / "pending" / f"{job_id}.json").read_bytes()
+    _, kit = ready_kit(spool_root)
+    folder = claim(spool_root.layout, pending_entry(spool_root, job_id), "r1.aaaa", kit=kit)
+    assert folder == spool_root / "claimed" / f"{job_id}@r1.aaaa"
+    assert (folder / "job.json").read_bytes() == raw
+    assert names(folder) == {"job.json", "outputs", *KIT_FILES}
+    assert not kit.exists() and kits_of(spool_root.layout.runners) == set()
+    assert spool_root.status()["claimed"] == 1
+
+
+def test_lost_claim_puts_the_kit_back_for_the_next_claim(spool_root):
+    job_id = spool_root.submit("s.py")
+    entry = pending_entry(spool_root, job_id)
+    assert claim(spool_root.layout, entry, "r1.aaaa") is not None
+    kits, kit = ready_kit(spool_root, "r2")
+    assert claim(spool_root.layout, entry, "r2.bbbb", kit=kit) is None
+    assert names(kit) == {"outputs", *KIT_FILES}  # back where it was, whole
+    assert names(spool_root / "claimed") == {f"{job_id}@r1.aaaa"}
+    kits.put_back(kit)
+    assert kits.take() == kit
+
+
+def test_kit_claims_with_ambiguous_errors_leave_nothing_stray(spool_root):
+    a, b = spool_root.submit("s.py", {"n": 1}), spool_root.submit("s.py", {"n": 2})
+    _, kit = ready_kit(spool_root)
+    # every rename fails without happening: the job stays pending, the kit where it was
+    assert (
+        claim(spool_root.layout, pending_entry(spool_root, a), "r1.0bad", kit=kit, fs=EIOBeforeRename())
+        is None
+    )
+    assert names(spool_root / "claimed") == set() and kit.is_dir()
+    # every rename happens and then reports EIO: the claim is won, with the kit's contents
+    folder = claim(spool_root.layout, pending_entry(spool_root, a), "r1.0b0b", kit=kit, fs=RenameThenEIO())
+    assert folder == spool_root / "claimed" / f"{a}@r1.0b0b"
+    assert names(folder) == {"job.json", "outputs", *KIT_FILES}
+    # a kit that is gone by the time of the claim: the folder is made as without one
+    folder = claim(spool_root.layout, pending_entry(spool_root, b), "r1.0c0c", kit=kit)
+    assert folder is not None and names(folder) == {"job.json"}
+
+
+class KitCannotGoBack(FsOps):
+    """Renames work, except the one that would put a kit back into runners/."""
+
+    def rename(self, src: Path, dst: Path) -> None:
+        if dst.parent.name == "runners":
+            raise OSError(errno.EIO, "Input/output error")
+        os.rename(src, dst)
+
+
+def test_lost_claim_whose_kit_cannot_go_back_removes_it(spool_root):
+    job_id = spool_root.submit("s.py")
+    entry = pending_entry(spool_root, job_id)
+    assert claim(spool_root.layout, entry, "r1.aaaa") is not None
+    _, kit = ready_kit(spool_root, "r2")
+    assert claim(spool_root.layout, entry, "r2.bbbb", kit=kit, fs=KitCannotGoBack()) is None
+    assert names(spool_root / "claimed") == {f"{job_id}@r1.aaaa"}  # nothing of r2's stays
+    assert not kit.exists()
+
+
+def test_clear_removes_this_runners_kits_only(spool_root):
+    runners = spool_root.layout.runners
+    Kits(runners, "crashed", 2).fill()  # a predecessor of the same name that died
+    Kits(runners, "other", 1).fill()
+    mine = Kits(runners, "crashed", 1)
+    mine.clear()
+    assert {n.split(".")[1] for n in kits_of(runners)} == {"kit-other"}
+    assert mine.take() is None
+
+
+def test_runner_uses_kits_and_leaves_none_behind(spool_root):
+    Kits(spool_root.layout.runners, "kitted", 3).fill()  # a crashed runner's, same name
+    ids = [spool_root.submit("s.py") for _ in range(6)]
+    runner(spool_root, "--name", "kitted", "--slots", "2")
+    assert kits_of(spool_root.layout.runners) == set()
+    for job_id in ids:
+        folder = spool_root.layout.state_dir(State.DONE) / job_id
+        assert {"job.json", "result.json", "claim.json", "outputs", *KIT_FILES} <= names(folder)
+        assert (folder / "stdout.log").read_text() == '{"ok": true}\n'
