@@ -29,6 +29,7 @@ CHUNK = 1 << 16
 MAX_LINE = 1 << 20
 TAIL_BYTES = 4096
 FENCE_EVERY = 0.2
+EXIT_GRACE = 0.05  # after an exit, how long the pipes may stay open before the loop is told
 
 
 @dataclass
@@ -231,13 +232,22 @@ class Running:
                     exit_fd = None
             pending = b""
             open_pipes = 2
+            tell_at: float | None = None  # once exited: when to tell the loop, pipes still open
             while open_pipes:
-                for key, _ in sel.select():
+                wait = None if tell_at is None else max(0.0, tell_at - time.monotonic())
+                events = sel.select(wait)
+                if tell_at is not None and time.monotonic() >= tell_at:
+                    # exited, yet something it started holds the pipes: the loop ends the
+                    # group (`done`), and meanwhile the pumping goes on
+                    tell_at = None
+                    self._on_exit()
+                for key, _ in events:
                     fd = key.fd
                     if fd == exit_fd:
                         sel.unregister(fd)
                         self.proc.wait()
-                        self._on_exit()
+                        # usually the pipes close at once: then the loop is woken once, below
+                        tell_at = time.monotonic() + EXIT_GRACE
                         continue
                     chunk = os.read(fd, CHUNK)
                     if not chunk:
