@@ -121,6 +121,7 @@ class Runner:
         self.pauser = Pauser.from_options(opts.when_user_idle, self._log) if opts.pause_when_busy else None
         self.heartbeat = Heartbeat(self.layout, opts, self.caps, self.spool.root)
         self.host = socket.gethostname()
+        self.base_env = dict(os.environ)  # what jobs inherit; copied once (decoding it costs per job)
         self.prov = Provenance(self.spool.root, self.scripts_dir, opts.python, self.caps, self.device)
         self.revs = RevCache(self.scripts_dir, self.spool.root, fetch=opts.git_fetch, log=self._log)
         self.heartbeat.extra["revs_missing"] = self.revs.notes  # why pinned jobs are left to others
@@ -303,6 +304,7 @@ class Runner:
                     spool_root=self.spool.root,
                     folder=folder,
                     device=self.device,
+                    base_env=self.base_env,
                 )
                 spawn = None
                 if self.warm is not None:  # a fork of the warm server, or cold with the reason
