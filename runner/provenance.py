@@ -156,13 +156,14 @@ class Provenance:
         self._base: dict[str, Any] | None = None
         self._hashes: dict[tuple[str, int, int], str] = {}
         self._lock = threading.Lock()
+        self._repo_watch = gitinfo.RepoWatch()  # spares re-walking the scripts folder's parents
 
     # -- per job ----------------------------------------------------------------
     def begin(self, job: Job, git: dict[str, Any] | None = None) -> Started:
         """At the start of a job: its git state now (unless given: a pinned checkout) and
         its input hashes in a background thread."""
         if git is None:
-            git = gitinfo.record(self.scripts_dir, job.script, self.spool_root)
+            git = gitinfo.record(self.scripts_dir, job.script, self.spool_root, self._repo_watch)
         started = Started(git)
         paths = input_paths(job, self.spool_root)
         if not paths:

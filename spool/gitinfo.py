@@ -36,10 +36,12 @@ from typing import Any
 
 from spool.diffs import DIFFS_DIR, SHA256_RE, patch_files, patch_path, store_patch
 from spool.errors import StorageError, UsageError
+from spool.gitfind import RepoWatch, outside_any_repository
 
 __all__ = [
     "GitUnavailable",
     "Repo",
+    "RepoWatch",
     "GitState",
     "run_git",
     "find_repo",
@@ -148,21 +150,6 @@ def _git_exe() -> str:
     return exe
 
 
-def outside_any_repository(folder: Path) -> bool:
-    """True when git's discovery cannot find a repository from `folder`: neither it nor any
-    folder above it holds `.git` or is itself a git dir (`HEAD`). `GIT_DIR` and friends are
-    removed from git's environment, and ceilings only stop the search sooner, so this is a
-    sufficient test; it spares a git process per job on spools outside any repository."""
-    try:
-        here = folder.resolve()
-    except (OSError, RuntimeError):
-        return False
-    for d in (here, *here.parents):
-        if os.path.lexists(d / ".git") or os.path.lexists(d / "HEAD"):
-            return False
-    return True
-
-
 def _first_line(text: str) -> str:
     for line in text.splitlines():
         line = line.strip()
@@ -193,12 +180,12 @@ class Repo:
         return posixpath.normpath(self.prefix + script)
 
 
-def find_repo(folder: Path) -> Repo:
+def find_repo(folder: Path, watch: RepoWatch | None = None) -> Repo:
     """The repository `folder` is in; `GitUnavailable` if none (or git is missing)."""
     if not folder.is_dir():
         raise GitUnavailable(f"folder {folder} does not exist")
     _git_exe()  # "git not installed" before "no git repository", as git itself would say
-    if outside_any_repository(folder):
+    if watch.outside(folder) if watch is not None else outside_any_repository(folder):
         raise GitUnavailable(NO_GIT_REPO)
     rc, out, err = run_git(
         ["rev-parse", "--show-toplevel", "--show-prefix", "--is-shallow-repository"], folder
@@ -240,9 +227,9 @@ def _inside(path: str, prefix: str) -> bool:
     return not prefix or path.startswith(prefix)
 
 
-def read_state(folder: Path, script: str | None = None) -> GitState:
+def read_state(folder: Path, script: str | None = None, watch: RepoWatch | None = None) -> GitState:
     """The git state of the scripts folder `folder` (and of `script` in it, if given)."""
-    repo = find_repo(folder)
+    repo = find_repo(folder, watch)
     top = repo.top
     rc, out, err = run_git(["rev-parse", "-q", "--verify", "HEAD^{commit}"], top)
     commit = out.decode().strip() if rc == 0 else None
@@ -342,13 +329,15 @@ def scripts_patch(state: GitState) -> tuple[bytes, list[str]]:
     return out, skipped
 
 
-def record(folder: Path, script: str | None, spool_root: Path) -> dict[str, Any]:
+def record(
+    folder: Path, script: str | None, spool_root: Path, watch: RepoWatch | None = None
+) -> dict[str, Any]:
     """`provenance.git` for a run of `script` from the scripts folder `folder`; never raises.
 
     `{"error": "git not installed" | "no git repository" | ...}` when there is no git state.
     """
     try:
-        st = read_state(folder, script)
+        st = read_state(folder, script, watch)
     except GitUnavailable as exc:
         return {"error": exc.reason}
     out: dict[str, Any] = {

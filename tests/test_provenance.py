@@ -456,6 +456,32 @@ def test_no_git_process_for_a_folder_outside_any_repository(
     assert "rev-parse" in calls.read_text()
 
 
+def test_repo_watch_sees_a_repository_appear_above_a_cached_folder(tmp_path: Path) -> None:
+    from spool.gitfind import RepoWatch, outside_any_repository
+
+    if not outside_any_repository(tmp_path):
+        pytest.skip(f"{tmp_path} is inside a repository")
+    scripts = tmp_path / "a" / "b" / "scripts"
+    scripts.mkdir(parents=True)
+    past = time.time() - 60  # old stamps: the verdict is cached (not within the racy 2 s)
+    for d in (scripts, scripts.parent, scripts.parent.parent, tmp_path):
+        os.utime(d, (past, past))
+    watch = RepoWatch()
+    assert watch.outside(scripts) and watch.outside(scripts)
+    (tmp_path / "a" / ".git").mkdir()  # `git init` one level up: a.mtime moves
+    assert not watch.outside(scripts)
+    (tmp_path / "a" / ".git").rmdir()
+    assert watch.outside(scripts)
+    # the scripts folder is a symlink that is pointed elsewhere: judged for its new target
+    _, repo_scripts, _ = make_repo(tmp_path / "repo")
+    link = tmp_path / "link"
+    link.symlink_to(scripts)
+    assert watch.outside(link)
+    link.unlink()
+    link.symlink_to(repo_scripts)
+    assert not watch.outside(link)
+
+
 def test_git_not_installed(tmp_path: Path, bare_python: str, env: dict[str, str]) -> None:
     _, scripts, _ = make_repo(tmp_path / "repo")
     sp = new_spool(tmp_path, scripts)
