@@ -7,7 +7,6 @@ best pending jobs this machine can run and start them.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -23,20 +22,21 @@ from runner.discover import Candidate, Scanner, Watcher
 from runner.execute import Running, classify
 from runner.heartbeat import Heartbeat
 from runner.kits import Kits
-from runner.lease import SpoolClock, find_expired, renew
+from runner.lease import SpoolClock, renew
 from runner.options import RunnerOptions
 from runner.pause import Pauser
 from runner.policy import IdlePolicy, read
 from runner.provenance import Provenance
 from runner.revcache import RevCache, RevMissing
-from runner.syncguard import claim_safety_warnings, double_claims
+from runner.syncguard import claim_safety_warnings
+from runner.takeover import Expiry, failures_since_retry, new_id
 from runner.warm import WarmPool, warm_default_allowed
 from spool.api import Spool
 from spool.errors import SpoolError, StorageError
 from spool.jobs import CANCEL_FILE, failure_record, new_token, reject, utc_now
 from spool.layout import JOB_FILE, RESULT_FILE
 from spool.model import Job, parse_job
-from spool.protocol import FsOps, archive_previous_attempt, claim, move, publish_json, read_claim, take_over
+from spool.protocol import FsOps, archive_previous_attempt, claim, move, publish_json
 from spool.states import State
 
 __all__ = ["Runner", "Slot"]
@@ -114,10 +114,12 @@ class Runner:
         self._storage_pause_until = 0.0  # no new claims before this (monotonic): the spool refused a write
         self._storage_bad = False
         self._storage_next_log = 0.0
-        self._mid_claims: dict[str, float] = {}  # claimed folder -> when first seen mid-claim
         self._policy_until = 0.0
         self._policy_ok: tuple[bool, str] = (True, "")
         self._log = log or (lambda msg: None)
+        self.expiry = Expiry(
+            self.layout, self.clock, self.settings, opts.name, log=self._log, trouble=self._storage_trouble
+        )
         self.pauser = Pauser.from_options(opts.when_user_idle, self._log) if opts.pause_when_busy else None
         self.heartbeat = Heartbeat(self.layout, opts, self.caps, self.spool.root)
         self.host = socket.gethostname()
@@ -142,7 +144,7 @@ class Runner:
         busy, ended = self._tend(now)
         if now >= self._next_expiry:
             self._next_expiry = now + min(self.scan_interval, self.lease_seconds / 4)
-            busy |= self._requeue_expired()
+            busy |= self.expiry.requeue({*self.slots, *self._ending}, self.fs)
         if self._may_take_work() and (now >= self._next_scan or self._scan_due):
             self._scan_due = False
             self._next_scan = now + self.scan_interval
@@ -479,7 +481,7 @@ class Runner:
         except StorageError as exc:
             slot.publishing = True  # keep the slot (and renew its lease) until the spool takes it
             if (self.layout.state_dir(target) / dest).exists():  # not the disk: the job ran twice
-                new = _new_id(dest)
+                new = new_id(dest)
                 self._log(
                     f"DUPLICATE: {target.value}/{dest} exists already, so job {dest} ran twice (its "
                     "file dropped again while it ran, or a replicated sync folder where two runners "
@@ -562,90 +564,8 @@ class Runner:
         """A new id for a dropped file whose id has run already: it runs again, nothing is lost."""
         for state in (State.DONE, State.FAILED):
             if (self.layout.state_dir(state) / job_id).exists():
-                return _new_id(job_id)
+                return new_id(job_id)
         return None
-
-    def _warn_double_claims(self) -> None:
-        """One job held by two claims: only a folder without atomic rename (or a re-drop) does that."""
-        for job_id, names in double_claims(self.layout).items():
-            if f"double:{job_id}" not in self._warned:
-                self._warned.add(f"double:{job_id}")
-                self._log(
-                    f"DUPLICATE CLAIM: job {job_id} is claimed twice ({', '.join(names)}): its file was "
-                    "dropped again while it ran, or this spool is a replicated sync folder (Syncthing, "
-                    "Dropbox) where two runners can both win a rename. Claims are not safe there."
-                )
-
-    def _requeue_expired(self) -> bool:
-        try:
-            spool_now = self.clock.now()
-        except OSError:
-            return False
-        self._warn_double_claims()
-        acted = False
-        mono = time.monotonic()
-        watched: dict[str, float] = {}
-        for exp in find_expired(self.layout, spool_now, self.lease_seconds, {*self.slots, *self._ending}):
-            if exp.mid_claim and not exp.empty:
-                # its claim.json is not written yet, so its times may be an earlier attempt's:
-                # take it only once we have watched it stand still for a whole lease ourselves
-                name = exp.entry.path.name
-                watched[name] = self._mid_claims.get(name, mono)
-                if mono - watched[name] < self.lease_seconds:
-                    continue
-            acted |= self._take_over(exp.entry.path, exp.entry.id, exp.empty)
-        self._mid_claims = watched
-        return acted
-
-    def _take_over(self, folder: Path, job_id: str, empty: bool) -> bool:
-        if empty:
-            try:
-                folder.rmdir()
-            except OSError:
-                pass
-            return False
-        old = read_claim(folder) or {}
-        token = new_token(self.opts.name)
-        mine = take_over(self.layout, folder, job_id, token, fs=self.fs)
-        if mine is None:
-            return False
-        try:
-            job = parse_job((mine / JOB_FILE).read_bytes(), job_id)
-        except SpoolError:
-            job = None
-        attempt = int(old.get("attempt") or 1)
-        cancelled = (mine / CANCEL_FILE).exists()
-        kind = "cancelled" if cancelled else "lost_lease"
-        msg = (
-            "cancelled; its runner had gone"
-            if cancelled
-            else f"runner {old.get('runner', '?')} on {old.get('host', '?')} stopped renewing its lease"
-        )
-        retries = job.retries if job and "retries" in job.model_fields_set else self.settings.defaults.retries
-        target = State.FAILED if cancelled or failures_since_retry(mine) + 1 > retries else State.PENDING
-        dest = job_id
-        if (self.layout.state_dir(target) / dest).exists():  # a second claim of one job: keep both
-            dest = _new_id(job_id)
-            self._log(f"DUPLICATE: {target.value}/{job_id} exists already; requeueing this claim as {dest}")
-        try:
-            publish_json(
-                mine / RESULT_FILE,
-                failure_record(
-                    dest,
-                    job.model_dump(mode="json") if job else None,
-                    kind,
-                    msg,
-                    attempt=attempt,
-                    runner=old.get("runner"),
-                ),
-                fs=self.fs,
-            )
-            move(self.layout, mine, dest, target, fs=self.fs)
-        except StorageError as exc:  # left under our token, mid-claim: taken again after a lease
-            self._storage_trouble(f"cannot requeue {job_id}", exc)
-            return False
-        self._log(f"{job_id}: lease expired ({kind}) -> {target.value}")
-        return True
 
     # -- lifetime ---------------------------------------------------------------
     def request_stop(self) -> None:
@@ -690,27 +610,3 @@ class Runner:
             for s, h in old.items():  # last: a second signal while shutting down must not kill us
                 signal.signal(s, h)
         return 0
-
-
-def _new_id(job_id: str) -> str:
-    """`<id>.<6 hex>`: still a valid id (at most 120 characters, no reserved suffix)."""
-    return f"{job_id[:110]}.{os.urandom(3).hex()}"
-
-
-def failures_since_retry(folder: Path) -> int:
-    """Failed attempts archived in `folder` since the user last retried it by hand."""
-    try:
-        base = int(json.loads((folder / "retry.json").read_bytes()).get("base", 0))
-    except (OSError, ValueError, AttributeError):
-        base = 0
-    count = 0
-    attempts = folder / "attempts"
-    if attempts.is_dir():
-        for p in attempts.iterdir():
-            if p.name.isdigit() and int(p.name) > base:
-                try:
-                    if json.loads((p / RESULT_FILE).read_bytes()).get("state") == "failed":
-                        count += 1
-                except (OSError, ValueError, AttributeError):
-                    pass
-    return count

@@ -1,0 +1,156 @@
+"""Jobs whose runner went away: a claim whose lease has run out (by the spool's clock) is
+taken over with one rename and requeued, or failed once its retries are spent.
+
+One `Expiry` per runner; `Runner.run_once` calls `requeue` every quarter lease. A folder
+whose `claim.json` is missing or names another token is a claim (or take-over) in progress:
+its times may be an earlier attempt's, so it is taken only after this runner has watched it
+stand still for a whole lease itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from runner.lease import SpoolClock, find_expired
+from runner.syncguard import double_claims
+from spool.errors import SpoolError, StorageError
+from spool.jobs import CANCEL_FILE, failure_record, new_token
+from spool.layout import JOB_FILE, RESULT_FILE, Layout
+from spool.model import parse_job
+from spool.protocol import FsOps, move, publish_json, read_claim, take_over
+from spool.settings import Settings
+from spool.states import State
+
+__all__ = ["Expiry", "new_id", "failures_since_retry"]
+
+
+class Expiry:
+    """Takes over the expired claims of other runners (and warns of doubly claimed jobs)."""
+
+    def __init__(
+        self,
+        layout: Layout,
+        clock: SpoolClock,
+        settings: Settings,
+        runner: str,
+        *,
+        log: Callable[[str], None],
+        trouble: Callable[[str, BaseException], None],
+    ):
+        self.layout = layout
+        self.clock = clock
+        self.settings = settings
+        self.runner = runner
+        self._log = log
+        self._trouble = trouble  # the spool refused a write: the runner pauses its claims
+        self._mid_claims: dict[str, float] = {}  # claimed folder -> when first seen mid-claim
+        self._warned: set[str] = set()
+
+    def requeue(self, mine: set[str], fs: FsOps) -> bool:
+        """Take over every expired claim not in `mine` (our own folders); True if any moved."""
+        try:
+            spool_now = self.clock.now()
+        except OSError:
+            return False
+        self._warn_double_claims()
+        lease = self.settings.lease_seconds
+        acted = False
+        mono = time.monotonic()
+        watched: dict[str, float] = {}
+        for exp in find_expired(self.layout, spool_now, lease, mine):
+            if exp.mid_claim and not exp.empty:
+                name = exp.entry.path.name
+                watched[name] = self._mid_claims.get(name, mono)
+                if mono - watched[name] < lease:
+                    continue
+            acted |= self._take_over(exp.entry.path, exp.entry.id, exp.empty, fs)
+        self._mid_claims = watched
+        return acted
+
+    def _warn_double_claims(self) -> None:
+        """One job held by two claims: only a folder without atomic rename (or a re-drop) does that."""
+        for job_id, names in double_claims(self.layout).items():
+            if job_id not in self._warned:
+                self._warned.add(job_id)
+                self._log(
+                    f"DUPLICATE CLAIM: job {job_id} is claimed twice ({', '.join(names)}): its file was "
+                    "dropped again while it ran, or this spool is a replicated sync folder (Syncthing, "
+                    "Dropbox) where two runners can both win a rename. Claims are not safe there."
+                )
+
+    def _take_over(self, folder: Path, job_id: str, empty: bool, fs: FsOps) -> bool:
+        if empty:
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+            return False
+        old = read_claim(folder) or {}
+        mine = take_over(self.layout, folder, job_id, new_token(self.runner), fs=fs)
+        if mine is None:
+            return False
+        try:
+            job = parse_job((mine / JOB_FILE).read_bytes(), job_id)
+        except SpoolError:
+            job = None
+        attempt = int(old.get("attempt") or 1)
+        cancelled = (mine / CANCEL_FILE).exists()
+        kind = "cancelled" if cancelled else "lost_lease"
+        msg = (
+            "cancelled; its runner had gone"
+            if cancelled
+            else f"runner {old.get('runner', '?')} on {old.get('host', '?')} stopped renewing its lease"
+        )
+        retries = job.retries if job and "retries" in job.model_fields_set else self.settings.defaults.retries
+        target = State.FAILED if cancelled or failures_since_retry(mine) + 1 > retries else State.PENDING
+        dest = job_id
+        if (self.layout.state_dir(target) / dest).exists():  # a second claim of one job: keep both
+            dest = new_id(job_id)
+            self._log(f"DUPLICATE: {target.value}/{job_id} exists already; requeueing this claim as {dest}")
+        try:
+            publish_json(
+                mine / RESULT_FILE,
+                failure_record(
+                    dest,
+                    job.model_dump(mode="json") if job else None,
+                    kind,
+                    msg,
+                    attempt=attempt,
+                    runner=old.get("runner"),
+                ),
+                fs=fs,
+            )
+            move(self.layout, mine, dest, target, fs=fs)
+        except StorageError as exc:  # left under our token, mid-claim: taken again after a lease
+            self._trouble(f"cannot requeue {job_id}", exc)
+            return False
+        self._log(f"{job_id}: lease expired ({kind}) -> {target.value}")
+        return True
+
+
+def new_id(job_id: str) -> str:
+    """`<id>.<6 hex>`: still a valid id (at most 120 characters, no reserved suffix)."""
+    return f"{job_id[:110]}.{os.urandom(3).hex()}"
+
+
+def failures_since_retry(folder: Path) -> int:
+    """Failed attempts archived in `folder` since the user last retried it by hand."""
+    try:
+        base = int(json.loads((folder / "retry.json").read_bytes()).get("base", 0))
+    except (OSError, ValueError, AttributeError):
+        base = 0
+    count = 0
+    attempts = folder / "attempts"
+    if attempts.is_dir():
+        for p in attempts.iterdir():
+            if p.name.isdigit() and int(p.name) > base:
+                try:
+                    if json.loads((p / RESULT_FILE).read_bytes()).get("state") == "failed":
+                        count += 1
+                except (OSError, ValueError, AttributeError):
+                    pass
+    return count
