@@ -117,11 +117,9 @@ def run_tsp(work: Path, n: int, slots: int) -> float:
         subprocess.run(["tsp", "-K"], env=env, capture_output=True)
 
 
-#: what one file create cost in each runner's spool just after its run (ms of CPU)
-CREATE_AFTER: list[float] = []
-
-
-def run_spool(work: Path, n: int, slots: int) -> float:
+def run_spool(work: Path, n: int, slots: int, create_after: list[float] | None = None) -> float:
+    """The runner over `n` jobs; `create_after` gets what one file create costs in its spool
+    just after the run (ms of CPU)."""
     root = work / f"spool-{slots}-{time.monotonic_ns()}"
     make_spool(root, n)
     t = time.perf_counter()
@@ -131,8 +129,8 @@ def run_spool(work: Path, n: int, slots: int) -> float:
     done = count_dir(root / "done")
     if done != n:
         raise RuntimeError(f"the runner finished {done} of {n} jobs")
-    if n:
-        CREATE_AFTER.append(create_cost_ms(root / "runners", 100))
+    if n and create_after is not None:
+        create_after.append(create_cost_ms(root / "runners", 100))
     shutil.rmtree(root, ignore_errors=True)
     return elapsed
 
@@ -146,12 +144,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     n = args.n
 
+    create_after: list[float] = []  # file-create cost in each runner's spool after its run
     contenders: list[tuple[str, Callable[[Path], float]]] = [
         ("loop (subprocess.run, the floor)", lambda w: run_loop(w, n)),
-        ("spool runner, 1 slot", lambda w: run_spool(w, n, 1)),
+        ("spool runner, 1 slot", lambda w: run_spool(w, n, 1, create_after)),
         ("spool runner, empty spool (startup)", lambda w: run_spool(w, 0, 1)),
         ("xargs -P2", lambda w: run_xargs(w, n, 2)),
-        ("spool runner, 2 slots", lambda w: run_spool(w, n, 2)),
+        ("spool runner, 2 slots", lambda w: run_spool(w, n, 2, create_after)),
     ]
     notes: list[str] = []
     if shutil.which("parallel"):
@@ -203,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Dispatch: {n} noop jobs, median of {args.repeat} interleaved rounds ({load_note()})")
     print(
         f"Spools under {Path(tmp).parent}: one file create costs {create_ms:.3f} ms of CPU in a new "
-        f"spool there, {median(CREATE_AFTER):.3f} ms (median) in the runners' spools after their runs"
+        f"spool there, {median(create_after):.3f} ms (median) in the runners' spools after their runs"
     )
     print(
         table(
@@ -250,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
             "repeat": args.repeat,
             "dir": str(Path(tmp).parent),
             "create_ms": create_ms,
-            "create_ms_after_runs": CREATE_AFTER,
+            "create_ms_after_runs": create_after,
             "times": times,
             "medians": med,
             "goals": goals,

@@ -22,10 +22,12 @@ def outside_any_repository(folder: Path) -> bool:
         here = folder.resolve()
     except (OSError, RuntimeError):
         return False
-    for d in (here, *here.parents):
-        if os.path.lexists(d / ".git") or os.path.lexists(d / "HEAD"):
-            return False
-    return True
+    return _none_above(here)
+
+
+def _none_above(here: Path) -> bool:
+    """No `.git` or `HEAD` in the resolved folder `here` or any folder above it."""
+    return not any(os.path.lexists(d / ".git") or os.path.lexists(d / "HEAD") for d in (here, *here.parents))
 
 
 class RepoWatch:
@@ -57,7 +59,7 @@ class RepoWatch:
         except (OSError, RuntimeError):
             self._key = None
             return False
-        verdict = outside_any_repository(folder)  # judged after the stamps: a change wins
+        verdict = _none_above(here)  # judged after the stamps: a change wins
         newest = max(m for _, m in stamps) / 1e9
         self._key = key if time.time() - newest > self.RACY else None
         self._stamps, self._verdict = stamps, verdict
