@@ -474,7 +474,11 @@ class Runner:
                 return  # fenced: someone took the job while we were finishing
             publish_json(slot.folder / RESULT_FILE, rec, fsync=False, fs=self.fs)
             if move(self.layout, slot.folder, dest, target, fs=self.fs) is None:
-                self._log(f"{slot.job_id} was taken from us before it could be published")
+                self._log(
+                    f"{slot.job_id} was taken from us before it could be published"
+                    if target is not State.PENDING
+                    else f"{slot.job_id}: its retry is no longer ours (requeued and claimed again, or taken)"
+                )
             elif target is State.PENDING:  # a retry: pending/ is not drained after all
                 self.idle = False
                 self._scan_due = True

@@ -226,7 +226,9 @@ def move(layout: Layout, folder: Path, job_id: str, dst: State, *, fs: FsOps = _
     """Move a job folder to `dst` (finish, fail, requeue, retry) with one rename.
 
     Returns the new path, or None when the folder was gone (someone else moved it first:
-    the caller has lost the job and must write nothing more for it).
+    the caller has lost the job and must write nothing more for it). After an ambiguous error
+    on a move to pending/, None can also mean the rename was ours and another runner claimed
+    the job before we looked: indistinguishable, and the same to the caller, who holds it no more.
     """
     src_state = State(folder.parent.name)
     if not can_move(src_state, dst):

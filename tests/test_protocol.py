@@ -336,6 +336,25 @@ def test_move_whose_rename_happened_but_reported_eio_returns_the_target(spool_ro
     assert (target / "job.json").is_file() and not folder.exists()
 
 
+def test_requeue_claimed_again_before_its_eio_is_checked_is_not_ours_any_more(spool_root):
+    """The rename to pending/ happened, the reply was lost, and another runner claimed the job
+    before the mover could look: the mover cannot prove the rename was its own, and need not.
+    None tells it what matters: it no longer holds the job (and the job is held exactly once)."""
+    job_id, folder = claimed_job(spool_root)
+    publish_json(folder / "claim.json", {"token": "r1.aaaa"})
+    layout = spool_root.layout
+
+    class RequeueThenClaimedThenEIO(FsOps):
+        def rename(self, src: Path, dst: Path) -> None:
+            os.rename(src, dst)
+            assert claim(layout, pending_entry(spool_root, job_id), "r2.bbbb") is not None
+            raise OSError(errno.EIO, "Input/output error")
+
+    assert move(layout, folder, job_id, State.PENDING, fs=RequeueThenClaimedThenEIO()) is None
+    assert names(spool_root / "claimed") == {f"{job_id}@r2.bbbb"}
+    assert names(spool_root / "pending") == set()
+
+
 def test_move_whose_rename_failed_raises_and_keeps_the_folder(spool_root):
     job_id, folder = claimed_job(spool_root)
     with pytest.raises(StorageError):

@@ -3,6 +3,8 @@ renames sometimes report EIO after (or without) renaming, and logs what it belie
 
 Each claim ends one of three ways: moved to done/, requeued to pending/ (a failed attempt), or
 abandoned in claimed/ (a crash) for a later `take_over`. Log lines: `<mono> <event> <id> <token>`.
+A requeue whose rename reported EIO after happening may find the job claimed again already:
+it cannot tell that from losing the job and logs `lost-requeue`; the test checks which it was.
 """
 
 from __future__ import annotations
@@ -49,7 +51,10 @@ def main() -> None:
             retry(lambda: publish_json(folder / "result.json", rec, fsync=False, fs=fs))
         note("releasing", job, token)  # logged before the move, so a successor's claim comes after
         target = retry(lambda: move(layout, folder, job, dst, fs=fs))
-        note("lost" if target is None else "done" if dst is State.DONE else "requeued", job, token)
+        if target is None:  # after a requeue, also: ours, then claimed again before we looked
+            note("lost" if dst is State.DONE else "lost-requeue", job, token)
+        else:
+            note("done" if dst is State.DONE else "requeued", job, token)
 
     idle = 0
     while idle < 3:

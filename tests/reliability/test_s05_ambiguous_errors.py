@@ -60,12 +60,21 @@ def test_protocol_claims_with_ambiguous_renames(scenario, tmp_path):
             if event == "lost":
                 bad.append(f"{job}: {token} found its claimed job moved by someone else")
     claims = 0
+    requeued_then_claimed = 0
     for job, events in holds.items():
         events.sort()
         holder = None
         dones = 0
-        for _t, event, token in events:
-            if event == "claim":
+        for i, (_t, event, token) in enumerate(events):
+            if event == "lost-requeue":
+                # fine only if the requeue was ours: the job's next claim, by someone else,
+                # comes after our "releasing" (a take-over while we held it would come before)
+                released = max(t for t, e, tok in events[:i] if tok == token and e == "releasing")
+                if any(e == "claim" and tok != token and t > released for t, e, tok in events):
+                    requeued_then_claimed += 1
+                else:
+                    bad.append(f"{job}: {token} lost its requeue and nobody claimed the job after")
+            elif event == "claim":
                 claims += 1
                 if holder is not None:
                     bad.append(f"{job}: claimed by {token} while {holder} held it")
@@ -85,6 +94,7 @@ def test_protocol_claims_with_ambiguous_renames(scenario, tmp_path):
         f"{claims} claims by {WORKERS} processes, 1% EIO",
         v,
         runs=claims,
+        requeued_then_claimed=requeued_then_claimed,
         **stats,
     )
 
