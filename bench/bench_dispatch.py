@@ -21,7 +21,12 @@ are whole commands (their own start included).
 The spools live in a new folder under `--dir` (default: the system's temporary folder). The
 header prints what one file create costs there (CPU, median of 200): a runner creates seven
 inodes per job, so on a disk where that costs 0.5 ms (ext4 with a full block group) the
-runner's own floor is 3-4 ms per job, against 0.1 ms where it costs 0.02 ms.
+runner's own floor is 3-4 ms per job, against 0.1 ms where it costs 0.02 ms. It also prints
+how long the job interpreter takes to start alone, while one job folder's file work is done
+beside it, and while as much CPU is spent in user space beside it. On this VM either kind of
+work done by the spawning process delays the start by a good part of its CPU time (the new
+process shares the spawner's core at first), so a runner's CPU per job is paid even with a
+spare core, and on ext4 here its file creates are most of that CPU.
 
     .venv/bin/python bench/bench_dispatch.py [--n 500] [--repeat 3] [--dir DIR]
 """
@@ -135,6 +140,51 @@ def run_spool(work: Path, n: int, slots: int, create_after: list[float] | None =
     return elapsed
 
 
+def _job_folder_work(root: Path, i: int) -> None:
+    """The file work a runner does per job (a kit: folder, outputs/, three logs; claim.json and
+    result.json written and renamed; the folder renamed twice), without the runner."""
+    kit = root / f"kit{i}"
+    (kit / "outputs").mkdir(parents=True)
+    for name in ("stdout.log", "stderr.log", "metrics.jsonl"):
+        os.close(os.open(kit / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    folder = root / f"claimed{i}"
+    kit.rename(folder)
+    for name in ("claim.json", "result.json"):
+        fd = os.open(folder / f".{name}.tmp", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.write(fd, b"{}" * 200)
+        os.close(fd)
+        os.rename(folder / f".{name}.tmp", folder / name)
+    folder.rename(root / f"done{i}")
+
+
+def start_beside_file_work(work: Path, n: int = 150) -> dict[str, float]:
+    """Median ms from spawning the job interpreter to its first instruction: alone; while this
+    process does one job folder's file work (as a runner does beside a starting script); and
+    while it spins in user space for as long as that work took. Plus the work's CPU ms. The
+    difference from `alone` is what the spawner's work costs the script's start: not free
+    just because the machine has another core."""
+    code = "import time; print(time.monotonic())"
+    root = work / "beside"
+    root.mkdir()
+    starts: dict[str, list[float]] = {"alone": [], "beside_file_work": [], "beside_spin": []}
+    cpu = [1.0]
+    for i in range(3 * n):
+        mode = list(starts)[i % 3]
+        t = time.monotonic()
+        p = subprocess.Popen([PY, "-c", code], stdout=subprocess.PIPE)
+        c = time.process_time()
+        if mode == "beside_file_work":
+            _job_folder_work(root, i)
+            cpu.append(1000 * (time.process_time() - c))
+        elif mode == "beside_spin":
+            while 1000 * (time.process_time() - c) < cpu[-1]:
+                pass
+        out, _ = p.communicate()
+        starts[mode].append(1000 * (float(out) - t))
+    shutil.rmtree(root, ignore_errors=True)
+    return {**{k: median(v) for k, v in starts.items()}, "work_cpu": median(cpu[1:])}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=500, help="jobs per contender (default 500)")
@@ -175,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         create_ms = create_cost_ms(probe.layout.runners)
         shutil.rmtree(work / "probe")
         run_loop(work, 10)  # warm the page cache and the interpreter
+        start = start_beside_file_work(work)
         for r in range(args.repeat):
             order = contenders[r % len(contenders) :] + contenders[: r % len(contenders)]
             for name, fn in order:
@@ -203,6 +254,11 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"Spools under {Path(tmp).parent}: one file create costs {create_ms:.3f} ms of CPU in a new "
         f"spool there, {median(create_after):.3f} ms (median) in the runners' spools after their runs"
+    )
+    print(
+        f"A job interpreter starts in {start['alone']:.2f} ms alone, {start['beside_file_work']:.2f} ms "
+        f"while one job folder's file work ({start['work_cpu']:.2f} ms of CPU) is done there beside it, "
+        f"{start['beside_spin']:.2f} ms beside as much CPU spent in user space (medians)"
     )
     print(
         table(
@@ -250,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
             "dir": str(Path(tmp).parent),
             "create_ms": create_ms,
             "create_ms_after_runs": create_after,
+            "start_ms": start,
             "times": times,
             "medians": med,
             "goals": goals,
