@@ -27,6 +27,7 @@ from runner.options import RunnerOptions
 from runner.pause import Pauser
 from runner.policy import IdlePolicy, read
 from runner.provenance import Provenance
+from runner.reaper import Reaper
 from runner.revcache import RevCache, RevMissing
 from runner.syncguard import claim_safety_warnings
 from runner.takeover import Expiry, failures_since_retry, new_id
@@ -117,6 +118,7 @@ class Runner:
         self._policy_until = 0.0
         self._policy_ok: tuple[bool, str] = (True, "")
         self._log = log or (lambda msg: None)
+        self.reaper = Reaper(self._log)  # our scripts die with us, even by SIGKILL
         self.expiry = Expiry(
             self.layout, self.clock, self.settings, opts.name, log=self._log, trouble=self._storage_trouble
         )
@@ -320,6 +322,7 @@ class Runner:
                     on_exit=self.wake.set,
                     spawn=spawn,
                 )
+                self.reaper.add(slot.proc.pid)
             finally:  # just after the start: the script does not wait for these
                 self._write_claim(slot, now)
                 slot.prov = self.prov.begin(job, git)
@@ -426,7 +429,8 @@ class Runner:
                     proc.stop(now)
             if self.pauser is not None:  # --pause-when-busy; stopped time counts towards no timeout
                 slot.started += self.pauser.tend(key, proc, now)
-            if proc.done():
+            if proc.done():  # its group is ended (or being killed): nothing for the reaper
+                self.reaper.remove(proc.pid)
                 ended[key] = self.slots.pop(key)
         self._ending = ended
         return changed or bool(ended), ended
@@ -609,6 +613,7 @@ class Runner:
             self.kits.clear()
             if self.warm is not None:
                 self.warm.close()
+            self.reaper.close()  # scripts still listed (a crash of this loop) are stopped
             self.heartbeat.write(time.monotonic(), [], "stopped")
             self.clock.remove()
             for s, h in old.items():  # last: a second signal while shutting down must not kill us

@@ -1,0 +1,229 @@
+"""A dead runner's scripts die with it: the reaper, with real processes and real SIGKILLs.
+
+The "runner" is a real process each time: a small Python program holding a `Reaper` (for the
+watcher's own rules), or `spool runner` itself (cold and warm scripts). It is killed with
+SIGKILL, which no code of its own sees: only the closing pipe tells the watcher.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from runner_kit import runner, wait_for
+
+from runner.reaper import Reaper
+from spool import Spool
+
+HOLDER = textwrap.dedent(
+    """
+    import json, os, signal, subprocess, sys, time
+    from runner.reaper import Reaper
+
+    # argv: grace, then what to start: "plain", "stubborn" (ignores SIGTERM), "unlisted"
+    reaper = Reaper(lambda msg: print(msg, file=sys.stderr, flush=True), grace=float(sys.argv[1]))
+    pids = {}
+    for kind in sys.argv[2:]:
+        code = "import time; time.sleep(120)"
+        if kind == "stubborn":
+            code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)"
+        if kind == "family":  # a script that started a child of its own, in its group
+            code = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', " \\
+                   "'import time; time.sleep(120)']); time.sleep(120)"
+        p = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+        if kind != "unlisted":
+            reaper.add(p.pid)
+        pids[kind] = p.pid
+    print(json.dumps({"pids": pids, "watcher": reaper.proc.pid if reaper.proc else None}), flush=True)
+    if "--exit" in os.environ.get("HOLDER_MODE", ""):
+        for pid in pids.values():
+            reaper.remove(pid)
+        reaper.close()
+        sys.exit(0)
+    time.sleep(120)
+    """
+)
+
+
+def gone(pid: int) -> bool:
+    """No such process, or only its zombie (dead, not yet reaped by whoever adopted it)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def group_members(pgid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                out.append(int(d.name))
+    return out
+
+
+def start_holder(*kinds: str, grace: float = 5.0, mode: str = "") -> tuple[subprocess.Popen[str], dict]:
+    env = dict(os.environ, HOLDER_MODE=mode)
+    p = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(grace), *kinds],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert p.stdout is not None
+    line = p.stdout.readline()
+    assert line, p.stderr.read() if p.stderr else ""
+    return p, json.loads(line)
+
+
+def cleanup(pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+@pytest.fixture
+def killed_later():
+    pids: list[int] = []
+    yield pids
+    cleanup(pids)
+
+
+def test_scripts_of_a_sigkilled_holder_are_ended_with_their_children(killed_later):
+    holder, info = start_holder("plain", "family")
+    killed_later.extend(info["pids"].values())
+    family = info["pids"]["family"]
+    wait_for(lambda: len(group_members(family)) == 2, timeout=10)  # the script and its child
+    assert info["watcher"] and os.getpgid(info["watcher"]) != os.getpgid(holder.pid)
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(5)
+    wait_for(lambda: all(gone(pid) for pid in info["pids"].values()), timeout=5)
+    wait_for(lambda: not group_members(family), timeout=5)
+    wait_for(lambda: gone(info["watcher"]), timeout=5)  # and the watcher is gone too
+
+
+def test_an_unlisted_group_is_left_alone(killed_later):
+    holder, info = start_holder("unlisted", "plain")
+    killed_later.extend(info["pids"].values())
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(5)
+    wait_for(lambda: gone(info["pids"]["plain"]), timeout=5)
+    wait_for(lambda: gone(info["watcher"]), timeout=5)
+    assert not gone(info["pids"]["unlisted"])
+
+
+def test_a_script_ignoring_sigterm_is_killed_after_the_grace(killed_later):
+    holder, info = start_holder("stubborn", grace=1.0)
+    killed_later.extend(info["pids"].values())
+    pid = info["pids"]["stubborn"]
+    time.sleep(0.3)  # let it install its handler
+    holder.send_signal(signal.SIGKILL)
+    t = time.monotonic()
+    holder.wait(5)
+    time.sleep(0.5)
+    assert not gone(pid)  # SIGTERM ignored: still there within the grace
+    wait_for(lambda: gone(pid), timeout=5)
+    assert time.monotonic() - t >= 0.9
+
+
+def test_a_clean_close_with_nothing_listed_ends_the_watcher_and_nothing_else(killed_later):
+    holder, info = start_holder("plain", mode="--exit")
+    killed_later.extend(info["pids"].values())
+    assert holder.wait(10) == 0
+    wait_for(lambda: gone(info["watcher"]), timeout=5)
+    assert not gone(info["pids"]["plain"])  # unlisted before the close: not the watcher's business
+
+
+def test_a_stopped_watcher_never_stalls_the_runner(killed_later):
+    logged: list[str] = []
+    reaper = Reaper(logged.append)
+    p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    killed_later.append(p.pid)
+    reaper.add(p.pid)
+    assert reaper.proc is not None
+    os.kill(reaper.proc.pid, signal.SIGSTOP)
+    try:
+        t = time.monotonic()
+        for _ in range(20000):  # far more than a pipe holds
+            reaper.add(p.pid)
+            reaper.remove(p.pid)
+        assert time.monotonic() - t < 5
+        assert len(logged) == 1 and "reaper is off" in logged[0]
+    finally:
+        os.kill(reaper.proc.pid, signal.SIGCONT)
+        reaper.close()
+    assert reaper.proc.wait(10) is not None
+
+
+SLEEPER = textwrap.dedent(
+    """
+    import os, subprocess, sys, time
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    with open(os.path.join(os.environ["SPOOL_OUTPUT_DIR"], "pids"), "w") as f:
+        f.write(f"{os.getpid()} {child.pid}")
+    time.sleep(120)
+    """
+)
+
+
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
+def test_a_sigkilled_runner_leaves_no_script_running(tmp_path, killed_later, warm):
+    sp = Spool.init(tmp_path / "spool")
+    (sp.scripts_dir / "sleeper.py").write_text(SLEEPER)
+    job_id = sp.submit("sleeper.py")
+    proc = runner(sp, *(["--warm", "json"] if warm else []), wait=False)
+    try:
+        pids_file = wait_for(lambda: next(sp.root.glob(f"claimed/{job_id}@*/outputs/pids"), None), timeout=60)
+        pids = [int(x) for x in wait_for(lambda: pids_file.read_text().split(), timeout=10)]
+        killed_later.extend(pids)
+        assert not any(gone(pid) for pid in pids)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        wait_for(lambda: all(gone(pid) for pid in pids), timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def test_a_runner_that_exits_cleanly_leaves_no_watcher(tmp_path):
+    sp = Spool.init(tmp_path / "spool")
+    (sp.scripts_dir / "quick.py").write_text('print(\'{"ok": true}\')\n')
+    for _ in range(3):
+        sp.submit("quick.py")
+    before = _watchers()
+    runner(sp, "--slots", "2")
+    assert sp.status()["done"] == 3
+    wait_for(lambda: _watchers() <= before, timeout=10)
+
+
+def _watchers() -> set[int]:
+    out = set()
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                cmd = (d / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if any(c.endswith(b"runner/reaper.py") for c in cmd) and not gone(int(d.name)):
+                out.add(int(d.name))
+    return out
