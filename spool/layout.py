@@ -156,9 +156,20 @@ class Layout:
         return Entry(job_id, state, self.state_dir(state) / name, folder)
 
     def find(self, job_id: str) -> Entry | None:
-        """Where a job is now, looking in the cheap places first."""
+        """Where a job is now, looking in the cheap places first.
+
+        The folders are looked at one after another, so a job can move from one not yet
+        looked at to one already looked at (claimed/ to failed/ as it ends): a miss is only
+        believed after three passes."""
         if not is_valid_id(job_id):
             return None
+        for _ in range(3):
+            entry = self._find_once(job_id)
+            if entry is not None:
+                return entry
+        return None
+
+    def _find_once(self, job_id: str) -> Entry | None:
         for state in (State.DONE, State.FAILED):
             p = self.state_dir(state) / job_id
             if (p / JOB_FILE).exists():

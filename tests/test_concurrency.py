@@ -109,3 +109,44 @@ def test_six_cli_processes_submitting_fifty_files_each(spool_root, tmp_path):
     for p, files in enumerate(batches):
         for i, path in enumerate(files):
             assert by_pair[(p, i)] == Path(path).read_bytes()
+
+
+MOVER = textwrap.dedent(
+    """
+    import os, sys, time
+    from pathlib import Path
+
+    root = Path(sys.argv[1])
+    go = root / "go"
+    while not go.exists():
+        time.sleep(0.001)
+    for name in sorted(os.listdir(root / "claimed")):  # each job moves once, as a finishing run does
+        time.sleep(0.002)
+        os.rename(root / "claimed" / name, root / "failed" / name.split("@")[0])
+    """
+)
+
+
+def test_a_job_is_found_while_it_moves(spool_root):
+    """`find` looks in one state folder after another: a job that moves from claimed/ to failed/
+    between two looks is still found (`spool show` at the instant a job ends)."""
+    ids = [spool_root.submit("s.py", {"i": i}) for i in range(150)]
+    for job_id in ids:  # claimed as a runner claims: a folder with job.json
+        folder = spool_root / "claimed" / f"{job_id}@r1.aaaa"
+        folder.mkdir()
+        os.rename(spool_root / "pending" / f"{job_id}.json", folder / "job.json")
+    mover = subprocess.Popen([sys.executable, "-c", MOVER, str(spool_root)])
+    (spool_root / "go").touch()
+    missed = []
+    try:
+        for job_id in ids:
+            while True:
+                entry = spool_root.layout.find(job_id)
+                if entry is None:
+                    missed.append(job_id)
+                    break
+                if entry.state.value == "failed":
+                    break
+    finally:
+        assert mover.wait(60) == 0
+    assert not missed, f"{len(missed)} of {len(ids)} jobs not found while they moved"
