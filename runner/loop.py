@@ -35,9 +35,9 @@ from runner.warm import WarmPool, warm_default_allowed
 from spool.api import Spool
 from spool.errors import SpoolError, StorageError
 from spool.jobs import CANCEL_FILE, failure_record, new_token, reject, utc_now
-from spool.layout import JOB_FILE, RESULT_FILE
+from spool.layout import CLAIM_FILE, JOB_FILE, RESULT_FILE
 from spool.model import Job, parse_job
-from spool.protocol import FsOps, archive_previous_attempt, claim, move, publish_json
+from spool.protocol import FsOps, archive_previous_attempt, claim, drop_blanks, move, publish_json
 from spool.states import State
 
 __all__ = ["Runner", "Slot"]
@@ -159,7 +159,7 @@ class Runner:
                 self.slots[key] = slot
         self._ending = {}
         if not self.stopping:
-            self.kits.fill()  # the next claims' folders, made while the scripts run
+            self.kits.fill_soon()  # the next claims' folders, made while the scripts run
         self.heartbeat.maybe_write(now, [s.job_id for s in self.slots.values()], self._status_text())
         return busy
 
@@ -365,7 +365,7 @@ class Runner:
             "claimed_at": slot.started_wall,
         }
         try:
-            publish_json(slot.folder / "claim.json", record, fsync=False, fs=self.fs)
+            publish_json(slot.folder / CLAIM_FILE, record, fsync=False, fs=self.fs, blank=True)
         except StorageError as exc:
             self._storage_trouble(f"cannot claim {slot.job_id}", exc)
             slot.handing_back = True
@@ -387,7 +387,9 @@ class Runner:
                 folder / RESULT_FILE,
                 failure_record(job_id, job, kind, msg, attempt=attempt, runner=self.opts.name),
                 fs=self.fs,
+                blank=True,
             )
+            drop_blanks(folder)
             move(self.layout, folder, job_id, State.FAILED, fs=self.fs)
         except StorageError as exc:
             self._log(f"cannot fail {job_id}: {exc}")
@@ -476,7 +478,7 @@ class Runner:
             if not (slot.folder / JOB_FILE).exists():
                 slot.publishing = False
                 return  # fenced: someone took the job while we were finishing
-            publish_json(slot.folder / RESULT_FILE, rec, fsync=False, fs=self.fs)
+            publish_json(slot.folder / RESULT_FILE, rec, fsync=False, fs=self.fs, blank=True)
             if move(self.layout, slot.folder, dest, target, fs=self.fs) is None:
                 self._log(
                     f"{slot.job_id} was taken from us before it could be published"

@@ -21,7 +21,7 @@ from spool.errors import SpoolError, StorageError
 from spool.jobs import CANCEL_FILE, failure_record, new_token
 from spool.layout import JOB_FILE, RESULT_FILE, Layout
 from spool.model import parse_job
-from spool.protocol import FsOps, move, publish_json, read_claim, take_over
+from spool.protocol import FsOps, drop_blanks, move, publish_json, read_claim, take_over
 from spool.settings import Settings
 from spool.states import State
 
@@ -123,7 +123,10 @@ class Expiry:
                     runner=old.get("runner"),
                 ),
                 fs=fs,
+                blank=True,
             )
+            if target is State.FAILED:
+                drop_blanks(mine)
             move(self.layout, mine, dest, target, fs=fs)
         except StorageError as exc:  # left under our token, mid-claim: taken again after a lease
             self._trouble(f"cannot requeue {job_id}", exc)

@@ -29,11 +29,32 @@ __all__ = [
     "archive_previous_attempt",
     "read_claim",
     "take_over",
+    "blank_for",
+    "drop_blanks",
+    "BLANKS",
     "KEEP_ON_ARCHIVE",
 ]
 
-#: control files that stay at the top of a job folder when an attempt is archived.
-KEEP_ON_ARCHIVE = frozenset({JOB_FILE, "attempts", "retry.json"})
+
+def blank_for(path: Path) -> Path:
+    """The empty placeholder a runner may make ahead for `path` (see `publish_bytes`)."""
+    return path.with_name(f".{path.name}.blank")
+
+
+#: the placeholders a runner makes ahead in a job folder: claim.json's and result.json's.
+BLANKS = (blank_for(Path(CLAIM_FILE)).name, blank_for(Path(RESULT_FILE)).name)
+
+def drop_blanks(folder: Path) -> None:
+    """Remove unused blanks before a job folder's last move (a job failed before its start)."""
+    for name in BLANKS:
+        try:
+            os.unlink(folder / name)
+        except OSError:
+            pass
+
+
+#: files that stay at the top of a job folder when an attempt is archived (blanks: for reuse).
+KEEP_ON_ARCHIVE = frozenset({JOB_FILE, "attempts", "retry.json", *BLANKS})
 
 
 class FsOps:
@@ -52,7 +73,14 @@ class FsOps:
         os.link(src, dst)
 
     def write_new(self, path: Path, data: bytes, fsync: bool) -> None:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        self._write(path, data, fsync, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+
+    def write_into(self, path: Path, data: bytes, fsync: bool) -> None:
+        """Write into an existing file (a blank), truncating it; FileNotFoundError if none."""
+        self._write(path, data, fsync, os.O_WRONLY | os.O_TRUNC)
+
+    def _write(self, path: Path, data: bytes, fsync: bool, flags: int) -> None:
+        fd = os.open(path, flags, 0o644)
         try:
             view = memoryview(data)
             while view:
@@ -75,12 +103,25 @@ def _storage_error(exc: OSError, path: Path) -> StorageError:
     return StorageError(f"cannot write ({exc.strerror})", file=path)
 
 
-def publish_bytes(path: Path, data: bytes, *, fsync: bool = True, fs: FsOps = _DEFAULT_FS) -> None:
-    """Write `data` to a hidden temp name beside `path`, fsync, then rename: readers see all or nothing."""
+def publish_bytes(
+    path: Path, data: bytes, *, fsync: bool = True, fs: FsOps = _DEFAULT_FS, blank: bool = False
+) -> None:
+    """Write `data` to a hidden temp name beside `path`, fsync, then rename: readers see all or nothing.
+
+    With `blank`, the temp file is `blank_for(path)` if it is there: an empty file made ahead
+    (off the runner's busy moments; a create is the dearest metadata operation on some disks),
+    written into and renamed like a temp file. Without one, a temp file is created as usual."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(3).hex()}.tmp")
     renaming = False
     try:
-        fs.write_new(tmp, data, fsync)
+        if blank:
+            try:
+                fs.write_into(blank_for(path), data, fsync)
+                tmp = blank_for(path)
+            except FileNotFoundError:
+                blank = False
+        if not blank:
+            fs.write_new(tmp, data, fsync)
         renaming = True
         fs.rename(tmp, path)
     except OSError as exc:
@@ -130,8 +171,10 @@ def json_lines(obj: Any) -> bytes:
     return ("{\n" + body + "\n}\n").encode()
 
 
-def publish_json(path: Path, obj: Any, *, fsync: bool = True, fs: FsOps = _DEFAULT_FS) -> None:
-    publish_bytes(path, json_lines(obj), fsync=fsync, fs=fs)
+def publish_json(
+    path: Path, obj: Any, *, fsync: bool = True, fs: FsOps = _DEFAULT_FS, blank: bool = False
+) -> None:
+    publish_bytes(path, json_lines(obj), fsync=fsync, fs=fs, blank=blank)
 
 
 def _exists(path: Path) -> bool:

@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import errno
 import os
+import threading
 from pathlib import Path
 
-from runner_kit import runner
+from runner_kit import runner, wait_for
 from test_protocol import EIOBeforeRename, RenameThenEIO, names, pending_entry
+from test_runner import set_settings
 
+import runner.kits as kits_module
 from runner.kits import KIT_FILES, Kits
 from spool.protocol import FsOps, claim
 from spool.states import State
+
+LOGS = ("stdout.log", "stderr.log", "metrics.jsonl")
 
 
 def kits_of(folder: Path) -> set[str]:
@@ -121,5 +126,47 @@ def test_runner_uses_kits_and_leaves_none_behind(spool_root):
     assert kits_of(spool_root.layout.runners) == set()
     for job_id in ids:
         folder = spool_root.layout.state_dir(State.DONE) / job_id
-        assert {"job.json", "result.json", "claim.json", "outputs", *KIT_FILES} <= names(folder)
+        # the blanks became claim.json and result.json: nothing hidden or temporary is left
+        assert names(folder) == {"job.json", "result.json", "claim.json", "outputs", *LOGS}
         assert (folder / "stdout.log").read_text() == '{"ok": true}\n'
+
+
+def test_a_job_failed_before_its_start_keeps_no_blank(spool_root):
+    (spool_root / "pending" / "bad.json").write_text('{"script": "s.py", "bogus": 1}')
+    (spool_root.scripts_dir / "gone.py").write_text("print('{}')\n")
+    missing = spool_root.submit("gone.py")
+    (spool_root.scripts_dir / "gone.py").unlink()  # deleted after the submit: fails at the start
+    runner(spool_root, "--name", "kitted")
+    for job_id in ("bad", missing):
+        folder = spool_root.layout.state_dir(State.FAILED) / job_id
+        assert (folder / "result.json").is_file()
+        assert not [n for n in names(folder) if n.endswith(".blank") or n.endswith(".tmp")], names(folder)
+
+
+def test_a_claim_whose_runner_died_before_claim_json_fails_without_blanks(spool_root):
+    set_settings(spool_root, lease_seconds=2, scan_interval=0.2)
+    job_id = spool_root.submit("s.py", retries=0)
+    _, kit = ready_kit(spool_root, "dead")  # it claimed with a kit, then died: no claim.json
+    folder = claim(spool_root.layout, pending_entry(spool_root, job_id), "dead.0001", kit=kit)
+    assert folder is not None and ".claim.json.blank" in names(folder)
+    runner(spool_root, "--name", "rescuer")
+    failed = spool_root.layout.state_dir(State.FAILED) / job_id
+    assert '"lost_lease"' in (failed / "result.json").read_text()
+    assert names(failed) == {"job.json", "result.json", "outputs", *LOGS}
+
+
+def test_the_filler_thread_makes_kits_and_stops_with_clear(spool_root, monkeypatch):
+    monkeypatch.setattr(kits_module, "IDLE_EXIT", 0.3)
+    runners = spool_root.layout.runners
+    kits = Kits(runners, "bg", 2)
+    kits.fill_soon()
+    wait_for(lambda: len(kits_of(runners)) == 2, timeout=10)
+    assert kits.take() is not None
+    kits.fill_soon()  # one taken: made again in the background
+    wait_for(lambda: len(kits_of(runners)) == 3, timeout=10)
+    wait_for(lambda: not any(t.name == "kits" for t in threading.enumerate()), timeout=10)  # idle: ends
+    assert kits.take() is not None
+    kits.fill_soon()  # asked again: a new filler
+    wait_for(lambda: len(kits_of(runners)) == 3, timeout=10)
+    kits.clear()
+    assert kits_of(runners) == set() and not any(t.name == "kits" for t in threading.enumerate())

@@ -23,10 +23,13 @@ from spool import jobs
 from spool.errors import StorageError
 from spool.layout import Entry, Layout
 from spool.protocol import (
+    BLANKS,
     KEEP_ON_ARCHIVE,
     FsOps,
     archive_previous_attempt,
+    blank_for,
     claim,
+    drop_blanks,
     move,
     publish_bytes,
     publish_json,
@@ -113,6 +116,38 @@ def test_publish_whose_rename_reply_is_lost_still_counts(tmp_path):
     publish_bytes(tmp_path / "x.json", b"data", fs=RenameThenEIO())
     assert (tmp_path / "x.json").read_bytes() == b"data"
     assert names(tmp_path) == {"x.json"}
+
+
+def test_publish_into_a_blank_uses_it_and_leaves_nothing_else(tmp_path):
+    blank = blank_for(tmp_path / "claim.json")
+    blank.touch()
+    ino = blank.stat().st_ino
+    publish_json(tmp_path / "claim.json", {"token": "r1.aaaa"}, blank=True)
+    assert json.loads((tmp_path / "claim.json").read_bytes()) == {"token": "r1.aaaa"}
+    assert (tmp_path / "claim.json").stat().st_ino == ino  # the blank itself, renamed: no create
+    assert names(tmp_path) == {"claim.json"}
+    publish_json(tmp_path / "claim.json", {"token": "r1.bbbb"}, blank=True)  # none left: a temp file
+    assert json.loads((tmp_path / "claim.json").read_bytes()) == {"token": "r1.bbbb"}
+    assert names(tmp_path) == {"claim.json"}
+
+
+def test_publish_into_a_blank_with_ambiguous_errors(tmp_path):
+    target = tmp_path / "result.json"
+    blank_for(target).touch()
+    with pytest.raises(StorageError):
+        publish_bytes(target, b"one", fs=EIOBeforeRename(), blank=True)
+    assert names(tmp_path) == set()  # not published, and the used blank is gone (not half-written)
+    blank_for(target).touch()
+    publish_bytes(target, b"two", fs=RenameThenEIO(), blank=True)
+    assert target.read_bytes() == b"two" and names(tmp_path) == {"result.json"}
+
+
+def test_drop_blanks_removes_only_blanks(tmp_path):
+    for name in (*BLANKS, "result.json"):
+        (tmp_path / name).touch()
+    drop_blanks(tmp_path)
+    drop_blanks(tmp_path)  # none left: quietly nothing
+    assert names(tmp_path) == {"result.json"}
 
 
 def test_readers_never_see_partial_content(tmp_path):

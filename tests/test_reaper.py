@@ -207,7 +207,7 @@ def test_a_sigkilled_runner_leaves_no_script_running(tmp_path, killed_later, war
 
 def test_a_runner_that_exits_cleanly_leaves_no_watcher(tmp_path):
     sp = Spool.init(tmp_path / "spool")
-    (sp.scripts_dir / "quick.py").write_text('print(\'{"ok": true}\')\n')
+    (sp.scripts_dir / "quick.py").write_text("print('{\"ok\": true}')\n")
     for _ in range(3):
         sp.submit("quick.py")
     before = _watchers()
