@@ -12,14 +12,13 @@ import signal
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from runner.capabilities import Capabilities, detect, meets, pick_device
 from runner.contract import build_invocation
 from runner.discover import Candidate, Scanner, Watcher
-from runner.execute import Running, classify
+from runner.execute import Running
 from runner.heartbeat import Heartbeat
 from runner.kits import Kits
 from runner.lease import SpoolClock, renew
@@ -30,47 +29,20 @@ from runner.provenance import Provenance
 from runner.reaper import Reaper
 from runner.revcache import RevCache, RevMissing
 from runner.syncguard import claim_safety_warnings
-from runner.takeover import Expiry, failures_since_retry, new_id
+from runner.takeover import Expiry, new_id
 from runner.warm import WarmPool, warm_default_allowed
+from runner.writeup import Slot, StorageHealth, WriteUp, timeout_of
 from spool.api import Spool
 from spool.errors import SpoolError, StorageError
-from spool.jobs import CANCEL_FILE, failure_record, new_token, reject, utc_now
-from spool.layout import CLAIM_FILE, JOB_FILE, RESULT_FILE
-from spool.model import Job, parse_job
-from spool.protocol import FsOps, archive_previous_attempt, claim, drop_blanks, move, publish_json
+from spool.jobs import CANCEL_FILE, new_token, reject, utc_now
+from spool.layout import CLAIM_FILE, JOB_FILE
+from spool.model import parse_job
+from spool.protocol import FsOps, archive_previous_attempt, claim, move, publish_json
 from spool.states import State
 
 __all__ = ["Runner", "Slot"]
 
 POLICY_EVERY = 5.0
-STORAGE_RETRY = 2.0  # seconds between tries when the spool will not take a write (e.g. disk full)
-
-
-@dataclass
-class Slot:
-    """One job this runner is running."""
-
-    job_id: str
-    folder: Path
-    job: Job
-    attempt: int
-    started_wall: str
-    started: float
-    proc: Running | None = None
-    beat: int = 0
-    last_renew: float = 0.0
-    timed_out: bool = False
-    cancelled: bool = False
-    lost: bool = False
-    handing_back: bool = False
-    record: dict[str, Any] = field(default_factory=dict)
-    prov: Any = None  # runner.provenance.Started, taken when the script starts
-    final: tuple[dict[str, Any], State, str] | None = None  # result.json, state and id: built once
-    original_name: str | None = None  # the dropped file's name, when the job runs under a new id
-    publishing: bool = False  # finished, but the spool refused the result: retried, lease kept
-    publish_at: float = 0.0
-    token: str = ""  # this claim's token (claim.json)
-    warm: dict[str, Any] | None = None  # warm mode: {"used": bool, ...} for result.json
 
 
 class Runner:
@@ -112,21 +84,27 @@ class Runner:
         self._next_expiry = 0.0
         self.fs = FsOps()  # every rename goes through it (tests inject faults here)
         self.kits = Kits(self.layout.runners, opts.name, opts.slots)  # job folders made ahead
-        self._storage_pause_until = 0.0  # no new claims before this (monotonic): the spool refused a write
-        self._storage_bad = False
-        self._storage_next_log = 0.0
         self._policy_until = 0.0
         self._policy_ok: tuple[bool, str] = (True, "")
         self._log = log or (lambda msg: None)
+        self.health = StorageHealth(self._log)  # a spool refusing writes pauses new claims
         self.reaper = Reaper(self._log)  # our scripts die with us, even by SIGKILL
         self.expiry = Expiry(
-            self.layout, self.clock, self.settings, opts.name, log=self._log, trouble=self._storage_trouble
+            self.layout, self.clock, self.settings, opts.name, log=self._log, trouble=self.health.trouble
         )
         self.pauser = Pauser.from_options(opts.when_user_idle, self._log) if opts.pause_when_busy else None
         self.heartbeat = Heartbeat(self.layout, opts, self.caps, self.spool.root)
         self.host = socket.gethostname()
         self.base_env = dict(os.environ)  # what jobs inherit; copied once (decoding it costs per job)
         self.prov = Provenance(self.spool.root, self.scripts_dir, opts.python, self.caps, self.device)
+        who = {
+            "runner": opts.name,
+            "host": self.host,
+            "python": opts.python,
+            "python_version": self.caps.python_version,
+            "device": self.device,
+        }
+        self.writeup = WriteUp(self.layout, self.settings, self.prov, who, self.health, self._log)
         self.revs = RevCache(self.scripts_dir, self.spool.root, fetch=opts.git_fetch, log=self._log)
         self.heartbeat.extra["revs_missing"] = self.revs.notes  # why pinned jobs are left to others
         self.warm: WarmPool | None = None
@@ -173,7 +151,7 @@ class Runner:
     def _may_take_work(self) -> bool:
         if self.stopping or len(self.slots) >= self.opts.slots:
             return False
-        if time.monotonic() < self._storage_pause_until:
+        if time.monotonic() < self.health.pause_until:
             return False
         return self.opts.max_jobs is None or self.started_count < self.opts.max_jobs
 
@@ -214,7 +192,7 @@ class Runner:
                     try:
                         spool_now = spool_now if spool_now is not None else self.clock.now()
                     except OSError as exc:
-                        self._storage_trouble("cannot read the spool's clock", exc)
+                        self.health.trouble("cannot read the spool's clock", exc)
                         break
                     if not self._settled(cand, spool_now):
                         unsettled += 1
@@ -231,7 +209,7 @@ class Runner:
         if rest:  # idle is judged on full scans only; an exhausted list means: read pending/ now
             return started or (not self._rest and self._take_work(now))
         self.idle = not self.slots and runnable == 0 and unsettled == 0 and not self._others_running()
-        self.idle &= time.monotonic() >= self._storage_pause_until  # a refused write is not "drained"
+        self.idle &= time.monotonic() >= self.health.pause_until  # a refused write is not "drained"
         if not self._policy_ok[0] and not self.slots:
             self.idle = True
         return started
@@ -262,7 +240,7 @@ class Runner:
             reject(self.layout, cand.entry, cand.problem or "not a valid job", new_token(self.opts.name))
             self._log(f"rejected {cand.entry.path.name}: {cand.problem}")
         except StorageError as exc:
-            self._storage_trouble(f"cannot reject {cand.entry.path.name}", exc)
+            self.health.trouble(f"cannot reject {cand.entry.path.name}", exc)
 
     def _claim_and_start(self, cand: Candidate, now: float) -> bool:
         token = new_token(self.opts.name)
@@ -271,7 +249,7 @@ class Runner:
         try:
             folder = claim(self.layout, cand.entry, token, dest_id=dest_id, kit=kit, fs=self.fs)
         except StorageError as exc:
-            self._storage_trouble(f"cannot claim {cand.entry.id}", exc)
+            self.health.trouble(f"cannot claim {cand.entry.id}", exc)
             folder = None
         if folder is None:
             if kit is not None:
@@ -286,7 +264,7 @@ class Runner:
         except (OSError, StorageError) as exc:  # the spool would not take a write: not the job's fault
             self._give_back(folder, job_id, f"cannot claim {job_id}", exc)
             return False
-        self._storage_ok()
+        self.health.ok()
         try:
             job = parse_job(raw, job_id)
         except SpoolError as exc:
@@ -367,13 +345,13 @@ class Runner:
         try:
             publish_json(slot.folder / CLAIM_FILE, record, fsync=False, fs=self.fs, blank=True)
         except StorageError as exc:
-            self._storage_trouble(f"cannot claim {slot.job_id}", exc)
+            self.health.trouble(f"cannot claim {slot.job_id}", exc)
             slot.handing_back = True
             if slot.proc is not None:
                 slot.proc.stop(now, grace=0.0)
 
     def _give_back(self, folder: Path, job_id: str, what: str, exc: BaseException) -> None:
-        self._storage_trouble(what, exc)
+        self.health.trouble(what, exc)
         try:
             move(self.layout, folder, job_id, State.PENDING, fs=self.fs)  # back, for later
         except StorageError:
@@ -382,17 +360,7 @@ class Runner:
     def _fail_now(
         self, folder: Path, job_id: str, job: dict[str, Any] | None, kind: str, msg: str, attempt: int
     ) -> None:
-        try:
-            publish_json(
-                folder / RESULT_FILE,
-                failure_record(job_id, job, kind, msg, attempt=attempt, runner=self.opts.name),
-                fs=self.fs,
-                blank=True,
-            )
-            drop_blanks(folder)
-            move(self.layout, folder, job_id, State.FAILED, fs=self.fs)
-        except StorageError as exc:
-            self._log(f"cannot fail {job_id}: {exc}")
+        self.writeup.fail_now(folder, job_id, job, kind, msg, attempt, self.fs)
 
     # -- running jobs -----------------------------------------------------------
     def _tend(self, now: float) -> tuple[bool, dict[str, Slot]]:
@@ -426,7 +394,7 @@ class Runner:
                 elif (slot.folder / CANCEL_FILE).exists():
                     slot.cancelled = True
                     proc.stop(now, grace=1.0)
-                elif (limit := self._timeout(slot)) is not None and now - slot.started > limit:
+                elif (limit := timeout_of(slot.job, self.settings)) and now - slot.started > limit:
                     slot.timed_out = True
                     proc.stop(now)
             if self.pauser is not None:  # --pause-when-busy; stopped time counts towards no timeout
@@ -437,11 +405,6 @@ class Runner:
         self._ending = ended
         return changed or bool(ended), ended
 
-    def _timeout(self, slot: Slot) -> float | None:
-        if "timeout" in slot.job.model_fields_set:
-            return slot.job.timeout
-        return self.settings.defaults.timeout
-
     def _lose(self, slot: Slot, now: float) -> None:
         slot.lost = True
         if slot.proc is not None:
@@ -449,125 +412,17 @@ class Runner:
         self._log(f"lost the lease on {slot.job_id}: stopping it, writing nothing more")
 
     def _complete(self, slot: Slot) -> None:
-        assert slot.proc is not None
-        outcome = slot.proc.outcome()
-        if slot.lost or not (slot.folder / JOB_FILE).exists():
-            return
-        if slot.handing_back:
-            if move(self.layout, slot.folder, slot.job_id, State.PENDING, fs=self.fs) is not None:
-                self._log(f"handed back {slot.job_id}")
-            return
-        state, error = classify(
-            outcome, timed_out=slot.timed_out, cancelled=slot.cancelled, timeout=self._timeout(slot)
-        )
-        if error is not None:
-            error["stderr_tail"] = outcome.stderr_tail[-2000:]
-        slot.record = {
-            "result": outcome.result,
-            "exit_code": outcome.exit_code,
-            "metrics_count": outcome.metrics_count,
-            "truncated": outcome.stdout_truncated or outcome.stderr_truncated,
-        }
-        self._finish(slot, state, error)
+        self._published(slot, self.writeup.complete(slot, self.fs))
 
     def _finish(self, slot: Slot, state: str, error: dict[str, Any] | None) -> None:
-        if slot.final is None:  # built once: a publish the spool refused is retried as it was
-            slot.final = (*self._final_record(slot, state, error), slot.job_id)
-        rec, target, dest = slot.final
-        try:
-            if not (slot.folder / JOB_FILE).exists():
-                slot.publishing = False
-                return  # fenced: someone took the job while we were finishing
-            publish_json(slot.folder / RESULT_FILE, rec, fsync=False, fs=self.fs, blank=True)
-            if move(self.layout, slot.folder, dest, target, fs=self.fs) is None:
-                self._log(
-                    f"{slot.job_id} was taken from us before it could be published"
-                    if target is not State.PENDING
-                    else f"{slot.job_id}: its retry is no longer ours (requeued and claimed again, or taken)"
-                )
-            elif target is State.PENDING:  # a retry: pending/ is not drained after all
-                self.idle = False
-                self._scan_due = True
-        except StorageError as exc:
-            slot.publishing = True  # keep the slot (and renew its lease) until the spool takes it
-            if (self.layout.state_dir(target) / dest).exists():  # not the disk: the job ran twice
-                new = new_id(dest)
-                self._log(
-                    f"DUPLICATE: {target.value}/{dest} exists already, so job {dest} ran twice (its "
-                    "file dropped again while it ran, or a replicated sync folder where two runners "
-                    f"both won the claim: claims are not safe there). Keeping this run too, as {new}."
-                )
-                slot.final = ({**rec, "id": new, "duplicate_of": dest}, target, new)
-                slot.publish_at = 0.0
-            else:
-                slot.publish_at = time.monotonic() + STORAGE_RETRY
-                self._storage_trouble(f"cannot publish {slot.job_id}", exc)
-            return
-        slot.publishing = False
-        self._storage_ok()
-        self.slots.pop(slot.folder.name, None)
+        self._published(slot, self.writeup.finish(slot, state, error, self.fs))
 
-    def _final_record(
-        self, slot: Slot, state: str, error: dict[str, Any] | None
-    ) -> tuple[dict[str, Any], State]:
-        ended = utc_now()
-        rec: dict[str, Any] = {
-            "format": 1,
-            "id": slot.job_id,
-            **({"original_name": slot.original_name} if slot.original_name else {}),
-            "state": state,
-            "job": slot.job.model_dump(mode="json"),
-            "result": slot.record.get("result"),
-            "error": error,
-            "runner": self.opts.name,
-            "host": self.host,
-            "python": self.opts.python,
-            "python_version": self.caps.python_version,
-            "device": self.device,
-            "started": slot.started_wall,
-            "ended": ended,
-            "duration": round(time.monotonic() - slot.started, 6),
-            "exit_code": slot.record.get("exit_code"),
-            "attempt": slot.attempt,
-            "metrics_count": slot.record.get("metrics_count", 0),
-            "provenance": self.prov.end(slot.prov, wait=self.lease_seconds / 4),
-        }
-        if slot.record.get("truncated"):
-            rec["logs_truncated"] = True
-        if slot.warm is not None:
-            rec["warm"] = slot.warm
-        target = State.DONE if state == "done" else State.FAILED
-        if (
-            target is State.FAILED
-            and error
-            and error["kind"] not in ("cancelled", "invalid")
-            and self._retries_left(slot)
-        ):
-            target = State.PENDING
-        return rec, target
-
-    def _storage_trouble(self, what: str, exc: BaseException) -> None:
-        """Say plainly (once a minute) that the spool refused a write; take no new job for a while."""
-        now = time.monotonic()
-        self._storage_pause_until = now + STORAGE_RETRY
-        if not self._storage_bad or now >= self._storage_next_log:
-            self._log(
-                f"{what}: {exc}. Taking no new jobs and keeping running ones until the spool "
-                f"takes writes again (retrying every {STORAGE_RETRY:g} s)"
-            )
-            self._storage_next_log = now + 60
-        self._storage_bad = True
-
-    def _storage_ok(self) -> None:
-        if self._storage_bad:
-            self._storage_bad = False
-            self._log("the spool takes writes again: carrying on")
-
-    def _retries_left(self, slot: Slot) -> bool:
-        retries = (
-            slot.job.retries if "retries" in slot.job.model_fields_set else self.settings.defaults.retries
-        )
-        return failures_since_retry(slot.folder) + 1 <= retries
+    def _published(self, slot: Slot, went: State | None) -> None:
+        if not slot.publishing:  # else kept, its lease renewed, until the spool takes the result
+            self.slots.pop(slot.folder.name, None)
+        if went is State.PENDING:  # a retry: pending/ is not drained after all
+            self.idle = False
+            self._scan_due = True
 
     # -- dead runners' jobs -----------------------------------------------------
     def _new_id_if_finished(self, job_id: str) -> str | None:

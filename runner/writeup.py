@@ -1,0 +1,242 @@
+"""Writing a job up: its `result.json`, built once, and its last move.
+
+A job that ended goes to `done/` or `failed/`, or back to `pending/` while it has retries left.
+The record is built once, so a spool that refuses the write (a full disk, an EIO) gets the
+same record again every `STORAGE_RETRY` seconds while the runner keeps the job and its lease;
+`StorageHealth` says so plainly, once a minute, and holds back new claims meanwhile. A job
+taken from us (its folder moved by someone else) gets nothing more written.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runner.execute import Running, classify
+from runner.provenance import Provenance
+from runner.takeover import failures_since_retry, new_id
+from spool.errors import StorageError
+from spool.jobs import failure_record, utc_now
+from spool.layout import JOB_FILE, RESULT_FILE, Layout
+from spool.model import Job
+from spool.protocol import FsOps, drop_blanks, move, publish_json
+from spool.settings import Settings
+from spool.states import State
+
+__all__ = ["Slot", "StorageHealth", "WriteUp", "STORAGE_RETRY", "timeout_of"]
+
+STORAGE_RETRY = 2.0  # seconds between tries when the spool will not take a write (e.g. disk full)
+
+
+@dataclass
+class Slot:
+    """One job this runner is running."""
+
+    job_id: str
+    folder: Path
+    job: Job
+    attempt: int
+    started_wall: str
+    started: float
+    proc: Running | None = None
+    beat: int = 0
+    last_renew: float = 0.0
+    timed_out: bool = False
+    cancelled: bool = False
+    lost: bool = False
+    handing_back: bool = False
+    record: dict[str, Any] = field(default_factory=dict)
+    prov: Any = None  # runner.provenance.Started, taken when the script starts
+    final: tuple[dict[str, Any], State, str] | None = None  # result.json, state and id: built once
+    original_name: str | None = None  # the dropped file's name, when the job runs under a new id
+    publishing: bool = False  # finished, but the spool refused the result: retried, lease kept
+    publish_at: float = 0.0
+    token: str = ""  # this claim's token (claim.json)
+    warm: dict[str, Any] | None = None  # warm mode: {"used": bool, ...} for result.json
+
+
+class StorageHealth:
+    """Whether the spool takes our writes; while it does not, no new job is claimed."""
+
+    def __init__(self, log: Callable[[str], None]):
+        self._log = log
+        self.pause_until = 0.0  # monotonic: no new claims before this
+        self._bad = False
+        self._next_log = 0.0
+
+    def trouble(self, what: str, exc: BaseException) -> None:
+        """Say plainly (once a minute) that the spool refused a write; take no new job for a while."""
+        now = time.monotonic()
+        self.pause_until = now + STORAGE_RETRY
+        if not self._bad or now >= self._next_log:
+            self._log(
+                f"{what}: {exc}. Taking no new jobs and keeping running ones until the spool "
+                f"takes writes again (retrying every {STORAGE_RETRY:g} s)"
+            )
+            self._next_log = now + 60
+        self._bad = True
+
+    def ok(self) -> None:
+        if self._bad:
+            self._bad = False
+            self._log("the spool takes writes again: carrying on")
+
+
+def timeout_of(job: Job, settings: Settings) -> float | None:
+    return job.timeout if "timeout" in job.model_fields_set else settings.defaults.timeout
+
+
+class WriteUp:
+    """Builds and publishes the result of this runner's jobs (`who`: its name, host, python...)."""
+
+    def __init__(
+        self,
+        layout: Layout,
+        settings: Settings,
+        prov: Provenance,
+        who: dict[str, Any],
+        health: StorageHealth,
+        log: Callable[[str], None],
+    ):
+        self.layout = layout
+        self.settings = settings
+        self.prov = prov
+        self.who = who  # runner, host, python, python_version, device
+        self.health = health
+        self._log = log
+
+    def complete(self, slot: Slot, fs: FsOps) -> State | None:
+        """The script has ended: write it up. Returns where the job went (None: nowhere, yet)."""
+        assert slot.proc is not None
+        outcome = slot.proc.outcome()
+        if slot.lost or not (slot.folder / JOB_FILE).exists():
+            return None
+        if slot.handing_back:
+            if move(self.layout, slot.folder, slot.job_id, State.PENDING, fs=fs) is not None:
+                self._log(f"handed back {slot.job_id}")
+            return None
+        state, error = classify(
+            outcome,
+            timed_out=slot.timed_out,
+            cancelled=slot.cancelled,
+            timeout=timeout_of(slot.job, self.settings),
+        )
+        if error is not None:
+            error["stderr_tail"] = outcome.stderr_tail[-2000:]
+        slot.record = {
+            "result": outcome.result,
+            "exit_code": outcome.exit_code,
+            "metrics_count": outcome.metrics_count,
+            "truncated": outcome.stdout_truncated or outcome.stderr_truncated,
+        }
+        return self.finish(slot, state, error, fs)
+
+    def finish(self, slot: Slot, state: str, error: dict[str, Any] | None, fs: FsOps) -> State | None:
+        """Publish the record and move the job; where it went, or None (taken from us, or the
+        spool refused: then `slot.publishing` says to try again at `slot.publish_at`)."""
+        if slot.final is None:  # built once: a publish the spool refused is retried as it was
+            slot.final = (*self.final_record(slot, state, error), slot.job_id)
+        rec, target, dest = slot.final
+        try:
+            if not (slot.folder / JOB_FILE).exists():
+                slot.publishing = False
+                return None  # fenced: someone took the job while we were finishing
+            publish_json(slot.folder / RESULT_FILE, rec, fsync=False, fs=fs, blank=True)
+            moved = move(self.layout, slot.folder, dest, target, fs=fs)
+        except StorageError as exc:
+            slot.publishing = True  # keep the slot (and renew its lease) until the spool takes it
+            if (self.layout.state_dir(target) / dest).exists():  # not the disk: the job ran twice
+                new = new_id(dest)
+                self._log(
+                    f"DUPLICATE: {target.value}/{dest} exists already, so job {dest} ran twice (its "
+                    "file dropped again while it ran, or a replicated sync folder where two runners "
+                    f"both won the claim: claims are not safe there). Keeping this run too, as {new}."
+                )
+                slot.final = ({**rec, "id": new, "duplicate_of": dest}, target, new)
+                slot.publish_at = 0.0
+            else:
+                slot.publish_at = time.monotonic() + STORAGE_RETRY
+                self.health.trouble(f"cannot publish {slot.job_id}", exc)
+            return None
+        slot.publishing = False
+        self.health.ok()
+        if moved is None:
+            self._log(
+                f"{slot.job_id} was taken from us before it could be published"
+                if target is not State.PENDING
+                else f"{slot.job_id}: its retry is no longer ours (requeued and claimed again, or taken)"
+            )
+            return None
+        return target
+
+    def fail_now(
+        self,
+        folder: Path,
+        job_id: str,
+        job: dict[str, Any] | None,
+        kind: str,
+        msg: str,
+        attempt: int,
+        fs: FsOps,
+    ) -> None:
+        """A claimed job that cannot start at all (its file no longer parses): to failed/."""
+        try:
+            publish_json(
+                folder / RESULT_FILE,
+                failure_record(job_id, job, kind, msg, attempt=attempt, runner=self.who["runner"]),
+                fs=fs,
+                blank=True,
+            )
+            drop_blanks(folder)
+            move(self.layout, folder, job_id, State.FAILED, fs=fs)
+        except StorageError as exc:
+            self._log(f"cannot fail {job_id}: {exc}")
+
+    def final_record(
+        self, slot: Slot, state: str, error: dict[str, Any] | None
+    ) -> tuple[dict[str, Any], State]:
+        ended = utc_now()
+        who = self.who
+        rec: dict[str, Any] = {
+            "format": 1,
+            "id": slot.job_id,
+            **({"original_name": slot.original_name} if slot.original_name else {}),
+            "state": state,
+            "job": slot.job.model_dump(mode="json"),
+            "result": slot.record.get("result"),
+            "error": error,
+            "runner": who["runner"],
+            "host": who["host"],
+            "python": who["python"],
+            "python_version": who["python_version"],
+            "device": who["device"],
+            "started": slot.started_wall,
+            "ended": ended,
+            "duration": round(time.monotonic() - slot.started, 6),
+            "exit_code": slot.record.get("exit_code"),
+            "attempt": slot.attempt,
+            "metrics_count": slot.record.get("metrics_count", 0),
+            "provenance": self.prov.end(slot.prov, wait=self.settings.lease_seconds / 4),
+        }
+        if slot.record.get("truncated"):
+            rec["logs_truncated"] = True
+        if slot.warm is not None:
+            rec["warm"] = slot.warm
+        target = State.DONE if state == "done" else State.FAILED
+        if (
+            target is State.FAILED
+            and error
+            and error["kind"] not in ("cancelled", "invalid")
+            and self.retries_left(slot)
+        ):
+            target = State.PENDING
+        return rec, target
+
+    def retries_left(self, slot: Slot) -> bool:
+        retries = (
+            slot.job.retries if "retries" in slot.job.model_fields_set else self.settings.defaults.retries
+        )
+        return failures_since_retry(slot.folder) + 1 <= retries
