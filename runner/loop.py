@@ -268,7 +268,7 @@ class Runner:
         try:
             job = parse_job(raw, job_id)
         except SpoolError as exc:
-            self._fail_now(folder, job_id, None, "invalid", str(exc), attempt)
+            self.writeup.fail_now(folder, job_id, None, "invalid", str(exc), attempt, self.fs)
             return True
         slot = Slot(job_id, folder, job, attempt, utc_now(), now, last_renew=now)
         slot.original_name = cand.entry.path.name if dest_id else None
@@ -356,11 +356,6 @@ class Runner:
             move(self.layout, folder, job_id, State.PENDING, fs=self.fs)  # back, for later
         except StorageError:
             pass  # still claimed without a lease: it is handed on when the lease runs out
-
-    def _fail_now(
-        self, folder: Path, job_id: str, job: dict[str, Any] | None, kind: str, msg: str, attempt: int
-    ) -> None:
-        self.writeup.fail_now(folder, job_id, job, kind, msg, attempt, self.fs)
 
     # -- running jobs -----------------------------------------------------------
     def _tend(self, now: float) -> tuple[bool, dict[str, Slot]]:
