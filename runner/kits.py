@@ -66,7 +66,7 @@ class Kits:
         with self._lock:
             self._asked.set()
             if self._thread is None and not self._stopping:
-                self._thread = threading.Thread(target=self._filler, name="kits", daemon=True)
+                self._thread = threading.Thread(target=self._filler, name=f"{self.stem}filler", daemon=True)
                 self._thread.start()
 
     def _filler(self) -> None:

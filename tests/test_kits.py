@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import threading
 from pathlib import Path
 
@@ -159,14 +160,24 @@ def test_the_filler_thread_makes_kits_and_stops_with_clear(spool_root, monkeypat
     monkeypatch.setattr(kits_module, "IDLE_EXIT", 0.3)
     runners = spool_root.layout.runners
     kits = Kits(runners, "bg", 2)
+
+    def claim_one() -> None:  # a claim takes a kit out of runners/
+        kit = kits.take()
+        assert kit is not None
+        shutil.rmtree(kit)
+
+    def filler_alive() -> bool:
+        return any(t.name == ".kit-bg.filler" for t in threading.enumerate())
+
     kits.fill_soon()
     wait_for(lambda: len(kits_of(runners)) == 2, timeout=10)
-    assert kits.take() is not None
-    kits.fill_soon()  # one taken: made again in the background
-    wait_for(lambda: len(kits_of(runners)) == 3, timeout=10)
-    wait_for(lambda: not any(t.name == "kits" for t in threading.enumerate()), timeout=10)  # idle: ends
-    assert kits.take() is not None
+    claim_one()
+    assert len(kits_of(runners)) == 1
+    kits.fill_soon()  # made again in the background
+    wait_for(lambda: len(kits_of(runners)) == 2, timeout=10)
+    wait_for(lambda: not filler_alive(), timeout=10)  # nobody asked for a while: it ended
+    claim_one()
     kits.fill_soon()  # asked again: a new filler
-    wait_for(lambda: len(kits_of(runners)) == 3, timeout=10)
+    wait_for(lambda: len(kits_of(runners)) == 2, timeout=10)
     kits.clear()
-    assert kits_of(runners) == set() and not any(t.name == "kits" for t in threading.enumerate())
+    assert kits_of(runners) == set() and not filler_alive()
