@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
+from runner_kit import stop_leftover_runners
 from spool_testkit import write_scripts
 
 from spool.api import Spool
@@ -89,3 +90,10 @@ def run_cli(tmp_path: Path) -> RunCli:
         )
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def _no_runner_outlives_its_test():
+    """A test that fails before stopping its runner must not leave it running (and its scripts)."""
+    yield
+    stop_leftover_runners()

@@ -11,10 +11,20 @@ from typing import Any, TypeVar
 
 from spool import Spool
 
-__all__ = ["BIN", "runner", "record", "wait_for"]
+__all__ = ["BIN", "runner", "record", "wait_for", "stop_leftover_runners"]
 
 BIN = Path(sys.executable).parent / "spool"
 T = TypeVar("T")
+_started: list[subprocess.Popen[str]] = []  # runners a test left running (it failed before stopping them)
+
+
+def stop_leftover_runners() -> None:
+    """Kill the runners this test started and did not stop (conftest calls it after each test)."""
+    while _started:
+        proc = _started.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)
 
 
 def runner(sp: Spool, *args: str, wait: bool = True, timeout: float = 180) -> subprocess.Popen[str]:
@@ -23,6 +33,7 @@ def runner(sp: Spool, *args: str, wait: bool = True, timeout: float = 180) -> su
     if wait:
         cmd.append("--exit-when-idle")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _started.append(proc)
     if wait:
         _out, err = proc.communicate(timeout=timeout)
         assert proc.returncode == 0, err
