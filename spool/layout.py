@@ -37,6 +37,9 @@ def is_ignored_name(name: str) -> bool:
     return name.startswith(".") or name.endswith(_IGNORED_SUFFIXES)
 
 
+_LOOK_ORDER = (State.DONE, State.FAILED, State.PENDING, State.CLAIMED)  # what `find` looks at
+
+
 @dataclass(frozen=True)
 class Entry:
     """One job as found on disk: its id, state and path (a file in pending/, else a folder)."""
@@ -159,15 +162,29 @@ class Layout:
         """Where a job is now, looking in the cheap places first.
 
         The folders are looked at one after another, so a job can move from one not yet
-        looked at to one already looked at (claimed/ to failed/ as it ends): a miss is only
-        believed after three passes."""
+        looked at to one already looked at (claimed/ to failed/ as it ends): a miss is
+        believed when no state folder changed during the look (moving a job changes the
+        folders it leaves and enters), else looked again, up to three times. The common miss,
+        a new id checked before it is published, costs one look."""
         if not is_valid_id(job_id):
             return None
         for _ in range(3):
+            before = self._stamps()
             entry = self._find_once(job_id)
-            if entry is not None:
+            if entry is not None or self._stamps() == before:
                 return entry
         return None
+
+    def _stamps(self) -> list[tuple[int, int, int] | None]:
+        out: list[tuple[int, int, int] | None] = []
+        for state in _LOOK_ORDER:
+            try:
+                st = os.stat(self.root / state.value)
+            except OSError:
+                out.append(None)
+                continue
+            out.append((st.st_mtime_ns, st.st_ctime_ns, st.st_nlink))
+        return out
 
     def _find_once(self, job_id: str) -> Entry | None:
         for state in (State.DONE, State.FAILED):

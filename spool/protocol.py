@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,10 @@ def _storage_error(exc: OSError, path: Path) -> StorageError:
     return StorageError(f"cannot write ({exc.strerror})", file=path)
 
 
+def _temp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(3).hex()}.tmp")
+
+
 def publish_bytes(
     path: Path, data: bytes, *, fsync: bool = True, fs: FsOps = _DEFAULT_FS, blank: bool = False
 ) -> None:
@@ -111,15 +116,15 @@ def publish_bytes(
     With `blank`, the temp file is `blank_for(path)` if it is there: an empty file made ahead
     (off the runner's busy moments; a create is the dearest metadata operation on some disks),
     written into and renamed like a temp file. Without one, a temp file is created as usual."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(3).hex()}.tmp")
+    tmp = blank_for(path) if blank else _temp_name(path)
     renaming = False
     try:
         if blank:
             try:
-                fs.write_into(blank_for(path), data, fsync)
-                tmp = blank_for(path)
-            except FileNotFoundError:
+                fs.write_into(tmp, data, fsync)
+            except FileNotFoundError:  # no blank here: a temp file of our own
                 blank = False
+                tmp = _temp_name(path)
         if not blank:
             fs.write_new(tmp, data, fsync)
         renaming = True
@@ -139,7 +144,7 @@ def publish_new(path: Path, data: bytes, *, fsync: bool = True, fs: FsOps = _DEF
 
     A hard link cannot replace its target, so two publishers of one name cannot both win.
     """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(3).hex()}.tmp")
+    tmp = _temp_name(path)
     try:
         fs.write_new(tmp, data, fsync)
         try:
@@ -246,23 +251,8 @@ def _tidy_kit(folder: Path, kit: Path, fs: FsOps) -> None:
         fs.rename(folder, kit)
     except OSError:
         pass
-    if not _exists(folder):
-        return
-    for root, dirs, files in os.walk(folder, topdown=False):
-        for name in files:
-            try:
-                os.unlink(os.path.join(root, name))
-            except OSError:
-                pass
-        for name in dirs:
-            try:
-                os.rmdir(os.path.join(root, name))
-            except OSError:
-                pass
-    try:
-        os.rmdir(folder)
-    except OSError:
-        pass
+    if _exists(folder):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def move(layout: Layout, folder: Path, job_id: str, dst: State, *, fs: FsOps = _DEFAULT_FS) -> Path | None:

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from spool import Spool
 
-__all__ = ["BIN", "runner", "record", "wait_for", "stop_leftover_runners"]
+__all__ = ["BIN", "runner", "record", "wait_for", "stop_leftover_runners", "proc_stat", "gone"]
 
 BIN = Path(sys.executable).parent / "spool"
 T = TypeVar("T")
@@ -57,3 +57,18 @@ def wait_for(cond: Callable[[], T], timeout: float = 30, step: float = 0.05) -> 
             return value
         time.sleep(step)
     raise AssertionError("condition not met in time")
+
+
+def proc_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (the state first), or None if no
+    such process (Linux)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def gone(pid: int) -> bool:
+    """No such process, or only its zombie (dead, not yet reaped by whoever adopted it)."""
+    fields = proc_stat(pid)
+    return fields is None or fields[0] == "Z"

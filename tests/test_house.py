@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from runner_kit import proc_stat
 
 from runner import service_install as si
 from runner.cluster import (
@@ -510,10 +511,6 @@ def test_pauser_reads_at_most_every_read_every_seconds() -> None:
     assert Pauser.from_options(10).resume_after_s == 600
 
 
-def _proc_state(pid: int) -> str:
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-
-
 TICKER = (
     "import json, os, time\n"
     "path = os.path.join(os.environ['SPOOL_OUTPUT_DIR'], 'ticks')\n"
@@ -571,7 +568,7 @@ def test_pause_when_busy_end_to_end(spool_root: Any) -> None:
         assert prio == (IOPRIO_CLASS_BE, 7)  # the job's lower I/O priority (--nice > 0)
 
     idle[0] = 0.0
-    step_until(lambda: _proc_state(pid) == "T")
+    step_until(lambda: (proc_stat(pid) or ["?"])[0] == "T")
     time.sleep(0.2)
     count = ticks.stat().st_size
     # the lease starts with claim.json; the first renewal writes `lease`

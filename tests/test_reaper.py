@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from runner_kit import runner, wait_for
+from runner_kit import gone, proc_stat, runner, wait_for
 
 from runner.reaper import Reaper
 from spool import Spool
@@ -52,29 +52,10 @@ HOLDER = textwrap.dedent(
 )
 
 
-def gone(pid: int) -> bool:
-    """No such process, or only its zombie (dead, not yet reaped by whoever adopted it)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return False
-
-
 def group_members(pgid: int) -> list[int]:
-    out = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                out.append(int(d.name))
-    return out
+    """The live processes of group `pgid`."""
+    pids = [int(d.name) for d in Path("/proc").iterdir() if d.name.isdigit()]
+    return [pid for pid in pids if (f := proc_stat(pid)) and f[0] != "Z" and int(f[2]) == pgid]
 
 
 def start_holder(*kinds: str, grace: float = 5.0, mode: str = "") -> tuple[subprocess.Popen[str], dict]:

@@ -113,8 +113,7 @@ def _publish_missing(spool: Spool, record: SweepRecord, limit: int | None = None
     for i, job_id in enumerate(record.job_ids):
         if limit is not None and len(added) >= limit:
             break
-        # looked up twice: a job moving between two states can slip past one look
-        if layout.find(job_id) is not None or layout.find(job_id) is not None:
+        if layout.find(job_id) is not None:  # (find looks again if a job moved meanwhile)
             continue
         raw = json.dumps(job_from_dict(record.job_dict(i)).to_file_dict(), indent=1).encode() + b"\n"
         try:

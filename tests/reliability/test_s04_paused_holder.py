@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from rkit import drop, job_bytes, marker_pids, size, timeout_for, wait_for
+from runner_kit import gone
 
 from spool.states import State
 
@@ -72,7 +73,7 @@ def test_paused_holder_writes_nothing_after_it_wakes(scenario, frozen):
         os.kill(sleepy.pid, signal.SIGCONT)
         wait_for(lambda s=sleepy: "lost the lease" in s.stderr(), 10, 0.05, "the stale runner noticed")
         wait_for(
-            lambda p=script_pid: not os.path.exists(f"/proc/{p}") or _zombie(p),
+            lambda p=script_pid: gone(p),
             10,
             0.05,
             "stale script stopped",
@@ -94,10 +95,3 @@ def test_paused_holder_writes_nothing_after_it_wakes(scenario, frozen):
 
     v = scenario.check(sp, submitted)
     scenario.figures(f"4 paused holder ({frozen})", f"{ROUNDS} x SIGSTOP past a {LEASE:g} s lease", v)
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] == "Z"
-    except OSError:
-        return True
