@@ -100,6 +100,19 @@ class Job(BaseModel):
     args: list[str] = Field(default_factory=list, description="fixed arguments placed before the params")
     inputs: list[str] = Field(default_factory=list, description="spool-relative input files to hash")
     warm: StrictBool | None = Field(default=None, description="false opts out of a warm (fork-server) runner")
+    checkpoint_exit_code: StrictInt | None = Field(
+        default=None,
+        ge=1,
+        le=255,
+        description="an exit code meaning 'saved my state, run me again' (requeued at once, not counted)",
+    )
+    stop_grace: float | None = Field(
+        default=None,
+        ge=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="seconds between the stop notice (SIGTERM) and SIGKILL (default: spool.toml's)",
+    )
 
     @field_validator("script")
     @classmethod

@@ -43,6 +43,12 @@ class Settings(BaseModel):
         default=10.0, ge=0, description="an unparsable job older than this is rejected"
     )
     log_cap_mb: float = Field(default=100.0, gt=0, description="stdout.log/stderr.log are cut at this size")
+    stop_grace: float = Field(
+        default=20.0, ge=0, le=3600, description="seconds between a stop's SIGTERM and its SIGKILL"
+    )
+    max_interruptions: int = Field(
+        default=20, ge=1, le=10000, description="interruptions after which a job is failed (kind interrupted)"
+    )
     defaults: Defaults = Field(default_factory=Defaults)
 
     def scripts_dir(self, spool_root: Path) -> Path:
@@ -90,6 +96,12 @@ scan_interval = {d.scan_interval:g}
 settle_seconds = {d.settle_seconds:g}
 # stdout.log / stderr.log are cut at this size (MB).
 log_cap_mb = {d.log_cap_mb:g}
+# every stop a runner makes (graceful stop, cancel, timeout, yield) is SIGTERM to the script's
+# process group, then this many seconds for it to save, then SIGKILL. A job's `stop_grace` wins.
+stop_grace = {d.stop_grace:g}
+# a job whose machine or runner goes away goes back to pending/ without spending a retry;
+# after this many interruptions it is failed (kind "interrupted").
+max_interruptions = {d.max_interruptions}
 
 [defaults]
 retries = 0

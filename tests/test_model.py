@@ -63,6 +63,8 @@ FULL_JOB = {
     "rev": "abc1234",
     "env": {"CUDA_VISIBLE_DEVICES": "0", "EMPTY": ""},
     "args": ["-config", "base.yaml"],
+    "checkpoint_exit_code": 85,
+    "stop_grace": 30,
 }
 
 
@@ -125,6 +127,20 @@ DEEP = 100_000
         pytest.param(b'{"script": "s.py", "env": {"": "x"}}', "env", "environment", id="env-empty-name"),
         pytest.param(b'{"script": "s.py", "env": {"A": 1}}', "env.A", "string", id="env-not-string"),
         pytest.param(b'{"script": "s.py", "params": [1]}', "params", "", id="params-not-object"),
+        pytest.param(
+            b'{"script": "s.py", "checkpoint_exit_code": 0}', "checkpoint_exit_code", "", id="ckpt-code-0"
+        ),
+        pytest.param(
+            b'{"script": "s.py", "checkpoint_exit_code": 256}', "checkpoint_exit_code", "", id="ckpt-code-256"
+        ),
+        pytest.param(
+            b'{"script": "s.py", "checkpoint_exit_code": 8.5}',
+            "checkpoint_exit_code",
+            "",
+            id="ckpt-code-float",
+        ),
+        pytest.param(b'{"script": "s.py", "stop_grace": -1}', "stop_grace", "", id="stop-grace-negative"),
+        pytest.param(b'{"script": "s.py", "stop_grace": 1e9}', "stop_grace", "", id="stop-grace-huge"),
         pytest.param(b'{"script": "s.py", "args": "-v"}', "args", "", id="args-not-list"),
         pytest.param(
             b'{"script": "s.py", "params": {"a": ' + b"[" * DEEP + b"]" * DEEP + b"}}",
@@ -357,3 +373,26 @@ def test_schema_command_prints_the_job_schema(run_cli):
             if "scriptName" not in data:
                 assert set(data) <= set(schema["properties"])
                 job_from_dict(data, str(path))
+
+
+# -- settings of interruption -------------------------------------------------------------------
+
+
+def test_a_fresh_spool_toml_shows_the_stop_grace_and_the_interruption_cap(tmp_path):
+    from spool.settings import load_settings, render_settings
+
+    (tmp_path / "spool.toml").write_text(render_settings("scripts"))
+    settings = load_settings(tmp_path)
+    assert (settings.stop_grace, settings.max_interruptions) == (20.0, 20)
+    assert "stop_grace = 20" in render_settings("scripts")
+
+
+@pytest.mark.parametrize("line", ["stop_grace = -1", "stop_grace = nan", "max_interruptions = 0"])
+def test_out_of_range_interruption_settings_name_the_setting(tmp_path, line):
+    from spool.errors import ConfigError
+    from spool.settings import load_settings
+
+    (tmp_path / "spool.toml").write_text(line + "\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(tmp_path)
+    assert info.value.field == line.split()[0]
