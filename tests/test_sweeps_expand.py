@@ -484,8 +484,10 @@ P = "method: grid\nparameters:\n"
     ("text", "needles"),
     [
         ("method: bayes\nparameters:\n  a: {values: [1]}\n", ["bayes", "adaptive"]),
-        (P + "  a: {values: [1]}\nearly_terminate: {type: hyperband}\n", ["early_terminate", "adaptive"]),
-        (P + "  a: {values: [1]}\ncontroller: {type: local}\n", ["controller"]),
+        (P + "  a: {values: [1]}\nearly_terminate: {type: hyperband, min_iter: 1}\n", ["metric", "early"]),
+        (P + "  a: {values: [1]}\nmetric: {name: l}\nearly_terminate: {type: hyperband}\n", ["min_iter"]),
+        (P + "  a: {values: [1]}\nmetric: {name: l}\nearly_terminate: {type: hb, min_iter: 1}\n", ["hb"]),
+        (P + "  a: {values: [1]}\nscheduler: {engine: optuna}\n", ["scheduler"]),
         ("method: grid\n", ["parameters", "empty"]),
         ("method: grid\nparameters: {}\n", ["parameters", "empty"]),
         (P + "  opt:\n    parameters: {}\n", ["opt", "empty"]),

@@ -52,6 +52,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         )
         if fixed:
             plan.points[:] = [{**fixed, **p} for p in plan.points]
+        for note in plan.notes:
+            print(f"note: {note}", file=sys.stderr)
     else:
         plan = plan_from_flags(
             target,

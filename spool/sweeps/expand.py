@@ -53,6 +53,8 @@ class SweepPlan:
     definition: dict[str, Any] = field(default_factory=dict)
     name: str | None = None
     description: str | None = None
+    early_terminate: dict[str, Any] | None = None  # checked, with W&B's defaults filled in
+    notes: list[str] = field(default_factory=list)  # said once when the sweep is made
 
 
 def _is_number(x: Any) -> bool:

@@ -84,6 +84,8 @@ def create_sweep(
         "template": template,
         "parameters": plan.definition.get("parameters", plan.definition),
     }
+    if plan.early_terminate is not None:
+        doc["early_terminate"] = plan.early_terminate
     record = SweepRecord(sid, doc, plan.points)
     first = job_from_dict(record.job_dict(0))  # validate the template once, before writing anything
     check_script(spool.scripts_dir, first)

@@ -1,21 +1,25 @@
-"""Read a sweep written in the W&B dialect (YAML or JSON text) into a `SweepPlan`.
+"""Read a sweep written in the W&B dialect (YAML 1.2 or JSON text) into a `SweepPlan`.
 
-Accepted as DESIGN.md lists them: `program`, `method` (grid, random), `parameters`, `run_cap`,
-`command`, `metric`, and `name`, `description`, `project`, `entity`. `bayes` and
-`early_terminate` are refused by name; any other key is an error naming it and the file.
+Accepted: `program`, `method` (grid, random), `parameters` (nested blocks become dotted names),
+`run_cap`, `command` (`spool.sweeps.command`), `metric`, `early_terminate` (hyperband,
+`spool.sweeps.hyperband`), `controller` (ignored, with a note: the folder is the sweep's only
+state), and `name`, `description`, `project`, `entity` (kept, not used). `bayes` is refused by
+name; any other key is an error naming it and the file.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
 import yaml
 
 from spool.errors import SweepError
+from spool.sweeps.command import parse_command
 from spool.sweeps.expand import Dimension, SweepPlan, expand_points
+from spool.sweeps.hyperband import parse_early_terminate
+from spool.sweeps.yaml12 import load_yaml12
 
 __all__ = ["plan_from_wandb"]
 
@@ -31,7 +35,13 @@ _TOP_LEVEL = frozenset(
         "description",
         "project",
         "entity",
+        "early_terminate",
+        "controller",
     }
+)
+CONTROLLER_NOTE = (
+    "controller: ignored: housespool has no controller process, the spool folder is the "
+    "sweep's only state and every runner serves it"
 )
 _PARAM_KEYS = frozenset(
     {"value", "values", "probabilities", "distribution", "min", "max", "q", "mu", "sigma"}
@@ -52,19 +62,6 @@ _REQUIRED: dict[str, frozenset[str]] = {
     "categorical": frozenset({"values"}),
 }
 _METRIC_IGNORED = frozenset({"target", "impute", "impute_while_running"})
-_PARAM_MACROS = {"${args}": "flags", "${args_json}": "json", "${args_json_file}": "json"}
-_INTERPRETER_RE = re.compile(r"^(env|python[0-9.]*(\.exe)?)$")
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that reads `1e-4` as a float (YAML 1.1 wants `1.0e-4`), as W&B users write it."""
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
-    list("-+0123456789."),
-)
 
 
 def _load(text: str, filename: str) -> dict[str, Any]:
@@ -78,7 +75,7 @@ def _load(text: str, filename: str) -> dict[str, Any]:
             data = None
     if data is None:
         try:
-            data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+            data = load_yaml12(text)
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -160,55 +157,6 @@ def _dimensions(spec: Any, prefix: str = "") -> list[Dimension]:
     return dims
 
 
-def _command(command: Any) -> tuple[list[str], str]:
-    """Fixed words after `${program}` and the contract the params macro asks for."""
-    if command is None:
-        return [], "flags"
-    if not isinstance(command, list) or not command:
-        raise SweepError("must be a list of words", field="command")
-    args: list[str] = []
-    contracts: list[str] = []
-    seen_program = False
-    for raw in command:
-        if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
-            raise SweepError(f"words must be strings, got {raw!r}", field="command")
-        word = str(raw)
-        if word in ("${env}", "${interpreter}"):
-            if seen_program:
-                raise SweepError(f"{word} must come before ${{program}}", field="command")
-        elif word == "${program}":
-            if seen_program:
-                raise SweepError("${program} appears twice", field="command")
-            seen_program = True
-        elif word == "${args_no_hyphens}":
-            raise SweepError(
-                "${args_no_hyphens} (Hydra-style key=value words) is not supported: parameters reach "
-                "a script as flags (${args}) or as JSON (${args_json}, ${args_json_file})",
-                field="command",
-            )
-        elif word in _PARAM_MACROS:
-            if not seen_program:
-                raise SweepError(f"{word} must come after ${{program}}", field="command")
-            contracts.append(_PARAM_MACROS[word])
-        elif "${" in word:
-            raise SweepError(f"unsupported macro in {word!r}", field="command")
-        elif not seen_program:
-            if not _INTERPRETER_RE.match(word.rsplit("/", 1)[-1]):
-                raise SweepError(
-                    f"{word!r} before ${{program}} is not supported: the runner starts the script "
-                    "with its own Python",
-                    field="command",
-                )
-        else:
-            args.append(word)
-    if not seen_program:
-        raise SweepError("has no ${program}", field="command")
-    if len(contracts) > 1:
-        raise SweepError("passes the parameters more than once", field="command")
-    # No params macro: the script does not take them as flags; JSON on stdin is harmless.
-    return args, contracts[0] if contracts else "json"
-
-
 def _metric(metric: Any) -> dict[str, str] | None:
     if metric is None:
         return None
@@ -223,6 +171,13 @@ def _metric(metric: Any) -> dict[str, str] | None:
     return {"name": metric["name"], "goal": goal}
 
 
+def _script(program: str | None, named: str | None) -> str | None:
+    """The script: `program`, or the one the command names (they must agree when both are given)."""
+    if named is not None and program is not None and named != program:
+        raise SweepError(f"names the script {named!r} but program is {program!r}", field="command")
+    return program if program is not None else named
+
+
 def _optional_str(data: Mapping[str, Any], key: str) -> str | None:
     value = data.get(key)
     if value is not None and not isinstance(value, str):
@@ -233,10 +188,6 @@ def _optional_str(data: Mapping[str, Any], key: str) -> str | None:
 def _plan(
     data: dict[str, Any], random_n: int | None, sample_seed: int, seeds: int, max_points: int | None
 ) -> SweepPlan:
-    if "early_terminate" in data:
-        raise SweepError(
-            "early_terminate is not supported until adaptive sweeps exist", field="early_terminate"
-        )
     for key in data:
         if key not in _TOP_LEVEL:
             raise SweepError(f"unknown top-level key {key!r}", field=str(key))
@@ -251,9 +202,13 @@ def _plan(
     run_cap = data.get("run_cap")
     if run_cap is not None and (not isinstance(run_cap, int) or isinstance(run_cap, bool) or run_cap < 1):
         raise SweepError(f"must be an integer >= 1, got {run_cap!r}", field="run_cap")
-    args, contract = _command(data.get("command"))
+    command = parse_command(data.get("command"))
     metric = _metric(data.get("metric"))
-    program = _optional_str(data, "program")
+    program = _script(_optional_str(data, "program"), command.script)
+    early = None
+    if data.get("early_terminate") is not None:
+        early = parse_early_terminate(data["early_terminate"], metric)
+    notes = [CONTROLLER_NOTE] if "controller" in data else []
     name, description = _optional_str(data, "name"), _optional_str(data, "description")
     if method == "random":
         count = random_n if random_n is not None else run_cap
@@ -272,11 +227,13 @@ def _plan(
         points=points,
         seeds=seeds,
         metric=metric,
-        args=args,
-        contract=contract,
+        args=command.args,
+        contract=command.contract,
         definition=data,
         name=name,
         description=description,
+        early_terminate=early,
+        notes=notes,
     )
 
 
