@@ -17,6 +17,13 @@ Prints one JSON line per epoch, ``{"epoch", "train_loss", "val_loss", "val_accur
 final line ``{"val_accuracy", "val_loss", "epochs", "device", "seconds"}``. Saves the trained
 weights (a CPU ``state_dict``) as ``model.pt`` in ``$SPOOL_OUTPUT_DIR`` (default: the current
 folder). Works with torch >= 2.1 and needs scikit-learn only for ``--data digits``.
+
+Resumable: after every epoch the model, the optimiser, the shuffling generator and the epoch
+are saved to ``$SPOOL_CHECKPOINT_DIR/train_mlp.pt`` (a temp file, fsync, rename: a kill at any
+instant leaves the last whole checkpoint). A run that finds one made with the same settings
+goes on from the epoch after it, on any machine; the final line then says ``resumed_from``
+(the first epoch this run trained) and ``epochs_run``. Without ``$SPOOL_CHECKPOINT_DIR``
+(or with ``--checkpoint-dir ''``) nothing is saved.
 """
 
 from __future__ import annotations
@@ -42,6 +49,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--val-fraction", "--val_fraction", dest="val_fraction", type=float, default=0.2)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: up to 2)")
+    parser.add_argument(
+        "--checkpoint-dir",
+        "--checkpoint_dir",
+        dest="checkpoint_dir",
+        default=os.environ.get("SPOOL_CHECKPOINT_DIR", ""),
+        help="where to save and resume from (default: $SPOOL_CHECKPOINT_DIR; '' turns it off)",
+    )
     args = parser.parse_args(argv)
     if args.lr <= 0:
         parser.error(f"--lr must be positive, got {args.lr}")
@@ -147,6 +161,38 @@ def evaluate(torch, model, x, y) -> tuple[float, float]:
     return float(loss), float(accuracy)
 
 
+#: settings a checkpoint must share with this run to be resumed from (others start afresh);
+#: `epochs` is not one: a run asked for more epochs goes on from where a shorter one ended
+SAME_RUN = ("data", "lr", "hidden", "layers", "batch_size", "seed", "optimizer", "val_fraction")
+
+
+def save_checkpoint(torch, path: str, state: dict) -> None:
+    """Write ``state`` beside ``path`` and rename it over: readers see the old or the new, whole."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as f:
+        torch.save(state, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def load_checkpoint(torch, path: str, args: argparse.Namespace) -> dict | None:
+    """The saved state when it belongs to this run; None to start afresh (with a note why)."""
+    if not path or not os.path.exists(path):
+        return None
+    try:
+        # weights_only: tensors, numbers and containers only, never code from a file on a share
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a torn or foreign file: start again rather than fail the job
+        note(f"ignoring the unreadable checkpoint {path}: {exc}")
+        return None
+    wanted = {k: getattr(args, k) for k in SAME_RUN}
+    if not isinstance(state, dict) or state.get("settings") != wanted:
+        note(f"ignoring the checkpoint {path}: it was made with other settings")
+        return None
+    return state
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
@@ -175,8 +221,18 @@ def main(argv: list[str] | None = None) -> int:
         optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9)
     shuffler = torch.Generator().manual_seed(args.seed + 1)
 
+    ckpt = os.path.join(args.checkpoint_dir, "train_mlp.pt") if args.checkpoint_dir else ""
+    first = 1
+    saved = load_checkpoint(torch, ckpt, args)
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        shuffler.set_state(saved["shuffler"])
+        first = int(saved["epoch"]) + 1
+        note(f"resuming after epoch {saved['epoch']} from {ckpt}")
+
     val_loss, val_accuracy = evaluate(torch, model, x_val, y_val)
-    for epoch in range(1, args.epochs + 1):
+    for epoch in range(first, args.epochs + 1):
         model.train()
         total, seen = 0.0, 0
         for batch in torch.randperm(len(y_train), generator=shuffler).split(args.batch_size):
@@ -195,6 +251,15 @@ def main(argv: list[str] | None = None) -> int:
             "val_accuracy": round(val_accuracy, 6),
         }
         print(json.dumps(record), flush=True)
+        if ckpt:
+            state = {
+                "settings": {k: getattr(args, k) for k in SAME_RUN},
+                "epoch": epoch,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "shuffler": shuffler.get_state(),
+            }
+            save_checkpoint(torch, ckpt, state)
 
     out_dir = os.environ.get("SPOOL_OUTPUT_DIR") or "."
     os.makedirs(out_dir, exist_ok=True)
@@ -207,7 +272,10 @@ def main(argv: list[str] | None = None) -> int:
         "epochs": args.epochs,
         "device": device,
         "seconds": round(time.perf_counter() - started, 3),
+        "epochs_run": max(0, args.epochs - first + 1),
     }
+    if first > 1:
+        result["resumed_from"] = first
     print(json.dumps(result), flush=True)
     return 0
 

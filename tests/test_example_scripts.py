@@ -318,6 +318,48 @@ def test_train_mlp_falls_back_to_cpu_for_a_missing_device(tmp_path, requested):
     assert "not usable" in proc.stderr
 
 
+@needs_torch
+def test_train_mlp_resumed_from_its_checkpoint_ends_as_an_uninterrupted_run(tmp_path):
+    """Two epochs, then a run asked for four that finds the checkpoint: the same model as four
+    epochs in one go (model, optimiser and shuffling state all carried), two epochs trained."""
+    flags = ["--data=synthetic", "--hidden=16", "--layers=1", "--seed=3"]
+    straight = tmp_path / "straight"
+    straight.mkdir()
+    _, whole, _ = run_script(
+        straight, "train_mlp.py", [*flags, "--epochs=4"], env={"SPOOL_CHECKPOINT_DIR": ""}
+    )
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    env = {"SPOOL_CHECKPOINT_DIR": str(ckpt)}
+    part = tmp_path / "part"
+    part.mkdir()
+    _, first, _ = run_script(part, "train_mlp.py", [*flags, "--epochs=2"], env=env)
+    assert first["epochs_run"] == 2 and "resumed_from" not in first
+    assert sorted(p.name for p in ckpt.iterdir()) == ["train_mlp.pt"]  # no temp file left
+    proc, resumed, _ = run_script(part, "train_mlp.py", [*flags, "--epochs=4"], env=env)
+    assert [r["epoch"] for r in json_objects(proc.stdout)[:-1]] == [3, 4]
+    assert (resumed["resumed_from"], resumed["epochs_run"]) == (3, 2)
+    assert (resumed["val_loss"], resumed["val_accuracy"]) == (whole["val_loss"], whole["val_accuracy"])
+
+
+@needs_torch
+@pytest.mark.parametrize("damage", ["torn", "other-settings"])
+def test_train_mlp_starts_afresh_from_a_checkpoint_it_cannot_use(tmp_path, damage):
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    env = {"SPOOL_CHECKPOINT_DIR": str(ckpt)}
+    flags = ["--data=synthetic", "--hidden=16", "--layers=1", "--epochs=2"]
+    run_script(tmp_path, "train_mlp.py", flags, env=env)
+    if damage == "torn":
+        path = ckpt / "train_mlp.pt"
+        path.write_bytes(path.read_bytes()[:100])
+    else:
+        flags = [*flags, "--lr=0.01"]
+    proc, result, _ = run_script(tmp_path, "train_mlp.py", flags, env=env)
+    assert result["epochs_run"] == 2 and "resumed_from" not in result
+    assert "ignoring" in proc.stderr
+
+
 # --- noop.py, json_echo.py, report_params.py ---------------------------------------------------
 
 
