@@ -77,10 +77,14 @@ def sweep_charts(
         vals = sub[metric.column].tolist() if metric else [None] * len(sub)
         for jid, key, val in zip(sub["id"], keys, vals, strict=True):
             labels[jid] = config_label(str(key), params) + (f" → {fmt(val)}" if metric else "")
+        stopped = sub["id"][sub["stopped.band"].notna()].tolist() if "stopped.band" in sub.columns else []
         add(
-            charts.learning_curves(mdf, ranked, labels, metric, chart_dir / "learning_curves.png"),
+            charts.learning_curves(
+                mdf, ranked, labels, metric, chart_dir / "learning_curves.png", stopped=stopped
+            ),
             "Learning curves",
-            "Every run's metrics lines; the best runs by the metric in colour.",
+            "Every run's metrics lines; the best runs by the metric in colour"
+            + ("; ✕: where hyperband stopped a run." if stopped else "."),
         )
     if not sub.empty:
         path, hosts = charts.timeline(sub, chart_dir / "timeline.png")

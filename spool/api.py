@@ -159,6 +159,23 @@ class Spool:
                 views.append(v)
         return sorted(views, key=lambda v: v.id)
 
+    def is_sweep(self, sweep_id: str) -> bool:
+        """True if `sweep_id` names a sweep of this spool (and no job has that id)."""
+        from spool.ids import is_valid_id
+
+        return (
+            is_valid_id(sweep_id)
+            and (self.layout.sweeps / f"{sweep_id}.yaml").is_file()
+            and self.layout.find(sweep_id) is None
+        )
+
+    def sweep(self, sweep_id: str) -> dict[str, Any]:
+        """A sweep's summary: its jobs per state and, with early_terminate, the hyperband table."""
+        from spool.sweeps.view import sweep_view
+
+        self.check()
+        return sweep_view(self, sweep_id)
+
     def get(self, job_id: str) -> _jobs.JobView:
         self.check()
         entry = self.layout.find(job_id)

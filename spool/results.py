@@ -9,7 +9,9 @@ never pay for it.
   error.kind, error.message` — always present, even in an empty frame;
 - `param.*` — the job's params, nested objects flattened with dots (`param.opt.lr`);
 - `result.*` — the result object flattened the same way (`result.val.acc`); lists stay lists;
-- `git.commit, git.branch, git.dirty` — when some result.json records `provenance.git`.
+- `git.commit, git.branch, git.dirty` — when some result.json records `provenance.git`;
+- `stopped.band, stopped.threshold, stopped.value, stopped.iteration, ...` — when some job of
+  a hyperband sweep was stopped early (NaN in the rows of jobs that ran to their end).
 
 `state` is the folder the job is in (the folder is the truth), as a category of
 `done`/`failed`. `started`/`ended` are tz-aware (UTC) datetimes; `duration`, `attempt` and
@@ -221,6 +223,9 @@ def _rows(
             _flatten_into(row, "result.", result)
         elif result is not None:
             row["result.value"] = result
+        stop = rec.get("early_terminate")
+        if rec.get("stopped") is True and type(stop) is dict:  # stopped early (hyperband)
+            _flatten_into(row, "stopped.", stop)
         prov = rec.get("provenance")
         if type(prov) is dict:
             git = prov.get("git")
@@ -267,7 +272,7 @@ def load_results(layout: Layout, sweep: str | None = None, state: str | None = "
     rows, seen = _rows(found, sweep)
     if sweep is not None and not rows and not _sweep_exists(layout, sweep):
         raise NotFound(f"no sweep {sweep!r} in {layout.root}")
-    columns = _ordered_columns(FIXED_COLUMNS, seen, ("param.", "result.", "git."))
+    columns = _ordered_columns(FIXED_COLUMNS, seen, ("param.", "result.", "git.", "stopped."))
     df = pd.DataFrame(rows, columns=columns) if rows else pd.DataFrame({c: [] for c in columns}, dtype=object)
     return _typed(df)
 

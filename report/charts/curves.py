@@ -36,7 +36,9 @@ def learning_curves(
     metric: MetricChoice | None,
     path: Path,
     highlight: int = 5,
+    stopped: Sequence[str] = (),
 ) -> Path | None:
+    """`stopped`: runs early termination ended, marked with a cross at their last point."""
     keys = pick_curve_keys(mdf, metric)
     if keys is None:
         return None
@@ -81,6 +83,18 @@ def learning_curves(
                 color=HIGHLIGHT[k % len(HIGHLIGHT)],
                 label=short(f"#{k + 1} {labels.get(jid, jid)}", 60),
                 zorder=3,
+            )
+        ends_at = [spans[j][1] - 1 for j in stopped if j in spans]
+        if ends_at:
+            ax.plot(
+                xv[ends_at],
+                yv[ends_at],
+                "x",
+                ms=6,
+                mew=1.6,
+                color="#c0392b",
+                label=f"stopped early ({len(ends_at)})",
+                zorder=4,
             )
         ax.autoscale_view()
         if (yv > 0).all() and yv.max() / max(yv.min(), 1e-300) >= 100:

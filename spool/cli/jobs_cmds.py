@@ -138,7 +138,17 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    v = _spool(args).get(args.id)
+    sp = _spool(args)
+    if sp.is_sweep(args.id):
+        from spool.cli.sweep_show import print_sweep
+
+        view = sp.sweep(args.id)
+        if args.json:
+            print_json(view)
+        else:
+            print_sweep(view)
+        return 0
+    v = sp.get(args.id)
     d = v.to_dict(files=True)
     d["job"] = v.job
     if v.result:
@@ -228,7 +238,9 @@ def register(sub: Any, common: Any) -> None:
     p.add_argument("--sweep", metavar="ID")
     p.set_defaults(func=cmd_ls)
 
-    p = sub.add_parser("show", help="one job: its state, result, error and files")
+    p = sub.add_parser(
+        "show", help="one job: its state, result, error and files; or a sweep (with its hyperband table)"
+    )
     common(p)
     p.add_argument("id")
     p.set_defaults(func=cmd_show)

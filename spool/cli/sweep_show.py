@@ -1,0 +1,47 @@
+"""`spool show SWEEP`: a sweep's summary for people (`--json` prints `sweep_view` as it is)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from spool.cli.output import compact, print_table
+
+__all__ = ["print_sweep"]
+
+
+def _num(x: Any) -> str:
+    return "-" if x is None else f"{x:.6g}" if isinstance(x, float) else str(x)
+
+
+def _hyperband(hb: dict[str, Any]) -> None:
+    form = f"max_iter {hb['max_iter']}, s {hb['s']}" if "max_iter" in hb else f"min_iter {hb['min_iter']}"
+    strict = "strict (the value at the band)" if hb.get("strict") else "not strict (the best so far)"
+    print(f"  hyperband: {form}, eta {_num(hb.get('eta'))}, {strict}")
+    rows = [
+        [b["band"], _num(b["threshold"]), b["reached"], len(b["stopped"]), " ".join(b["stopped"])]
+        for b in hb["bands"]
+    ]
+    print_table(rows, ["  BAND", "THRESHOLD", "REACHED", "STOPPED", "STOPPED RUNS"])
+    for run in hb["runs"]:
+        stop = run.get("stopped")
+        if stop is not None:
+            print(
+                f"  {run['id']} stopped at band {_num(stop.get('band'))}: {_num(stop.get('value'))} "
+                f"against threshold {_num(stop.get('threshold'))} (iteration {_num(stop.get('iteration'))})"
+            )
+        elif run["state"] == "claimed":
+            where = f"band {run['band']}" if run.get("band") is not None else "no band yet"
+            print(f"  {run['id']} running: iteration {run['iteration']}, {where}")
+
+
+def print_sweep(view: dict[str, Any]) -> None:
+    """The summary lines, then the hyperband table when the sweep has one."""
+    name = f"  {compact(view['name'], 40)}" if view.get("name") else ""
+    print(f"sweep {view['id']}{name}  {compact(view.get('script'), 60)}  {view.get('method')}")
+    jobs = "  ".join(f"{k} {v}" for k, v in view["jobs"].items() if v)
+    print(f"  jobs: {jobs or 'none'} (of {view.get('count')} points)")
+    metric = view.get("metric")
+    if isinstance(metric, dict):
+        print(f"  metric: {compact(metric.get('name'), 60)} ({metric.get('goal')})")
+    if "hyperband" in view:
+        _hyperband(view["hyperband"])
