@@ -1063,16 +1063,6 @@ def test_submit_through_a_stand_in_tool_on_path(spool_root: Any, run_cli: Any, t
     assert "#SBATCH --array=0-1" in script.read_text()
 
 
-@pytest.mark.skipif(shutil.which("sbatch") is None, reason="no Slurm here (sbatch not on PATH)")
-def test_real_sbatch_accepts_the_script(spool_root: Any, tmp_path: Path) -> None:
-    script = tmp_path / "r.sbatch"
-    script.write_text(
-        slurm_script(interpreter=sys.executable, spool=str(spool_root.root), array=2, time="0:05:00")
-    )
-    p = subprocess.run(["sbatch", "--test-only", str(script)], capture_output=True, text=True)
-    assert p.returncode == 0, p.stderr
-
-
 @pytest.mark.skipif(
     shutil.which("condor_submit") is None, reason="no HTCondor here (condor_submit not on PATH)"
 )
