@@ -81,9 +81,9 @@ def heavy_imports(root: Path, job_id: str) -> dict[str, list[str]]:
 
 
 def runner_scans(root: Path, repeat: int) -> dict[str, float]:
-    from runner.capabilities import detect
-    from runner.loop import Runner
-    from runner.options import RunnerOptions
+    from runner.core.loop import Runner
+    from runner.core.options import RunnerOptions
+    from runner.machine.capabilities import detect
     from spool.api import Spool
 
     sp = Spool(root)

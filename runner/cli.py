@@ -9,7 +9,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from runner.options import RunnerOptions
+    from runner.core.options import RunnerOptions
 
 __all__ = ["register", "build_options"]
 
@@ -18,7 +18,7 @@ def build_options(args: argparse.Namespace) -> RunnerOptions:
     """The validated `RunnerOptions` for these arguments (also used by `runner install`)."""
     from pydantic import ValidationError
 
-    from runner.options import RunnerOptions
+    from runner.core.options import RunnerOptions
     from spool.errors import ConfigError
 
     fields = {
@@ -57,10 +57,10 @@ def build_options(args: argparse.Namespace) -> RunnerOptions:
 
 def cmd_runner(args: argparse.Namespace) -> int:
     if args.action != "run" or args.print_only:
-        from runner.service_install import cmd_service
+        from house.service_install import cmd_service
 
         return cmd_service(args)
-    from runner.loop import Runner
+    from runner.core.loop import Runner
     from spool.api import Spool
 
     opts = build_options(args)

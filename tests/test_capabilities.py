@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from runner.capabilities import (
+from runner.machine.capabilities import (
     NVIDIA_SMI_QUERY,
     NVIDIA_SMI_QUERY_OLD,
     PROBE_PROGRAM,

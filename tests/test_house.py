@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from runner_kit import proc_stat
 
-from runner import service_install as si
-from runner.cluster import (
+import house.service_install as si
+from house.cluster import (
     CONDOR_RUNNER_NAME,
     SLURM_RUNNER_NAME,
     SubmitError,
@@ -29,7 +29,7 @@ from runner.cluster import (
     slurm_script,
     submit,
 )
-from runner.doctor import (
+from house.doctor import (
     FAIL,
     OK,
     WARN,
@@ -49,7 +49,7 @@ from runner.doctor import (
     parse_mountinfo,
     run_doctor,
 )
-from runner.niceness import (
+from runner.machine.niceness import (
     IOPRIO_CLASS_BE,
     IOPRIO_WHO_PGRP,
     IOPRIO_WHO_PROCESS,
@@ -57,7 +57,7 @@ from runner.niceness import (
     ioprio_value,
     lower_io_priority,
 )
-from runner.pause import DEFAULT_RESUME_AFTER_S, Pauser, should_pause
+from runner.machine.pause import DEFAULT_RESUME_AFTER_S, Pauser, should_pause
 from spool.api import Spool
 from spool.cli.main import build_parser
 from spool.errors import NotFound, UsageError
@@ -525,10 +525,10 @@ TICKER = (
 @pytest.mark.skipif(platform.system() != "Linux", reason="reads process states from /proc")
 def test_pause_when_busy_end_to_end(spool_root: Any) -> None:
     """A real job is stopped while the user is active, keeps its lease, and is not timed out."""
-    from runner.capabilities import detect
-    from runner.lease import LEASE_FILE
-    from runner.loop import Runner
-    from runner.options import RunnerOptions
+    from runner.core.lease import LEASE_FILE
+    from runner.core.loop import Runner
+    from runner.core.options import RunnerOptions
+    from runner.machine.capabilities import detect
 
     toml = spool_root / "spool.toml"
     toml.write_text(toml.read_text().replace("lease_seconds = 60", "lease_seconds = 2"))

@@ -16,8 +16,8 @@ from runner_kit import runner, wait_for
 from test_protocol import EIOBeforeRename, RenameThenEIO, names, pending_entry
 from test_runner import set_settings
 
-import runner.kits as kits_module
-from runner.kits import KIT_FILES, Kits
+import runner.core.kits as kits_module
+from runner.core.kits import KIT_FILES, Kits
 from spool.protocol import FsOps, claim
 from spool.states import State
 

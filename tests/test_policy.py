@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.policy import (
+from runner.machine.policy import (
     IdlePolicy,
     Readings,
     format_hours,

@@ -337,9 +337,9 @@ def test_git_fetch_gets_a_missing_commit_from_the_remote(
 def test_claimed_job_whose_commit_turns_out_missing_is_handed_back(
     tmp_path: Path, bare_python: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from runner.capabilities import detect
-    from runner.loop import Runner
-    from runner.options import RunnerOptions
+    from runner.core.loop import Runner
+    from runner.core.options import RunnerOptions
+    from runner.machine.capabilities import detect
 
     monkeypatch.setenv("SPOOL_CACHE_DIR", env["SPOOL_CACHE_DIR"])
     _, scripts, _ = make_repo(tmp_path / "repo")
@@ -662,7 +662,7 @@ def test_concurrent_builders_share_one_checkout(tmp_path: Path, env: dict[str, s
     """Eight builders (as if eight slots or runners) ask for the same commit + diff at once."""
     import threading
 
-    from runner.revcache import MARKER, RevCache
+    from runner.pins.revcache import MARKER, RevCache
     from spool.gitinfo import pin
 
     repo, scripts, c1 = make_repo(tmp_path / "repo")
@@ -697,7 +697,7 @@ def test_concurrent_builders_share_one_checkout(tmp_path: Path, env: dict[str, s
 
 
 def test_cache_cleaning_by_age(tmp_path: Path) -> None:
-    from runner.revcache import MARKER, RevCache
+    from runner.pins.revcache import MARKER, RevCache
 
     _, scripts, c1 = make_repo(tmp_path / "repo")
     sp = new_spool(tmp_path, scripts)

@@ -19,13 +19,13 @@ from pathlib import Path
 import pytest
 from runner_kit import gone, proc_stat, runner, wait_for
 
-from runner.reaper import Reaper
+from runner.core.reaper import Reaper
 from spool import Spool
 
 HOLDER = textwrap.dedent(
     """
     import json, os, signal, subprocess, sys, time
-    from runner.reaper import Reaper
+    from runner.core.reaper import Reaper
 
     # argv: grace, then what to start: "plain", "stubborn" (ignores SIGTERM), "unlisted"
     reaper = Reaper(lambda msg: print(msg, file=sys.stderr, flush=True), grace=float(sys.argv[1]))
@@ -205,6 +205,6 @@ def _watchers() -> set[int]:
                 cmd = (d / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if any(c.endswith(b"runner/reaper.py") for c in cmd) and not gone(int(d.name)):
+            if any(c.endswith(b"runner/core/reaper.py") for c in cmd) and not gone(int(d.name)):
                 out.add(int(d.name))
     return out

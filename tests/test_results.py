@@ -43,7 +43,7 @@ def finish(
     duration: float = 12.5,
     exit_code: int | None = 0,
 ) -> Path:
-    """A job folder in done/ or failed/ as `runner.loop.Runner._finish` leaves it."""
+    """A job folder in done/ or failed/ as `runner.core.loop.Runner._finish` leaves it."""
     user_job: dict[str, Any] = {"script": "train.py", "params": params}
     if sweep:
         user_job["sweep"] = sweep

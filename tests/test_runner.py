@@ -321,9 +321,9 @@ def test_logs_and_runners_verbs(sp: Spool) -> None:
 
 def test_run_once_requeues_expired_lease_without_sleeping(sp: Spool) -> None:
     """Drive the loop's single step: a dead runner's claimed folder with an old lease goes back."""
-    from runner.capabilities import detect
-    from runner.loop import Runner
-    from runner.options import RunnerOptions
+    from runner.core.loop import Runner
+    from runner.core.options import RunnerOptions
+    from runner.machine.capabilities import detect
     from spool.layout import Entry
     from spool.protocol import claim
     from spool.states import State

@@ -221,7 +221,7 @@ def test_jobs_setting_startup_env_run_cold(sp: Spool) -> None:
 
 
 def test_unsafe_modules_are_refused_and_macos_is_opt_in(sp: Spool) -> None:
-    from runner.warm import parse_modules, warm_default_allowed
+    from runner.warm.pool import parse_modules, warm_default_allowed
 
     out = subprocess.run(
         [str(BIN), "--spool", str(sp.root), "runner", "--warm", "pandas,tensorflow", "--exit-when-idle"],

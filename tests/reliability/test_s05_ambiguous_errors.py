@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from rkit import JOB_PYTHON, count, drop_many, finished, flaky_fs, job_bytes, size, timeout_for
 
-from runner.capabilities import detect
-from runner.loop import Runner
-from runner.options import RunnerOptions
+from runner.core.loop import Runner
+from runner.core.options import RunnerOptions
+from runner.machine.capabilities import detect
 from spool.states import State
 
 HERE = Path(__file__).resolve().parent

@@ -7,8 +7,8 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from runner.capabilities import Capabilities
-from runner.options import RunnerOptions
+from runner.core.options import RunnerOptions
+from runner.machine.capabilities import Capabilities
 from spool.errors import StorageError
 from spool.jobs import utc_now
 from spool.layout import Layout

@@ -36,7 +36,7 @@ executable, its site-packages folders, the folders of the preloaded packages: a 
 changes them) and of the scripts folder (the folder and any module the server imported from
 it) with the one taken when the server started, and restarts the server when it changed.
 
-The server's own code is `runner/warm_server.py`: it runs with the *job's* interpreter (which
+The server's own code is `runner/warm/server.py`: it runs with the *job's* interpreter (which
 may be an old venv without housespool), so it imports the standard library only. This module is
 the runner's side: starting, watching and restarting the server, and `WarmProcess`.
 """
@@ -53,10 +53,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from runner.warm_server import KNOWN_FORK_SAFE, REFUSED, recv_frame, send_frame
+from runner.warm.server import KNOWN_FORK_SAFE, REFUSED, recv_frame, send_frame
 
 if TYPE_CHECKING:  # pragma: no cover
-    from runner.contract import Invocation
+    from runner.core.contract import Invocation
 
 __all__ = [
     "WarmPool",
@@ -78,7 +78,7 @@ ANSWER_WAIT = 10.0  # seconds for a forked job to report its pid
 RESTARTS = 3  # restarts allowed within RESTART_WINDOW before warm mode rests for that long
 RESTART_WINDOW = 60.0
 RETRY_BROKEN = 300.0  # seconds before a server that refused or failed is tried again
-SERVER_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "warm_server.py")
+SERVER_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "server.py")
 _BOOT = "import runpy, sys; del sys.path[0]; runpy.run_path(sys.argv[1], run_name='__housespool_warm__')"
 
 

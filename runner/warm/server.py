@@ -1,11 +1,11 @@
-"""The warm server itself: what runs inside the long-lived process `runner.warm.WarmPool` starts.
+"""The warm server itself: what runs inside the long-lived process `runner.warm.pool.WarmPool` starts.
 
 It runs with the *jobs'* interpreter (which may be an old venv without housespool), started as
-`python -c <boot> warm_server.py ...` and executed with `runpy.run_path`, so it imports the
+`python -c <boot> server.py ...` and executed with `runpy.run_path`, so it imports the
 standard library only and keeps to syntax Python 3.8 understands. It imports the requested
 modules, checks that forking is still safe (no thread started, CUDA not initialised, nothing
 refused by name: `KNOWN_FORK_SAFE`, `REFUSED`), then forks one child per job request and
-reports each child's exit status. `runner.warm` (the runner's side) imports the framing and
+reports each child's exit status. `runner.warm.pool` (the runner's side) imports the framing and
 the fork-safety lists from here.
 """
 

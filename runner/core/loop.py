@@ -15,23 +15,23 @@ import time
 from pathlib import Path
 from typing import Any
 
-from runner.capabilities import Capabilities, detect, meets, pick_device
-from runner.contract import build_invocation
-from runner.discover import Candidate, Scanner, Watcher
-from runner.execute import Running
-from runner.heartbeat import Heartbeat
-from runner.kits import Kits
-from runner.lease import SpoolClock, renew
-from runner.options import RunnerOptions
-from runner.pause import Pauser
-from runner.policy import IdlePolicy, read
-from runner.provenance import Provenance
-from runner.reaper import Reaper
-from runner.revcache import RevCache, RevMissing
-from runner.syncguard import claim_safety_warnings
-from runner.takeover import Expiry, new_id
-from runner.warm import WarmPool, warm_default_allowed
-from runner.writeup import Slot, StorageHealth, WriteUp, timeout_of
+from runner.core.contract import build_invocation
+from runner.core.discover import Candidate, Scanner, Watcher
+from runner.core.execute import Running
+from runner.core.heartbeat import Heartbeat
+from runner.core.kits import Kits
+from runner.core.lease import SpoolClock, renew
+from runner.core.options import RunnerOptions
+from runner.core.reaper import Reaper
+from runner.core.syncguard import claim_safety_warnings
+from runner.core.takeover import Expiry, new_id
+from runner.core.writeup import Slot, StorageHealth, WriteUp, timeout_of
+from runner.machine.capabilities import Capabilities, detect, meets, pick_device
+from runner.machine.pause import Pauser
+from runner.machine.policy import IdlePolicy, read
+from runner.pins.provenance import Provenance
+from runner.pins.revcache import RevCache, RevMissing
+from runner.warm.pool import WarmPool, warm_default_allowed
 from spool.api import Spool
 from spool.errors import SpoolError, StorageError
 from spool.jobs import CANCEL_FILE, new_token, reject, utc_now

@@ -7,7 +7,7 @@ names what could not be read so the caller can warn once.
 
 Each reading is a pure parser (fed captured text in tests) plus a thin reader with an
 injectable ``run`` (``run(argv, timeout) -> (returncode, stdout, stderr)``) or folder; they
-live in ``runner.readings`` and are re-exported here:
+live in ``runner.machine.readings`` and are re-exported here:
 
 - load: ``os.getloadavg()`` (None on Windows);
 - AC power: Linux ``/sys/class/power_supply/*/{type,online,status,scope}``
@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from datetime import time as dtime
 
-from runner.proc import Run, subprocess_run_default
-from runner.readings import (
+from runner.machine.proc import Run, subprocess_run_default
+from runner.machine.readings import (
     POWER_SUPPLY_DIR,
     load1,
     on_ac_power,

@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner.doctor_checks import FAIL, OK, WARN, Check, path_exists
-from runner.proc import Run, subprocess_run_default
+from house.doctor_checks import FAIL, OK, WARN, Check, path_exists
+from runner.machine.proc import Run, subprocess_run_default
 
 __all__ = [
     "Mount",

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner.capabilities import Capabilities
+from runner.machine.capabilities import Capabilities
 from spool import gitinfo
 from spool.errors import SpoolError
 from spool.layout import resolve_inside

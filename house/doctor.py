@@ -21,13 +21,13 @@ Each check is ``Check(name, status, detail, fix)`` with status ``ok``, ``warn`` 
   ``.sync/ID``), by conflict copies in the spool (``*.sync-conflict-*``, "conflicted copy"),
   and, as a warning only, by path names (``Dropbox``, ``OneDrive``, ``iCloud Drive``...);
 - ``git``: git is installed and the scripts folder is inside a repository;
-- ``torch``: the job interpreter's torch and the device it will use (``runner.capabilities
+- ``torch``: the job interpreter's torch and the device it will use (``runner.machine.capabilities
   .detect``), numpy 2 under a torch older than 2.3, Python 3.13+ on an Intel Mac.
 
 Everything that runs a program goes through ``run(argv, timeout)``, and the clock, the mount
 table and the platform are parameters, so every check is tested on any machine.
 
-The checks live in ``runner.doctor_checks`` (folder, clock, tools) and ``runner.doctor_storage``
+The checks live in ``house.doctor_checks`` (folder, clock, tools) and ``house.doctor_storage``
 (filesystem, sync); this module runs them in order, formats them and re-exports them.
 """
 
@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from runner.doctor_checks import (
+from house.doctor_checks import (
     FAIL,
     OK,
     WARN,
@@ -52,7 +52,7 @@ from runner.doctor_checks import (
     check_writable,
     numpy_too_new,
 )
-from runner.doctor_storage import (
+from house.doctor_storage import (
     check_filesystem,
     check_sync,
     conflict_files,
@@ -62,7 +62,7 @@ from runner.doctor_storage import (
     parse_mountinfo,
     sync_markers,
 )
-from runner.proc import Run, subprocess_run_default
+from runner.machine.proc import Run, subprocess_run_default
 
 __all__ = [
     "OK",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from runner.hw import TOOL_TIMEOUT
-from runner.proc import Run, first_line
+from runner.machine.hw import TOOL_TIMEOUT
+from runner.machine.proc import Run, first_line
 
 __all__ = [
     "NVIDIA_SMI_QUERY",

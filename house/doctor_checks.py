@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from runner.proc import Run
+from runner.machine.proc import Run
 from spool.settings import Settings
 from spool.states import State
 
@@ -306,7 +306,7 @@ def numpy_too_new(torch_version: str, numpy_version: str) -> bool:
 def check_torch(
     python: str, run: Run, *, probe_torch: bool = True, system: str | None = None, machine: str | None = None
 ) -> Check:
-    from runner.capabilities import detect
+    from runner.machine.capabilities import detect
     from spool.errors import SpoolError
 
     if not probe_torch:

@@ -9,9 +9,9 @@ testable for every platform on any machine:
 - ``read_file(path) -> str | None`` reads ``/proc/cpuinfo`` and ``/proc/meminfo``.
 
 The parsers (``parse_cpuinfo``, ``parse_meminfo``, ``parse_nvidia_smi``, ``parse_probe``,
-``parse_system_profiler``) take text and are pure. They live in ``runner.hw`` (CPU, memory,
-OS, macOS displays) and ``runner.cuda`` (nvidia-smi, the torch probe, ``gpu_decision``); the
-``run`` seam lives in ``runner.proc``. This module combines them and re-exports them.
+``parse_system_profiler``) take text and are pure. They live in ``runner.machine.hw`` (CPU, memory,
+OS, macOS displays) and ``runner.machine.cuda`` (nvidia-smi, the torch probe, ``gpu_decision``); the
+``run`` seam lives in ``runner.machine.proc``. This module combines them and re-exports them.
 
 The GPU rule: ``gpu`` is True only when a CUDA device exists AND either torch is not installed
 in the job's interpreter (nothing to contradict the hardware) or torch actually ran a tensor
@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from runner.cuda import (
+from runner.machine.cuda import (
     NVIDIA_SMI_QUERY,
     NVIDIA_SMI_QUERY_OLD,
     PROBE_PROGRAM,
@@ -40,7 +40,7 @@ from runner.cuda import (
     parse_nvidia_smi,
     parse_probe,
 )
-from runner.hw import (
+from runner.machine.hw import (
     TOOL_TIMEOUT,
     cpu_and_memory,
     normalize_os,
@@ -50,7 +50,7 @@ from runner.hw import (
     parse_system_profiler,
     read_text,
 )
-from runner.proc import Run, first_line, subprocess_run_default
+from runner.machine.proc import Run, first_line, subprocess_run_default
 from spool.errors import ConfigError
 
 __all__ = [

@@ -6,7 +6,7 @@ import os
 import platform
 from collections.abc import Callable
 
-from runner.proc import Run
+from runner.machine.proc import Run
 
 __all__ = [
     "GIB",

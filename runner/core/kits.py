@@ -32,7 +32,7 @@ from spool.protocol import BLANKS
 
 __all__ = ["Kits", "KIT_FILES"]
 
-#: the empty files a kit holds: the logs `runner.execute.Running` appends to, and the blanks
+#: the empty files a kit holds: the logs `runner.core.execute.Running` appends to, and the blanks
 #: that claim.json and result.json are written into (`spool.protocol.publish_bytes`)
 KIT_FILES = ("stdout.log", "stderr.log", "metrics.jsonl", *BLANKS)
 _PREFIX = ".kit-"

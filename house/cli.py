@@ -12,7 +12,7 @@ __all__ = ["register"]
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from runner.doctor import FAIL, format_checks, run_doctor
+    from house.doctor import FAIL, format_checks, run_doctor
     from spool.api import resolve_spool_path
     from spool.cli.output import print_json
 
@@ -29,7 +29,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def _target(args: argparse.Namespace) -> tuple[str, str, list[str]]:
     """(interpreter, spool, runner flags) as the cluster's nodes will see them."""
-    from runner.service_install import runner_flags
+    from house.service_install import runner_flags
     from spool.api import resolve_spool_path
 
     interpreter = os.path.abspath(args.interpreter or sys.executable)
@@ -46,7 +46,7 @@ def _target(args: argparse.Namespace) -> tuple[str, str, list[str]]:
 
 
 def _emit(args: argparse.Namespace, text: str, tool: str, suffix: str) -> int:
-    from runner.cluster import default_script_path, submit
+    from house.cluster import default_script_path, submit
 
     if args.submit:
         path = Path(args.out).absolute() if args.out else default_script_path(suffix)
@@ -60,7 +60,7 @@ def _emit(args: argparse.Namespace, text: str, tool: str, suffix: str) -> int:
 
 
 def cmd_slurm(args: argparse.Namespace) -> int:
-    from runner.cluster import slurm_script
+    from house.cluster import slurm_script
 
     interpreter, spool, flags = _target(args)
     text = slurm_script(
@@ -84,7 +84,7 @@ def cmd_slurm(args: argparse.Namespace) -> int:
 
 
 def cmd_condor(args: argparse.Namespace) -> int:
-    from runner.cluster import condor_submit_description
+    from house.cluster import condor_submit_description
 
     interpreter, spool, flags = _target(args)
     text = condor_submit_description(

@@ -27,8 +27,8 @@ import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from runner.capabilities import Run, subprocess_run_default
-from runner.service_install import runner_command
+from house.service_install import runner_command
+from runner.machine.capabilities import Run, subprocess_run_default
 from spool.errors import SpoolError, UsageError
 
 __all__ = [

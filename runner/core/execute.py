@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from runner.contract import Invocation
-from runner.niceness import lower_io_priority
+from runner.core.contract import Invocation
+from runner.machine.niceness import lower_io_priority
 
 __all__ = ["Running", "Outcome", "classify"]
 

@@ -45,7 +45,7 @@ class RunnerOptions(BaseModel):
     @field_validator("warm", mode="before")
     @classmethod
     def _warm_modules(cls, v: object) -> list[str]:
-        from runner.warm import parse_modules
+        from runner.warm.pool import parse_modules
 
         if v is None:
             return []

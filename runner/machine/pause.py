@@ -19,7 +19,7 @@ Rules:
   returns the seconds the job spent stopped since the last call, and the loop moves the
   slot's start by that much.
 
-The idle reading is ``runner.policy.user_idle_seconds`` (ioreg on macOS, xprintidle or
+The idle reading is ``runner.machine.policy.user_idle_seconds`` (ioreg on macOS, xprintidle or
 logind on Linux, GetLastInputInfo on Windows), taken at most every ``READ_EVERY`` seconds.
 """
 
@@ -62,7 +62,7 @@ class _Proc(Protocol):
 
 
 def _default_reader() -> float | None:
-    from runner.policy import user_idle_seconds
+    from runner.machine.policy import user_idle_seconds
 
     return user_idle_seconds()
 

@@ -17,7 +17,7 @@ the home folder). ``--name N`` installs a second service beside the first
 Every system command goes through an injectable ``run(argv, timeout)`` (argument lists,
 never a shell), so the install, uninstall and status flows are tested by recording argv.
 What is written (the runner's command line, the unit and the plist) lives in
-``runner.service_files`` and is re-exported here.
+``house.service_files`` and is re-exported here.
 
 Stopping: the runner finishes its job on the first SIGINT/SIGTERM and hands it back to
 ``pending/`` on a second. The systemd unit sends both (``ExecStop`` sends SIGINT, then systemd
@@ -38,8 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner.proc import Run, first_line, subprocess_run_default
-from runner.service_files import (
+from house.service_files import (
     RUNNER_FLAGS,
     ServiceSpec,
     launchd_log_dir,
@@ -49,6 +48,7 @@ from runner.service_files import (
     systemd_quote,
     systemd_unit,
 )
+from runner.machine.proc import Run, first_line, subprocess_run_default
 from spool.errors import SpoolError, UsageError
 
 __all__ = [
@@ -331,7 +331,7 @@ def cmd_service(args: argparse.Namespace, env: ServiceEnv | None = None) -> int:
     spec = spec_from_args(args)
     if action == "install":
         from runner.cli import build_options
-        from runner.policy import parse_hours
+        from runner.machine.policy import parse_hours
 
         build_options(args)  # the runner would refuse these options at start: refuse them now
         if args.hours is not None:

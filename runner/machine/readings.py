@@ -9,7 +9,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 
-from runner.proc import Run, subprocess_run_default
+from runner.machine.proc import Run, subprocess_run_default
 
 __all__ = [
     "POWER_SUPPLY_DIR",

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner.execute import Running, classify
-from runner.provenance import Provenance
-from runner.takeover import failures_since_retry, new_id
+from runner.core.execute import Running, classify
+from runner.core.takeover import failures_since_retry, new_id
+from runner.pins.provenance import Provenance
 from spool.errors import StorageError
 from spool.jobs import failure_record, utc_now
 from spool.layout import JOB_FILE, RESULT_FILE, Layout
@@ -49,7 +49,7 @@ class Slot:
     lost: bool = False
     handing_back: bool = False
     record: dict[str, Any] = field(default_factory=dict)
-    prov: Any = None  # runner.provenance.Started, taken when the script starts
+    prov: Any = None  # runner.pins.provenance.Started, taken when the script starts
     final: tuple[dict[str, Any], State, str] | None = None  # result.json, state and id: built once
     original_name: str | None = None  # the dropped file's name, when the job runs under a new id
     publishing: bool = False  # finished, but the spool refused the result: retried, lease kept

@@ -1,0 +1,1 @@
+"""Facts about this machine and when it is free: hardware, GPUs, load, idle policy, pausing."""

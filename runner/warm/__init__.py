@@ -1,0 +1,1 @@
+"""Warm mode: the fork server (`server`, standard library only) and the runner's side (`pool`)."""
