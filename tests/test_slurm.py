@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from slurm_kit import SlurmCluster
 
-from runner.cluster import condor_submit_description, slurm_script
+from house.cluster import condor_submit_description, slurm_script
 from spool import Spool
 
 
