@@ -29,6 +29,8 @@ TOKEN_SEP = "@"
 JOB_FILE = "job.json"
 RESULT_FILE = "result.json"
 CLAIM_FILE = "claim.json"
+#: the folder in a job folder that survives attempts and machines (`SPOOL_CHECKPOINT_DIR`)
+CHECKPOINT_DIR = "checkpoint"
 _IGNORED_SUFFIXES = (".tmp", ".part", ".swp", "~", ".crdownload", ".partial")
 
 

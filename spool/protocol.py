@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from spool.errors import StorageError
-from spool.layout import CLAIM_FILE, JOB_FILE, RESULT_FILE, TOKEN_SEP, Entry, Layout
+from spool.layout import CHECKPOINT_DIR, CLAIM_FILE, JOB_FILE, RESULT_FILE, TOKEN_SEP, Entry, Layout
 from spool.states import State, can_move
 
 __all__ = [
@@ -45,6 +45,7 @@ def blank_for(path: Path) -> Path:
 #: the placeholders a runner makes ahead in a job folder: claim.json's and result.json's.
 BLANKS = (blank_for(Path(CLAIM_FILE)).name, blank_for(Path(RESULT_FILE)).name)
 
+
 def drop_blanks(folder: Path) -> None:
     """Remove unused blanks before a job folder's last move (a job failed before its start)."""
     for name in BLANKS:
@@ -54,8 +55,9 @@ def drop_blanks(folder: Path) -> None:
             pass
 
 
-#: files that stay at the top of a job folder when an attempt is archived (blanks: for reuse).
-KEEP_ON_ARCHIVE = frozenset({JOB_FILE, "attempts", "retry.json", *BLANKS})
+#: files that stay at the top of a job folder when an attempt is archived (blanks: for reuse;
+#: the checkpoint folder: carried into the next attempt, on whichever machine it runs).
+KEEP_ON_ARCHIVE = frozenset({JOB_FILE, "attempts", "retry.json", CHECKPOINT_DIR, *BLANKS})
 
 
 class FsOps:

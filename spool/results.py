@@ -5,8 +5,10 @@ never pay for it.
 
 `load_results` columns, in this order:
 
-- `id, sweep, name, script, state, host, device, duration, attempt, started, ended, exit_code,
-  error.kind, error.message` — always present, even in an empty frame;
+- `id, sweep, name, script, state, host, device, duration, attempt, interruptions, hosts,
+  started, ended, exit_code, error.kind, error.message` — always present, even in an empty
+  frame (`interruptions`: times the job's machine or runner went away, not spending a retry;
+  `hosts`: the machines its attempts ran on, comma-separated, in order);
 - `param.*` — the job's params, nested objects flattened with dots (`param.opt.lr`);
 - `result.*` — the result object flattened the same way (`result.val.acc`); lists stay lists;
 - `git.commit, git.branch, git.dirty` — when some result.json records `provenance.git`;
@@ -56,13 +58,15 @@ FIXED_COLUMNS = (
     "device",
     "duration",
     "attempt",
+    "interruptions",
+    "hosts",
     "started",
     "ended",
     "exit_code",
     "error.kind",
     "error.message",
 )
-_NUMERIC = ("duration", "attempt", "exit_code")
+_NUMERIC = ("duration", "attempt", "interruptions", "exit_code")
 _TIMES = ("started", "ended")
 _GIT_KEYS = ("commit", "branch", "dirty")
 _STATES = {None: (State.DONE, State.FAILED), "done": (State.DONE,), "failed": (State.FAILED,)}
@@ -174,6 +178,14 @@ def _ordered_columns(fixed: tuple[str, ...], seen: dict[str, None], groups: tupl
     return cols
 
 
+def _hosts(rec: dict[str, Any]) -> str | None:
+    hosts = rec.get("hosts")
+    if type(hosts) is list and hosts:
+        return ", ".join(str(h) for h in hosts)
+    host = rec.get("host")
+    return str(host) if host is not None else None
+
+
 def _rows(
     found: list[tuple[str, str, str]], sweep: str | None
 ) -> tuple[list[dict[str, Any]], dict[str, None]]:
@@ -209,6 +221,8 @@ def _rows(
             "device": rec.get("device"),
             "duration": rec.get("duration"),
             "attempt": rec.get("attempt"),
+            "interruptions": rec.get("interruptions", 0),
+            "hosts": _hosts(rec),
             "started": rec.get("started"),
             "ended": rec.get("ended"),
             "exit_code": rec.get("exit_code"),

@@ -576,6 +576,16 @@ def test_archive_never_reuses_an_attempt_number(spool_root):
     assert (folder / "attempts" / "2" / "stdout.log").read_text() == "new"
 
 
+def test_the_checkpoint_folder_is_carried_into_the_next_attempt_not_archived(spool_root):
+    _, folder = claimed_job(spool_root, attempt=1)
+    (folder / "checkpoint").mkdir()
+    (folder / "checkpoint" / "state.pt").write_bytes(b"epoch 4")
+    (folder / "stdout.log").write_text("attempt 1")
+    assert archive_previous_attempt(folder) == 1
+    assert (folder / "checkpoint" / "state.pt").read_bytes() == b"epoch 4"
+    assert names(folder / "attempts" / "1") == {"stdout.log", "claim.json"}
+
+
 def test_layout_ignores_editor_and_temp_names(spool_root):
     pending = spool_root / "pending"
     for name in (".hidden.json", "job.json.tmp", "job.part", "job.json.swp", "job.json~", ".x.json.1.ab.tmp"):

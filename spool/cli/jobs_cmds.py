@@ -10,6 +10,7 @@ from typing import Any
 
 from spool.cli.output import compact, parse_assignments, print_json, print_table
 from spool.errors import UsageError
+from spool.history import attempt_history, hosts_spanned
 
 __all__ = ["register", "job_fields_from_args", "add_job_options"]
 
@@ -153,6 +154,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     d["job"] = v.job
     if v.result:
         d["record"] = v.result
+    pieces = attempt_history(v.path) if v.path.is_dir() else []
+    d["attempts"] = pieces
     if args.json:
         print_json(d)
         return 0
@@ -176,9 +179,29 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"  error: {err.get('kind')}: {err.get('message')}")
         if err.get("stderr_tail"):
             print("  stderr tail:\n    " + "\n    ".join(str(err["stderr_tail"]).splitlines()[-10:]))
+    for line in _attempt_lines(pieces):
+        print(f"  {line}")
     if d.get("files"):
         print("  files: " + ", ".join(d["files"]))
     return 0
+
+
+def _attempt_lines(pieces: list[dict[str, Any]]) -> list[str]:
+    """`spool show`'s attempts: how many, how many interrupted, the machines, one line each."""
+    if not pieces or (len(pieces) == 1 and pieces[0]["state"] in ("done", "failed")):
+        return []
+    interrupted = sum(1 for p in pieces if p["state"] == "interrupted")
+    hosts = ", ".join(hosts_spanned(pieces)) or "?"
+    lines = [f"attempts: {len(pieces)} ({interrupted} interrupted), on {hosts}"]
+    for p in pieces:
+        took = f"{p['duration']:.1f} s" if isinstance(p.get("duration"), int | float) else "?"
+        kind = f" ({p['kind']})" if p.get("kind") and p["kind"] != p["state"] else ""
+        ckpt = f", checkpoint {p['checkpoint_bytes']} bytes" if "checkpoint_bytes" in p else ""
+        lines.append(
+            f"  {p['attempt']}: {p['state']}{kind} on {p.get('host') or '?'} ({p.get('runner') or '?'}),"
+            f" {p.get('started') or '?'}, {took}{ckpt}"
+        )
+    return lines
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
