@@ -12,7 +12,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ __all__ = [
     "take_over",
     "blank_for",
     "drop_blanks",
+    "drop_empty_claim",
     "BLANKS",
     "KEEP_ON_ARCHIVE",
 ]
@@ -46,11 +46,12 @@ def blank_for(path: Path) -> Path:
 BLANKS = (blank_for(Path(CLAIM_FILE)).name, blank_for(Path(RESULT_FILE)).name)
 
 
-def drop_blanks(folder: Path) -> None:
+def drop_blanks(folder: Path, fs: FsOps | None = None) -> None:
     """Remove unused blanks before a job folder's last move (a job failed before its start)."""
+    fs = fs or _DEFAULT_FS
     for name in BLANKS:
         try:
-            os.unlink(folder / name)
+            fs.unlink(folder / name)
         except OSError:
             pass
 
@@ -71,6 +72,9 @@ class FsOps:
 
     def rmdir(self, path: Path) -> None:
         os.rmdir(path)
+
+    def unlink(self, path: Path) -> None:
+        os.unlink(path)
 
     def link(self, src: Path, dst: Path) -> None:
         os.link(src, dst)
@@ -135,7 +139,7 @@ def publish_bytes(
         if renaming and not _exists(tmp):
             return  # the rename happened and only its reply was lost: the file is published
         try:
-            os.unlink(tmp)
+            fs.unlink(tmp)
         except OSError:
             pass
         raise _storage_error(exc, path) from None
@@ -254,7 +258,36 @@ def _tidy_kit(folder: Path, kit: Path, fs: FsOps) -> None:
     except OSError:
         pass
     if _exists(folder):
-        shutil.rmtree(folder, ignore_errors=True)
+        _remove_tree(folder, fs)
+
+
+def _remove_tree(folder: Path, fs: FsOps) -> None:
+    """`rmtree(ignore_errors=True)` made of `FsOps` calls, so a fault test reaches each one."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        entries = []
+    for e in entries:
+        try:
+            if e.is_dir(follow_symlinks=False):
+                _remove_tree(Path(e.path), fs)
+            else:
+                fs.unlink(Path(e.path))
+        except OSError:
+            pass
+    try:
+        fs.rmdir(folder)
+    except OSError:
+        pass
+
+
+def drop_empty_claim(folder: Path, fs: FsOps = _DEFAULT_FS) -> None:
+    """Remove a claim folder that stood still without its `job.json` for a whole lease (a claimer
+    that died between its mkdir and its rename); a folder that is not empty stays."""
+    try:
+        fs.rmdir(folder)
+    except OSError:
+        pass
 
 
 def move(layout: Layout, folder: Path, job_id: str, dst: State, *, fs: FsOps = _DEFAULT_FS) -> Path | None:
@@ -316,7 +349,7 @@ def read_claim(folder: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def archive_previous_attempt(folder: Path) -> int:
+def archive_previous_attempt(folder: Path, *, fs: FsOps = _DEFAULT_FS) -> int:
     """In a folder we just claimed, move the last attempt's files to `attempts/<n>/`.
 
     Returns the number of attempts made before this one.
@@ -336,10 +369,20 @@ def archive_previous_attempt(folder: Path) -> int:
     except (TypeError, ValueError):
         ended = previous + 1
     dest = attempts / str(ended)
-    dest.mkdir(parents=True, exist_ok=True)
+    _make_dir(attempts, fs)
+    _make_dir(dest, fs)
     for p in leftovers:
-        os.rename(p, dest / p.name)
+        fs.rename(p, dest / p.name)
     return ended
+
+
+def _make_dir(path: Path, fs: FsOps) -> None:
+    """`mkdir(exist_ok=True)` through `fs`: a folder already there is fine, a file there is not."""
+    try:
+        fs.mkdir(path)
+    except FileExistsError:
+        if not path.is_dir():
+            raise
 
 
 def result_path(folder: Path) -> Path:

@@ -259,7 +259,7 @@ class Runner:
         if dest_id:
             self._log(f"{cand.entry.id} has run before: running this new copy as {dest_id}")
         try:
-            attempt = (archive_previous_attempt(folder) if cand.entry.is_folder else 0) + 1
+            attempt = (archive_previous_attempt(folder, fs=self.fs) if cand.entry.is_folder else 0) + 1
             raw = (folder / JOB_FILE).read_bytes()
         except (OSError, StorageError) as exc:  # the spool would not take a write: not the job's fault
             self._give_back(folder, job_id, f"cannot claim {job_id}", exc)

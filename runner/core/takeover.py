@@ -21,7 +21,7 @@ from spool.errors import SpoolError, StorageError
 from spool.jobs import CANCEL_FILE, failure_record, new_token
 from spool.layout import JOB_FILE, RESULT_FILE, Layout
 from spool.model import parse_job
-from spool.protocol import FsOps, drop_blanks, move, publish_json, read_claim, take_over
+from spool.protocol import FsOps, drop_blanks, drop_empty_claim, move, publish_json, read_claim, take_over
 from spool.settings import Settings
 from spool.states import State
 
@@ -84,10 +84,7 @@ class Expiry:
 
     def _take_over(self, folder: Path, job_id: str, empty: bool, fs: FsOps) -> bool:
         if empty:
-            try:
-                folder.rmdir()
-            except OSError:
-                pass
+            drop_empty_claim(folder, fs)
             return False
         old = read_claim(folder) or {}
         mine = take_over(self.layout, folder, job_id, new_token(self.runner), fs=fs)
@@ -126,7 +123,7 @@ class Expiry:
                 blank=True,
             )
             if target is State.FAILED:
-                drop_blanks(mine)
+                drop_blanks(mine, fs)
             move(self.layout, mine, dest, target, fs=fs)
         except StorageError as exc:  # left under our token, mid-claim: taken again after a lease
             self._trouble(f"cannot requeue {job_id}", exc)

@@ -190,7 +190,7 @@ class WriteUp:
                 fs=fs,
                 blank=True,
             )
-            drop_blanks(folder)
+            drop_blanks(folder, fs)
             move(self.layout, folder, job_id, State.FAILED, fs=fs)
         except StorageError as exc:
             self._log(f"cannot fail {job_id}: {exc}")
