@@ -52,7 +52,9 @@ def _emit(args: argparse.Namespace, text: str, tool: str, suffix: str) -> int:
         path = Path(args.out).absolute() if args.out else default_script_path(suffix)
         return submit(text, tool, path)
     if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
+        from spool.protocol import publish_text
+
+        publish_text(Path(args.out), text)
         sys.stderr.write(f"wrote {Path(args.out).absolute()}; submit it with: {tool} {args.out}\n")
     else:
         sys.stdout.write(text)

@@ -30,6 +30,7 @@ from pathlib import Path
 from house.service_install import runner_command
 from runner.machine.capabilities import Run, subprocess_run_default
 from spool.errors import SpoolError, UsageError
+from spool.protocol import publish_text
 
 __all__ = [
     "SubmitError",
@@ -199,7 +200,7 @@ def submit(
             f"with -o FILE and submit it there with {tool}"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    publish_text(path, text)
     rc, out, err = run([exe, str(path)], SUBMIT_TIMEOUT)
     if rc != 0:
         first = next((ln.strip() for ln in (err + "\n" + out).splitlines() if ln.strip()), f"exit {rc}")

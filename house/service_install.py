@@ -50,6 +50,7 @@ from house.service_files import (
 )
 from runner.machine.proc import Run, first_line, subprocess_run_default
 from spool.errors import SpoolError, UsageError
+from spool.protocol import publish_text
 
 __all__ = [
     "ServiceError",
@@ -144,9 +145,7 @@ def render(spec: ServiceSpec, env: ServiceEnv) -> str:
 
 def _write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    publish_text(path, text)
 
 
 def _systemctl(env: ServiceEnv, *words: str) -> tuple[int, str, str]:

@@ -13,6 +13,7 @@ from spool import jobs as _jobs
 from spool.errors import InvalidJob, NotFound, SpoolExists, UsageError
 from spool.layout import JOB_FILE, Entry, Layout
 from spool.model import Job, job_from_dict, parse_job
+from spool.protocol import publish_text
 from spool.settings import SETTINGS_FILE, Settings, load_settings, render_settings
 from spool.states import State
 
@@ -62,7 +63,7 @@ class Spool:
         layout = Layout(root)
         for d in layout.all_dirs():
             d.mkdir(parents=True, exist_ok=True)
-        (root / SETTINGS_FILE).write_text(render_settings(scripts_value.replace(os.sep, "/")))
+        publish_text(root / SETTINGS_FILE, render_settings(scripts_value.replace(os.sep, "/")))
         return cls(root)
 
     @property

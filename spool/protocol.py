@@ -22,6 +22,7 @@ from spool.states import State, can_move
 __all__ = [
     "FsOps",
     "publish_bytes",
+    "publish_text",
     "publish_json",
     "json_lines",
     "claim",
@@ -143,6 +144,12 @@ def publish_bytes(
         except OSError:
             pass
         raise _storage_error(exc, path) from None
+
+
+def publish_text(path: Path, text: str, *, fsync: bool = True, fs: FsOps = _DEFAULT_FS) -> None:
+    """`publish_bytes` for text (UTF-8). With `publish_bytes` and `publish_json`, the one atomic
+    write in housespool: job files, results, heartbeats, reports, unit files all come through it."""
+    publish_bytes(path, text.encode("utf-8"), fsync=fsync, fs=fs)
 
 
 def publish_new(path: Path, data: bytes, *, fsync: bool = True, fs: FsOps = _DEFAULT_FS) -> bool:
