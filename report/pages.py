@@ -201,7 +201,7 @@ def index_page(
     defs: dict[str, SweepDef],
     summaries: dict[str, Any],
 ) -> None:
-    from spool.cli.watch_cmds import runner_rows
+    from spool.heartbeats import runner_rows
 
     sweeps = []
     for sid in sorted(k for k in summaries if k != "__loose__"):

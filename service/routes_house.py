@@ -24,10 +24,7 @@ def house_router(sp: Spool) -> APIRouter:
 
     @router.get("/runners", tags=["house"], summary="The runners: machine, liveness, current jobs")
     def get_runners() -> dict[str, Any]:
-        from spool.cli.watch_cmds import runner_rows
-
-        sp.check()
-        return {"runners": runner_rows(sp.layout.runners)}
+        return {"runners": sp.runners()}
 
     @router.get(
         "/results",

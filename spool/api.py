@@ -139,6 +139,14 @@ class Spool:
             out["sweeps"] = sweeps
         return out
 
+    def runners(self) -> list[dict[str, Any]]:
+        """Each runner's heartbeat (host, capabilities, current jobs, status) with `age` in
+        seconds by the spool's clock and `alive`, sorted by runner name."""
+        from spool.heartbeats import runner_rows
+
+        self.check()
+        return runner_rows(self.layout.runners)
+
     def sweep_ids(self) -> set[str]:
         try:
             return {p.name[:-5] for p in os.scandir(self.layout.sweeps) if p.name.endswith(".yaml")}

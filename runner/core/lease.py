@@ -2,7 +2,8 @@
 
 A holder renews its lease by writing into `lease` in the job folder; the file server
 stamps the mtime. Anyone judging expiry writes into a clock file of its own on the
-same spool and compares the two mtimes: both come from the one clock that matters.
+same spool and compares the two mtimes (`spool.clock.SpoolClock`): both come from the one
+clock that matters.
 """
 
 from __future__ import annotations
@@ -14,30 +15,9 @@ from pathlib import Path
 from spool.layout import CLAIM_FILE, JOB_FILE, Entry, Layout
 from spool.protocol import read_claim
 
-__all__ = ["SpoolClock", "renew", "lease_age", "Expired", "find_expired", "LEASE_FILE"]
+__all__ = ["renew", "lease_age", "Expired", "find_expired", "LEASE_FILE"]
 
 LEASE_FILE = "lease"
-
-
-class SpoolClock:
-    """`now()` is the spool's time: the mtime of a file we just wrote there."""
-
-    def __init__(self, layout: Layout, runner: str):
-        self.path = layout.runners / f".clock-{runner}"
-
-    def now(self) -> float:
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            os.write(fd, b"t")
-            return os.fstat(fd).st_mtime
-        finally:
-            os.close(fd)
-
-    def remove(self) -> None:
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            pass
 
 
 def renew(folder: Path, beat: int) -> bool:

@@ -20,7 +20,7 @@ from runner.core.discover import Candidate, Scanner, Watcher
 from runner.core.execute import Running
 from runner.core.heartbeat import Heartbeat
 from runner.core.kits import Kits
-from runner.core.lease import SpoolClock, renew
+from runner.core.lease import renew
 from runner.core.options import RunnerOptions
 from runner.core.reaper import Reaper
 from runner.core.syncguard import claim_safety_warnings
@@ -33,6 +33,7 @@ from runner.pins.provenance import Provenance
 from runner.pins.revcache import RevCache, RevMissing
 from runner.warm.pool import WarmPool, warm_default_allowed
 from spool.api import Spool
+from spool.clock import SpoolClock
 from spool.errors import SpoolError, StorageError
 from spool.jobs import CANCEL_FILE, new_token, reject, utc_now
 from spool.layout import CLAIM_FILE, JOB_FILE

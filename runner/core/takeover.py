@@ -15,8 +15,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from runner.core.lease import SpoolClock, find_expired
+from runner.core.lease import find_expired
 from runner.core.syncguard import double_claims
+from spool.clock import SpoolClock
 from spool.errors import SpoolError, StorageError
 from spool.jobs import CANCEL_FILE, failure_record, new_token
 from spool.layout import JOB_FILE, RESULT_FILE, Layout

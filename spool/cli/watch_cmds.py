@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from spool.cli.output import print_json, print_table
 from spool.errors import NotFound
 
-__all__ = ["register", "runner_rows"]
+__all__ = ["register"]
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
@@ -50,49 +47,10 @@ def cmd_logs(args: argparse.Namespace) -> int:
             time.sleep(0.2)
 
 
-def _spool_now(runners_dir: Path) -> float:
-    """The spool's clock: the mtime of a file written there just now."""
-    probe = runners_dir / f".clock-cli-{os.getpid()}"
-    try:
-        probe.write_bytes(b"t")
-        return probe.stat().st_mtime
-    except OSError:
-        return time.time()
-    finally:
-        try:
-            probe.unlink()
-        except OSError:
-            pass
-
-
-def runner_rows(runners_dir: Path) -> list[dict[str, Any]]:
-    """Each runner's heartbeat with `age` (seconds, by the spool's clock) and `alive`."""
-    now = _spool_now(runners_dir)
-    rows: list[dict[str, Any]] = []
-    try:
-        names = sorted(p for p in os.listdir(runners_dir) if p.endswith(".json") and not p.startswith("."))
-    except FileNotFoundError:
-        return rows
-    for name in names:
-        path = runners_dir / name
-        try:
-            doc = json.loads(path.read_bytes())
-            age = now - path.stat().st_mtime
-        except (OSError, ValueError):
-            continue
-        beat = float(doc.get("heartbeat_seconds") or 5)
-        doc["age"] = round(age, 1)
-        doc["alive"] = doc.get("status") != "stopped" and age < max(15.0, 3 * beat)
-        rows.append(doc)
-    return rows
-
-
 def cmd_runners(args: argparse.Namespace) -> int:
     from spool.api import Spool
 
-    sp = Spool(args.spool)
-    sp.check()
-    rows = runner_rows(sp.layout.runners)
+    rows = Spool(args.spool).runners()
     if args.json:
         print_json(rows)
         return 0
