@@ -20,7 +20,7 @@ from spool.protocol import (
     move,
     publish_bytes,
     publish_json,
-    publish_new,
+    publish_reserved,
     read_claim,
 )
 from spool.states import State
@@ -81,14 +81,20 @@ def check_script(scripts_dir: Path, job: Job, file: str | None = None) -> Path:
 
 
 def publish_job(layout: Layout, raw: bytes, job_id: str | None = None, *, fsync: bool = True) -> str:
-    """Publish job bytes as `pending/<id>.json` (temp, fsync, rename); returns the id."""
+    """Publish job bytes as `pending/<id>.json` (temp, fsync, rename); returns the id.
+
+    An explicit `job_id` is reserved once for the life of the spool (`ids/<id>/`): a second
+    publish of it is refused whatever became of the first job (claimed, requeued, finished)."""
     target = layout.state_dir(State.PENDING) / f"{job_id or new_id()}.json"
     if job_id is None:
         publish_bytes(target, raw, fsync=fsync)  # a fresh id: nothing to collide with
         return target.name[:-5]
     if not is_valid_id(job_id):
         raise InvalidJob(f"{job_id!r} cannot be a job id (letters, digits, . _ -; no separators)", field="id")
-    if layout.find(job_id) is not None or not publish_new(target, raw, fsync=fsync):
+    # find: a job of this id from before reservations (or a file dropped under that name)
+    if layout.find(job_id) is not None or not publish_reserved(
+        layout.reserved, job_id, target, raw, fsync=fsync
+    ):
         raise InvalidJob(f"a job {job_id!r} already exists; ids are never reused", field="id")
     return job_id
 

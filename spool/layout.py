@@ -23,6 +23,7 @@ __all__ = [
     "RESULT_FILE",
     "CLAIM_FILE",
     "resolve_inside",
+    "listed_name",
 ]
 
 TOKEN_SEP = "@"
@@ -39,7 +40,13 @@ def is_ignored_name(name: str) -> bool:
     return name.startswith(".") or name.endswith(_IGNORED_SUFFIXES)
 
 
-_LOOK_ORDER = (State.DONE, State.FAILED, State.PENDING, State.CLAIMED)  # what `find` looks at
+
+def listed_name(name: str) -> str:
+    """A claimed folder's name as listed: smbnetfs (libsmbclient) lists `@` as `%40` (and `%` as
+    `%25`) while it opens either spelling, so a listed `%40` is read as the `@` it stands for."""
+    if TOKEN_SEP in name or "%40" not in name:
+        return name
+    return name.replace("%40", TOKEN_SEP).replace("%25", "%")
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,12 @@ class Layout:
     def sweeps(self) -> Path:
         return self.root / "sweeps"
 
+    @property
+    def reserved(self) -> Path:
+        """`ids/`: reservations of explicit job ids (`spool.protocol.publish_reserved`), one per
+        id, kept for the life of the spool; made on first use."""
+        return self.root / "ids"
+
     def all_dirs(self) -> list[Path]:
         return [self.state_dir(s) for s in State] + [self.runners, self.data, self.sweeps]
 
@@ -145,7 +158,7 @@ class Layout:
                 return name if is_valid_id(name) else None
             return name[:-5] if name.endswith(".json") else name
         if state is State.CLAIMED:
-            job_id, sep, token = name.partition(TOKEN_SEP)
+            job_id, sep, token = listed_name(name).partition(TOKEN_SEP)
             if not sep or not token:
                 return None
         else:
@@ -158,28 +171,36 @@ class Layout:
         if job_id is None:
             return None
         folder = is_dir if state is State.PENDING else True
+        if state is State.CLAIMED:
+            name = listed_name(name)
         return Entry(job_id, state, self.state_dir(state) / name, folder)
 
     def find(self, job_id: str) -> Entry | None:
-        """Where a job is now, looking in the cheap places first.
+        """Where a job is now, or None if it is nowhere.
 
-        The folders are looked at one after another, so a job can move from one not yet
-        looked at to one already looked at (claimed/ to failed/ as it ends): a miss is
-        believed when no state folder changed during the look (moving a job changes the
-        folders it leaves and enters), else looked again, up to three times. The common miss,
-        a new id checked before it is published, costs one look."""
+        The places are looked at in the order a job moves through them (pending/, claimed/,
+        then done/ and failed/), so a job that moves on during the look (claimed as it is
+        looked for, ending as claimed/ is read) is always found further on: no timing, no
+        folder times (which a network folder may not keep: smbnetfs reports 0) are relied on.
+        Only a move back (a requeue, a retry) or a take-over of this very job while it is
+        looked for can hide it from one look: those enter pending/ or rename within claimed/,
+        so a miss is looked at again (twice at most) when either changed during the look, or
+        when their times cannot tell."""
         if not is_valid_id(job_id):
             return None
         for _ in range(3):
             before = self._stamps()
             entry = self._find_once(job_id)
-            if entry is not None or self._stamps() == before:
+            if entry is not None:
                 return entry
+            after = self._stamps()
+            if after == before and all(st is not None and st[0] for st in after):
+                return None  # neither pending/ nor claimed/ changed: nothing moved back
         return None
 
     def _stamps(self) -> list[tuple[int, int, int] | None]:
         out: list[tuple[int, int, int] | None] = []
-        for state in _LOOK_ORDER:
+        for state in (State.PENDING, State.CLAIMED):
             try:
                 st = os.stat(self.root / state.value)
             except OSError:
@@ -189,10 +210,6 @@ class Layout:
         return out
 
     def _find_once(self, job_id: str) -> Entry | None:
-        for state in (State.DONE, State.FAILED):
-            p = self.state_dir(state) / job_id
-            if (p / JOB_FILE).exists():
-                return Entry(job_id, state, p)
         pending = self.state_dir(State.PENDING)
         if (pending / f"{job_id}.json").is_file():
             return Entry(job_id, State.PENDING, pending / f"{job_id}.json", False)
@@ -202,4 +219,8 @@ class Layout:
         for e in self.entries(State.CLAIMED):
             if e.path.name.startswith(prefix) and (e.path / JOB_FILE).exists():
                 return e
+        for state in (State.DONE, State.FAILED):
+            p = self.state_dir(state) / job_id
+            if (p / JOB_FILE).exists():
+                return Entry(job_id, state, p)
         return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,10 @@ __all__ = [
     "read_claim",
     "take_over",
     "blank_for",
+    "publish_new",
+    "publish_reserved",
+    "links_work",
+    "sync_folder",
     "drop_blanks",
     "drop_empty_claim",
     "BLANKS",
@@ -152,29 +157,125 @@ def publish_text(path: Path, text: str, *, fsync: bool = True, fs: FsOps = _DEFA
     publish_bytes(path, text.encode("utf-8"), fsync=fsync, fs=fs)
 
 
+RESERVED_FILE = "reserved.json"
+_LINKS: dict[tuple[int, type], bool] = {}  # (st_dev, FsOps class) -> whether link() works there
+
+#: errnos meaning "this file system has no hard links" (smbnetfs: EPERM; others: ENOTSUP, ENOSYS)
+_NO_LINKS = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EMLINK, errno.EXDEV})
+
+
+def links_work(folder: Path, fs: FsOps = _DEFAULT_FS) -> bool:
+    """Whether `link()` works in `folder`'s file system: probed once per mount (st_dev) and
+    `FsOps`, then remembered. A probe failing for another reason (EIO, a full disk) raises and
+    is not remembered."""
+    dev = (os.stat(folder).st_dev, type(fs))
+    known = _LINKS.get(dev)
+    if known is not None:
+        return known
+    probe = _temp_name(folder / ".links")
+    fs.write_new(probe, b"", False)
+    try:
+        fs.link(probe, probe.with_name(probe.name + ".2"))
+        fs.unlink(probe.with_name(probe.name + ".2"))
+        _LINKS[dev] = True
+    except OSError as exc:
+        if exc.errno not in _NO_LINKS:
+            raise
+        _LINKS[dev] = False
+    finally:
+        fs.unlink(probe)
+    return _LINKS[dev]
+
+
 def publish_new(path: Path, data: bytes, *, fsync: bool = True, fs: FsOps = _DEFAULT_FS) -> bool:
     """Like `publish_bytes`, but never replaces an existing file: False if `path` exists.
 
-    A hard link cannot replace its target, so two publishers of one name cannot both win.
+    Where the mount has hard links, the bytes are written whole under a temp name and linked
+    to `path` (a link cannot replace its target, so of two publishers one wins). Without them
+    (smbnetfs, macOS's SMB client), `path` is created with O_EXCL after the bytes are safe in
+    the temp file, then written: readers of a name published this way must take a file that
+    does not parse yet as one still being written (the pending scanner does).
     """
     tmp = _temp_name(path)
     try:
         fs.write_new(tmp, data, fsync)
+        if links_work(path.parent, fs):
+            try:
+                fs.link(tmp, path)
+            except FileExistsError:
+                return False
+            except OSError as exc:
+                if not (_exists(path) and os.stat(path).st_ino == os.stat(tmp).st_ino):
+                    raise _storage_error(exc, path) from None
+            return True
         try:
-            fs.link(tmp, path)
+            fs.write_new(path, data, fsync)
         except FileExistsError:
             return False
-        except OSError as exc:
-            if not (_exists(path) and os.stat(path).st_ino == os.stat(tmp).st_ino):
-                raise _storage_error(exc, path) from None
         return True
     except OSError as exc:
         raise _storage_error(exc, path) from None
     finally:
         try:
-            os.unlink(tmp)
+            fs.unlink(tmp)
         except OSError:
             pass
+
+
+def publish_reserved(
+    reserved: Path, job_id: str, target: Path, data: bytes, *, fsync: bool = True, fs: FsOps = _DEFAULT_FS
+) -> bool:
+    """Publish `data` as `target` under an id reserved once for the life of the spool: False if
+    `job_id` was ever reserved (whatever became of its job since: run, failed, claimed again).
+
+    The reservation is a folder `ids/<id>/` holding `reserved.json`, made whole under a temp name
+    and renamed into place: a folder cannot be renamed onto a non-empty one, so of two publishers
+    one wins, with or without hard links. The job's bytes wait in it as `job.json` and are
+    published by one rename to `target`; whoever finds them still there (a publisher that died
+    or stalled between the two renames) makes that same rename, and only one rename can succeed.
+    """
+    final = reserved / job_id
+    nonce = os.urandom(8).hex()
+    tmp = reserved / f".{job_id}.{nonce}.tmp"
+    try:
+        try:
+            fs.mkdir(tmp)
+        except FileNotFoundError:
+            reserved.mkdir(exist_ok=True)
+            fs.mkdir(tmp)
+        fs.write_new(tmp / RESERVED_FILE, json_lines({"id": job_id, "nonce": nonce}), fsync)
+        fs.write_new(tmp / JOB_FILE, data, fsync)
+        try:
+            fs.rename(tmp, final)
+            won = True
+        except OSError as exc:  # taken already, or an error whose rename may have happened
+            won = not _exists(tmp) and _nonce(final) == nonce
+            if not won and exc.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR):
+                raise
+            _remove_tree(tmp, fs)
+        _finish_reserved(final, target, fs)
+        return won
+    except OSError as exc:
+        _remove_tree(tmp, fs)
+        raise _storage_error(exc, final) from None
+
+
+def _nonce(folder: Path) -> str | None:
+    try:
+        return json.loads((folder / RESERVED_FILE).read_bytes()).get("nonce")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _finish_reserved(final: Path, target: Path, fs: FsOps) -> None:
+    """Move a reservation's waiting job bytes (if still there) to their published name."""
+    try:
+        fs.rename(final / JOB_FILE, target)
+    except FileNotFoundError:
+        pass  # published already (by us or by whoever finished it)
+    except OSError:
+        if _exists(final / JOB_FILE):
+            raise
 
 
 def json_lines(obj: Any) -> bytes:
@@ -249,11 +350,11 @@ def claim(
                     fs.rmdir(folder)
                 except OSError:
                     pass
-            if exc.errno in (errno.ENOENT, errno.ENOTEMPTY, errno.EEXIST):
-                return None
-            if exc.errno == errno.ENOSPC:
-                raise _storage_error(exc, folder) from None
-            return None
+            if exc.errno == errno.ENOENT or not _exists(src):
+                return None  # the source went to another claimer (or our folder was tidied away)
+            # EACCES, EROFS, EIO, ENOSPC with the job still pending: not a lost race but the
+            # spool refusing. Said as such: a read-only share must not look like an empty queue.
+            raise _storage_error(exc, folder) from None
     return folder
 
 
@@ -297,8 +398,28 @@ def drop_empty_claim(folder: Path, fs: FsOps = _DEFAULT_FS) -> None:
         pass
 
 
+def sync_folder(folder: Path) -> None:
+    """fsync a folder, so the names just renamed into it survive a power cut (Linux; elsewhere a
+    folder cannot be opened for that, and the file's own fsync is what there is)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # EINVAL: a file system (some FUSE ones) that cannot sync a folder
+        pass
+    finally:
+        os.close(fd)
+
+
 def move(layout: Layout, folder: Path, job_id: str, dst: State, *, fs: FsOps = _DEFAULT_FS) -> Path | None:
     """Move a job folder to `dst` (finish, fail, requeue, retry) with one rename.
+
+    A move to done/ or failed/ publishes the folder's result.json: the folder is synced first,
+    so a power cut cannot leave a finished job whose result.json's name never reached the disk.
 
     Returns the new path, or None when the folder was gone (someone else moved it first:
     the caller has lost the job and must write nothing more for it). After an ambiguous error
@@ -312,6 +433,8 @@ def move(layout: Layout, folder: Path, job_id: str, dst: State, *, fs: FsOps = _
     if not _exists(folder):
         return None  # already moved (a take-over, a cancel): whatever sits at `target` is not ours
     marker = read_claim(folder) if src_state is State.CLAIMED else None
+    if dst in (State.DONE, State.FAILED):
+        sync_folder(folder)
     try:
         fs.rename(folder, target)
     except OSError as exc:

@@ -337,11 +337,12 @@ def test_claim_whose_rename_happened_but_reported_eio_returns_the_folder(spool_r
     assert names(spool_root / "pending") == set()
 
 
-def test_claim_whose_rename_failed_returns_none_and_leaves_the_job_pending(spool_root):
+def test_claim_whose_rename_failed_is_storage_trouble_and_leaves_the_job_pending(spool_root):
+    """An EIO with the job still in pending/ is the share failing, not a race lost (issue 18.11)."""
     job_id = spool_root.submit("s.py")
     raw = (spool_root / "pending" / f"{job_id}.json").read_bytes()
-    folder = claim(spool_root.layout, pending_entry(spool_root, job_id), "r1.f00d", fs=EIOBeforeRename())
-    assert folder is None
+    with pytest.raises(StorageError, match="cannot write"):
+        claim(spool_root.layout, pending_entry(spool_root, job_id), "r1.f00d", fs=EIOBeforeRename())
     assert (spool_root / "pending" / f"{job_id}.json").read_bytes() == raw
     assert names(spool_root / "claimed") == set()  # no empty claimed folder left
     assert spool_root.status()["pending"] == 1
@@ -349,7 +350,8 @@ def test_claim_whose_rename_failed_returns_none_and_leaves_the_job_pending(spool
 
 def test_claim_of_requeued_folder_with_ambiguous_errors(spool_root):
     job_id, entry = requeued_job(spool_root)
-    assert claim(spool_root.layout, entry, "r1.0bad", fs=EIOBeforeRename()) is None
+    with pytest.raises(StorageError):
+        claim(spool_root.layout, entry, "r1.0bad", fs=EIOBeforeRename())
     assert entry.path.is_dir() and names(spool_root / "claimed") == set()
     folder = claim(spool_root.layout, entry, "r1.0b0b", fs=RenameThenEIO())
     assert folder == spool_root / "claimed" / f"{job_id}@r1.0b0b"
