@@ -130,9 +130,11 @@ class Running:
         nice: int = 0,
         on_exit: Callable[[], None] | None = None,
         spawn: Callable[[Invocation], Any] | None = None,
+        on_record: Callable[[dict[str, Any]], None] | None = None,
     ):
         self.folder = folder
         self._on_exit = on_exit or (lambda: None)
+        self._on_record = on_record  # each metrics record, on the pump thread (the stopper's hook)
         self._still_ours = still_ours
         self._last_fence = 0.0
         self._fenced = False
@@ -290,6 +292,8 @@ class Running:
             self.result = obj
             self.metrics_count += 1
             self._metrics.write(line + b"\n")
+            if self._on_record is not None:
+                self._on_record(obj)
 
     def signal_group(self, sig: int) -> None:
         try:

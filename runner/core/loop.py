@@ -23,6 +23,7 @@ from runner.core.kits import Kits
 from runner.core.lease import renew
 from runner.core.options import RunnerOptions
 from runner.core.reaper import Reaper
+from runner.core.stopper import StopperFactory
 from runner.core.syncguard import claim_safety_warnings
 from runner.core.takeover import Expiry, new_id
 from runner.core.writeup import Slot, StorageHealth, WriteUp, timeout_of
@@ -105,6 +106,7 @@ class Runner:
             "python_version": self.caps.python_version,
             "device": self.device,
         }
+        self.stoppers = StopperFactory(self.layout, self.wake.set, self._log)  # early termination
         self.writeup = WriteUp(self.layout, self.settings, self.prov, who, self.health, self._log)
         self.revs = RevCache(self.scripts_dir, self.spool.root, fetch=opts.git_fetch, log=self._log)
         self.heartbeat.extra["revs_missing"] = self.revs.notes  # why pinned jobs are left to others
@@ -292,6 +294,7 @@ class Runner:
                 spawn = None
                 if self.warm is not None:  # a fork of the warm server, or cold with the reason
                     spawn, slot.warm = self.warm.spawner(job)
+                slot.stopper = self.stoppers.for_job(job.sweep, job_id)
                 slot.proc = Running(
                     inv,
                     folder,
@@ -300,6 +303,7 @@ class Runner:
                     still_ours=lambda: (folder / JOB_FILE).exists(),
                     on_exit=self.wake.set,
                     spawn=spawn,
+                    on_record=slot.stopper.on_record if slot.stopper is not None else None,
                 )
                 self.reaper.add(slot.proc.pid)
             finally:  # just after the start: the script does not wait for these
@@ -390,6 +394,8 @@ class Runner:
                 elif (slot.folder / CANCEL_FILE).exists():
                     slot.cancelled = True
                     proc.stop(now, grace=1.0)
+                elif slot.stopper is not None and slot.stopper.verdict is not None:
+                    self._stop_early(slot, now)
                 elif (limit := timeout_of(slot.job, self.settings)) and now - slot.started > limit:
                     slot.timed_out = True
                     proc.stop(now)
@@ -397,9 +403,24 @@ class Runner:
                 slot.started += self.pauser.tend(key, proc, now)
             if proc.done():  # its group is ended (or being killed): nothing for the reaper
                 self.reaper.remove(proc.pid)
+                if slot.stopper is not None:
+                    slot.stopper.close()
                 ended[key] = self.slots.pop(key)
         self._ending = ended
         return changed or bool(ended), ended
+
+    def _stop_early(self, slot: Slot, now: float) -> None:
+        """Hyperband says stop: stopped as a cancel is, written up as done, marked stopped."""
+        assert slot.proc is not None and slot.stopper is not None
+        if slot.proc.proc.poll() is not None:
+            return  # it ended on its own meanwhile: it ran to its end
+        v = slot.early_stop = slot.stopper.verdict
+        assert v is not None
+        slot.proc.stop(now, grace=1.0)
+        self._log(
+            f"stopping {slot.job_id} early (hyperband): {v.value:g} at band {v.band}, "
+            f"threshold {v.threshold:g}"
+        )
 
     def _lose(self, slot: Slot, now: float) -> None:
         slot.lost = True

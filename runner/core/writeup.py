@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.core.execute import Running, classify
+from runner.core.stopper import Stopper
 from runner.core.takeover import failures_since_retry, new_id
 from runner.pins.provenance import Provenance
 from spool.errors import StorageError
@@ -25,6 +26,7 @@ from spool.model import Job
 from spool.protocol import FsOps, drop_blanks, move, publish_json
 from spool.settings import Settings
 from spool.states import State
+from spool.sweeps.hyperband import Verdict
 
 __all__ = ["Slot", "StorageHealth", "WriteUp", "STORAGE_RETRY", "timeout_of"]
 
@@ -56,6 +58,8 @@ class Slot:
     publish_at: float = 0.0
     token: str = ""  # this claim's token (claim.json)
     warm: dict[str, Any] | None = None  # warm mode: {"used": bool, ...} for result.json
+    stopper: Stopper | None = None  # a hyperband sweep's job: judged as its metric lines arrive
+    early_stop: Verdict | None = None  # the verdict it was stopped by: done, marked stopped
 
 
 class StorageHealth:
@@ -124,6 +128,8 @@ class WriteUp:
             cancelled=slot.cancelled,
             timeout=timeout_of(slot.job, self.settings),
         )
+        if slot.early_stop is not None:  # stopped by early termination: done, not failed
+            state, error = "done", None
         if error is not None:
             error["stderr_tail"] = outcome.stderr_tail[-2000:]
         slot.record = {
@@ -225,6 +231,9 @@ class WriteUp:
             rec["logs_truncated"] = True
         if slot.warm is not None:
             rec["warm"] = slot.warm
+        if slot.early_stop is not None:
+            rec["stopped"] = True
+            rec["early_terminate"] = slot.early_stop.record()
         target = State.DONE if state == "done" else State.FAILED
         if (
             target is State.FAILED
