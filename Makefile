@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH)"
-	$(BIN)/pip install -q -e '.[ml,serve,dev]'
+	$(BIN)/pip install -q -e '.[ml,serve,report,dev]'
 	touch $@
 
 lint: venv

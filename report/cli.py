@@ -5,12 +5,39 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-__all__ = ["register", "cmd_report"]
+__all__ = ["register", "cmd_report", "refresh", "require_report_libraries"]
+
+REPORT_LIBRARIES = ("jinja2", "matplotlib")
+
+
+def require_report_libraries() -> None:
+    """The report's libraries come with the `report` extra: say so in one line when they are missing."""
+    import importlib.util
+
+    from spool.errors import MissingExtra
+
+    for name in REPORT_LIBRARIES:
+        if importlib.util.find_spec(name) is None:
+            raise MissingExtra("report", name)
+
+
+def refresh(spool: Any) -> str | None:
+    """After jobs left the spool (`spool gc`): rebuild the report if there is one, so its pages
+    and links stay those of the jobs that are there (a `housespool.refresh` entry point)."""
+    from report.build import build
+
+    out = spool.root / "report"
+    if not (out / "manifest.json").exists():
+        return None
+    require_report_libraries()
+    index, stats = build(spool, None)
+    return f"report rebuilt: {index} ({len(stats.jobs_removed)} page(s) of archived jobs removed)"
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    require_report_libraries()
     from report.build import build
     from spool.api import Spool
 

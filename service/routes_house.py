@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -37,9 +37,17 @@ def house_router(sp: Spool) -> APIRouter:
         sweep: str | None = Query(None, max_length=200),
         state: Literal["done", "failed", "all"] = Query("done"),
         format: Literal["json", "csv"] | None = Query(None, description="default: from Accept, else JSON"),
+        where: Annotated[
+            list[str] | None,
+            Query(
+                max_length=2000,
+                description="keep rows where this holds, e.g. `param.lr < 0.01` or `label.group == a`; "
+                "repeatable (all must hold); the language of `spool results --where`",
+            ),
+        ] = None,
     ) -> Response:
         load_results = _load_results()
-        df = load_results(sp.layout, sweep=sweep, state=None if state == "all" else state)
+        df = load_results(sp.layout, sweep=sweep, state=None if state == "all" else state, where=where)
         accept = request.headers.get("accept", "")
         want_csv = format == "csv" or (
             format is None and "text/csv" in accept and "application/json" not in accept

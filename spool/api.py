@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spool import jobs as _jobs
+from spool.deps import ARCHIVE_DIR, check_after
 from spool.errors import InvalidJob, NotFound, SpoolExists, UsageError
 from spool.layout import JOB_FILE, Entry, Layout
 from spool.model import Job, job_from_dict, parse_job
@@ -93,6 +94,8 @@ class Spool:
         elif params or fields:
             raise UsageError("give params/fields with a script name, not with a Job")
         _jobs.check_script(self.scripts_dir, job)
+        if job.after:
+            check_after(self.layout, job.after, job_id=job_id)
         raw = json.dumps(job.to_file_dict(), indent=1).encode() + b"\n"
         return _jobs.publish_job(self.layout, raw, job_id)
 
@@ -100,6 +103,11 @@ class Spool:
         """Validate job file bytes and queue them unchanged (the user's bytes are what is kept)."""
         job = parse_job(raw, file)
         _jobs.check_script(self.scripts_dir, job, file)
+        if job.after:
+            try:
+                check_after(self.layout, job.after)
+            except InvalidJob as exc:
+                raise InvalidJob(exc.message, file=file, field=exc.field) from None
         return _jobs.publish_job(self.layout, raw)
 
     # -- look -------------------------------------------------------------------
@@ -153,8 +161,22 @@ class Spool:
         except FileNotFoundError:
             return set()
 
-    def jobs(self, state: State | str | None = None, sweep: str | None = None) -> list[_jobs.JobView]:
-        """Every job (or those in one state / sweep), sorted by id."""
+    def unfinished_ids(self) -> list[str]:
+        """The ids of every job pending or running right now (names only: no file is read)."""
+        self.check()
+        states = (State.PENDING, State.CLAIMED)
+        return sorted({e.id for st in states for e in self.layout.entries(st) if e.is_job_name})
+
+    def jobs(
+        self,
+        state: State | str | None = None,
+        sweep: str | None = None,
+        where: str | list[str] | None = None,
+    ) -> list[_jobs.JobView]:
+        """Every job (or those in one state / sweep, or matching `where`), sorted by id."""
+        from spool.where import Filter
+
+        filt = Filter(where)
         self.check()
         states = [State(state)] if state else list(State)
         views = []
@@ -166,7 +188,12 @@ class Spool:
                 if sweep and (v.job or {}).get("sweep") != sweep:
                     continue
                 views.append(v)
-        return sorted(views, key=lambda v: v.id)
+        views.sort(key=lambda v: v.id)
+        if filt and views:
+            rows = [_jobs.flat_row(v.to_dict()) for v in views]
+            columns = list(dict.fromkeys(k for r in rows for k in r))
+            views = [views[i] for i in filt.rows(rows, columns)]
+        return views
 
     def is_sweep(self, sweep_id: str) -> bool:
         """True if `sweep_id` names a sweep of this spool (and no job has that id)."""
@@ -189,10 +216,55 @@ class Spool:
         self.check()
         entry = self.layout.find(job_id)
         if entry is None:
+            for st in (State.DONE, State.FAILED):
+                if (self.root / ARCHIVE_DIR / st.value / job_id / JOB_FILE).exists():
+                    where = f"{ARCHIVE_DIR}/{st.value}/{job_id}"
+                    raise NotFound(f"job {job_id!r} was archived by `spool gc`: {where}")
             raise NotFound(f"no job {job_id!r} in {self.root}")
         return _jobs.view(entry)
 
+    def notes(self, job_id: str) -> list[dict[str, Any]]:
+        """A job's notes, oldest first: `[{"at": ISO time, "text": ...}]`."""
+        from spool.notes import read_notes
+
+        self.get(job_id)
+        return read_notes(self.root, job_id)
+
     # -- change -----------------------------------------------------------------
+    def note(self, job_id: str, text: str) -> dict[str, Any]:
+        """Add a note to a job (any state); kept in `notes/<id>/`, shown on its report page."""
+        from spool.notes import add_note
+
+        self.check()
+        return add_note(self.layout, job_id, text)
+
+    def set_priority(self, *job_ids: str, priority: int, sweep: str | None = None) -> dict[str, str]:
+        """Give pending jobs (and every pending job of `sweep`) a new priority; job id -> what happened."""
+        from spool.priority import set_priority
+
+        self.check()
+        ids = list(job_ids)
+        if sweep is not None:
+            ids += [v.id for v in self.jobs(State.PENDING, sweep=sweep) if v.id not in ids]
+            if not ids and not (self.layout.sweeps / f"{sweep}.yaml").is_file():
+                raise NotFound(f"no sweep {sweep!r} in {self.root}")
+        return {j: set_priority(self.layout, j, priority) for j in ids}
+
+    def refresh_after_change(self) -> str | None:
+        """Let packages built on the spool (the report) catch up after jobs were moved away (gc):
+        each `housespool.refresh` entry point is called with this spool; what they say is returned."""
+        from importlib.metadata import entry_points
+
+        said = []
+        for ep in sorted(entry_points(group="housespool.refresh"), key=lambda e: e.name):
+            try:
+                msg = ep.load()(self)
+            except ImportError as exc:  # e.g. the report's libraries are not installed here
+                msg = f"{ep.name}: not refreshed ({exc})"
+            if msg:
+                said.append(str(msg))
+        return "\n".join(said) or None
+
     def cancel(self, *job_ids: str) -> dict[str, str]:
         """Cancel jobs: pending ones fail at once as cancelled, running ones are stopped by their runner."""
         self.check()
@@ -241,12 +313,19 @@ class Spool:
         return diff_runs(self, a, b)
 
     # -- results (pandas is imported only here) ---------------------------------
-    def results(self, sweep: str | None = None, state: str | None = "done") -> pd.DataFrame:
-        """One row per finished job: params as `param.*`, results as `result.*`."""
+    def results(
+        self,
+        sweep: str | None = None,
+        state: str | None = "done",
+        where: str | list[str] | None = None,
+    ) -> pd.DataFrame:
+        """One row per finished job: params as `param.*`, labels as `label.*`, results as `result.*`,
+        what it cost as `usage.*`. `where`: an expression (or a list, all of which must hold) such
+        as `"param.lr < 0.01 and label.group == a"` (the language is in `spool.where`)."""
         from spool.results import load_results
 
         self.check()
-        return load_results(self.layout, sweep=sweep, state=state)
+        return load_results(self.layout, sweep=sweep, state=state, where=where)
 
     def metrics(self, job_or_sweep: str) -> pd.DataFrame:
         """Every metrics line of a job (or of every job of a sweep) as a long DataFrame."""

@@ -19,6 +19,7 @@ __all__ = [
     "SweepError",
     "JobFailed",
     "StorageError",
+    "MissingExtra",
 ]
 
 
@@ -80,3 +81,14 @@ class StorageError(SpoolError):
     """The spool folder could not be written (disk full, read-only, permissions)."""
 
     exit_code = 1
+
+
+class MissingExtra(SpoolError):
+    """A verb needs libraries of an optional extra this machine does not have (exit code 1)."""
+
+    exit_code = 1
+
+    def __init__(self, extra: str, missing: str):
+        super().__init__(
+            f"needs the '{extra}' extra ({missing} is not installed here): pip install 'housespool[{extra}]'"
+        )

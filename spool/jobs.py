@@ -37,6 +37,7 @@ __all__ = [
     "retry",
     "view",
     "CANCEL_FILE",
+    "flat_row",
 ]
 
 CANCEL_FILE = "cancel"
@@ -184,8 +185,11 @@ class JobView:
             "params": job.get("params"),
             "name": job.get("name"),
             "sweep": job.get("sweep"),
+            "labels": job.get("labels") or {},
             "created": self.created,
         }
+        if job.get("after"):
+            out["after"] = job["after"]
         if self.problem:
             out["problem"] = self.problem
         if self.result is not None:
@@ -199,6 +203,7 @@ class JobView:
                 "started",
                 "ended",
                 "exit_code",
+                "usage",
             ):
                 if key in self.result:
                     out[key] = self.result[key]
@@ -212,6 +217,28 @@ class JobView:
             if self.path.is_dir():
                 out["files"] = sorted(p.name for p in self.path.iterdir())
         return out
+
+
+def flat_row(d: dict[str, Any]) -> dict[str, Any]:
+    """A job's `to_dict()` as one flat row, columns named as `spool results` names them (for `--where`)."""
+    row = {k: v for k, v in d.items() if not isinstance(v, (dict, list))}
+    for prefix, key in (("param.", "params"), ("label.", "labels"), ("usage.", "usage")):
+        if isinstance(d.get(key), dict):
+            _flatten(row, prefix, d[key])
+    if isinstance(d.get("result"), dict):
+        _flatten(row, "result.", d["result"])
+    if isinstance(d.get("error"), dict):
+        row["error.kind"] = d["error"].get("kind")
+        row["error.message"] = d["error"].get("message")
+    return row
+
+
+def _flatten(row: dict[str, Any], prefix: str, obj: dict[str, Any]) -> None:
+    for key, value in obj.items():
+        if isinstance(value, dict):
+            _flatten(row, f"{prefix}{key}.", value)
+        else:
+            row[prefix + key] = value
 
 
 def _created_from_id(job_id: str) -> str | None:

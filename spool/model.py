@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from spool.errors import InvalidJob, PathEscape
+from spool.ids import is_valid_id
 
 __all__ = [
     "Contract",
@@ -42,6 +43,10 @@ MAX_JOB_BYTES = 4 * 1024 * 1024
 #: deeper values parse but pydantic cannot serialize them (its limit is a few hundred levels)
 MAX_JOB_DEPTH = 64
 #: a git revision: a commit id, a tag or a branch name (no leading '-', no ranges)
+_LABEL_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+MAX_LABELS = 64
+MAX_LABEL_VALUE = 200
+MAX_AFTER = 10_000
 _REV = re.compile(r"^(?!.*\.\.)(?!.*@\{)[A-Za-z0-9_][A-Za-z0-9._/~^-]{0,199}$")
 
 
@@ -113,6 +118,12 @@ class Job(BaseModel):
         allow_inf_nan=False,
         description="seconds between the stop notice (SIGTERM) and SIGKILL (default: spool.toml's)",
     )
+    after: list[str] = Field(
+        default_factory=list, description="job or sweep ids that must be done before this job starts"
+    )
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="{key: value} for the user's own grouping (not runner capabilities)"
+    )
 
     @field_validator("script")
     @classmethod
@@ -140,6 +151,28 @@ class Job(BaseModel):
     @classmethod
     def _inputs_inside(cls, v: list[str]) -> list[str]:
         return [check_relative_path(p, "input") for p in v]
+
+    @field_validator("after")
+    @classmethod
+    def _after_ids(cls, v: list[str]) -> list[str]:
+        if len(v) > MAX_AFTER:
+            raise ValueError(f"at most {MAX_AFTER} ids")
+        for dep in v:
+            if not is_valid_id(dep):
+                raise ValueError(f"not a job or sweep id: {dep!r}")
+        return list(dict.fromkeys(v))  # each once, in the order given
+
+    @field_validator("labels")
+    @classmethod
+    def _label_names(cls, v: dict[str, str]) -> dict[str, str]:
+        if len(v) > MAX_LABELS:
+            raise ValueError(f"at most {MAX_LABELS} labels")
+        for key, val in v.items():
+            if not _LABEL_KEY.fullmatch(key):
+                raise ValueError(f"a label name is letters, digits, '_', '-', '.' (up to 64): {key!r}")
+            if len(val) > MAX_LABEL_VALUE or any(ord(c) < 32 for c in val):
+                raise ValueError(f"label {key!r}: one line of at most {MAX_LABEL_VALUE} characters")
+        return v
 
     @field_validator("env")
     @classmethod

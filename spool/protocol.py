@@ -40,6 +40,8 @@ __all__ = [
     "drop_empty_claim",
     "BLANKS",
     "KEEP_ON_ARCHIVE",
+    "ORIGINAL_JOB_FILE",
+    "archive_job",
 ]
 
 
@@ -62,9 +64,14 @@ def drop_blanks(folder: Path, fs: FsOps | None = None) -> None:
             pass
 
 
+#: the user's own job bytes, kept beside a job.json that `spool priority` changed
+ORIGINAL_JOB_FILE = "job.original.json"
+
 #: files that stay at the top of a job folder when an attempt is archived (blanks: for reuse;
 #: the checkpoint folder: carried into the next attempt, on whichever machine it runs).
-KEEP_ON_ARCHIVE = frozenset({JOB_FILE, "attempts", "retry.json", CHECKPOINT_DIR, *BLANKS})
+KEEP_ON_ARCHIVE = frozenset(
+    {JOB_FILE, ORIGINAL_JOB_FILE, "attempts", "retry.json", CHECKPOINT_DIR, *BLANKS}
+)
 
 
 class FsOps:
@@ -513,6 +520,23 @@ def _make_dir(path: Path, fs: FsOps) -> None:
     except FileExistsError:
         if not path.is_dir():
             raise
+
+
+def archive_job(folder: Path, dest: Path, *, fs: FsOps = _DEFAULT_FS) -> bool:
+    """Move a finished job's folder (or its notes) out of the state folders, to `dest`, with one
+    rename (`spool gc`); False if it was gone already. Never replaces what is at `dest`."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if _exists(dest):
+        raise StorageError(f"cannot archive: {dest} already exists", file=folder)
+    try:
+        fs.rename(folder, dest)
+    except OSError as exc:
+        if _exists(dest) and not _exists(folder):
+            return True  # the rename happened; only its reply was lost
+        if not _exists(folder):
+            return False
+        raise _storage_error(exc, folder) from None
+    return True
 
 
 def result_path(folder: Path) -> Path:

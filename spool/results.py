@@ -10,7 +10,11 @@ never pay for it.
   frame (`interruptions`: times the job's machine or runner went away, not spending a retry;
   `hosts`: the machines its attempts ran on, comma-separated, in order);
 - `param.*` — the job's params, nested objects flattened with dots (`param.opt.lr`);
-- `result.*` — the result object flattened the same way (`result.val.acc`); lists stay lists;
+- `label.*` — the job's labels (`spool submit --label group=a`);
+- `result.*` — the result object flattened the same way (`result.val.acc`); lists stay lists.
+  A path the script returned inside its job folder (an argv4 script's `writePath` output) is
+  given where the file is now, under this machine's spool folder;
+- `usage.*` — what the run cost: `wall_s`, `user_s`, `sys_s`, `max_rss_mb`, `gpu_mem_mb`;
 - `git.commit, git.branch, git.dirty` — when some result.json records `provenance.git`;
 - `stopped.band, stopped.threshold, stopped.value, stopped.iteration, ...` — when some job of
   a hyperband sweep was stopped early (NaN in the rows of jobs that ran to their end).
@@ -39,6 +43,7 @@ from spool.errors import NotFound, UsageError
 from spool.ids import is_valid_id
 from spool.layout import JOB_FILE, RESULT_FILE, Layout, is_ignored_name
 from spool.states import State
+from spool.where import Filter
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -186,8 +191,17 @@ def _hosts(rec: dict[str, Any]) -> str | None:
     return str(host) if host is not None else None
 
 
+def _relocated(root: str, folder: str, rel: str) -> str:
+    """Where a spool-relative output path recorded at write-up is on this machine now: under the
+    job's current folder (the record names `<state>/<id>/...`; the job may since have moved)."""
+    parts = rel.split("/", 2)
+    if len(parts) == 3 and not os.path.exists(os.path.join(root, rel)):
+        return os.path.join(folder, parts[2])
+    return os.path.join(root, rel)
+
+
 def _rows(
-    found: list[tuple[str, str, str]], sweep: str | None
+    found: list[tuple[str, str, str]], sweep: str | None, root: str = ""
 ) -> tuple[list[dict[str, Any]], dict[str, None]]:
     rows: list[dict[str, Any]] = []
     seen: dict[str, None] = dict.fromkeys(FIXED_COLUMNS)
@@ -232,14 +246,25 @@ def _rows(
         params = job.get("params")
         if type(params) is dict and params:
             _flatten_into(row, "param.", params)
+        labels = job.get("labels")
+        if type(labels) is dict and labels:
+            _flatten_into(row, "label.", labels)
         result = rec.get("result")
         if type(result) is dict:
             _flatten_into(row, "result.", result)
+            moved = rec.get("result_paths")
+            if type(moved) is dict:
+                for key, rel in moved.items():
+                    if "result." + key in row and type(rel) is str:
+                        row["result." + key] = _relocated(root, folder, rel)
         elif result is not None:
             row["result.value"] = result
         stop = rec.get("early_terminate")
         if rec.get("stopped") is True and type(stop) is dict:  # stopped early (hyperband)
             _flatten_into(row, "stopped.", stop)
+        usage = rec.get("usage")
+        if type(usage) is dict:
+            _flatten_into(row, "usage.", usage)
         prov = rec.get("provenance")
         if type(prov) is dict:
             git = prov.get("git")
@@ -270,11 +295,17 @@ def _typed(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def load_results(layout: Layout, sweep: str | None = None, state: str | None = "done") -> pd.DataFrame:
+def load_results(
+    layout: Layout,
+    sweep: str | None = None,
+    state: str | None = "done",
+    where: str | list[str] | None = None,
+) -> pd.DataFrame:
     """One row per finished job (`state`: "done", "failed", or None for both), sorted by id.
 
     `sweep` keeps the jobs named `<sweep>-<5 digits>` whose job says `"sweep": sweep`; a sweep
-    with no definition in `sweeps/` and no such jobs is `NotFound`.
+    with no definition in `sweeps/` and no such jobs is `NotFound`. `where` keeps the rows that
+    match every expression (`spool.where`); its columns are checked against the rows found.
     """
     import pandas as pd
 
@@ -282,11 +313,16 @@ def load_results(layout: Layout, sweep: str | None = None, state: str | None = "
     if key not in _STATES:
         raise UsageError(f"state must be 'done', 'failed' or None (both), not {state!r}")
     member = _sweep_pattern(sweep) if sweep is not None else None
+    filt = Filter(where)  # parsed before any file is read: a typo costs nothing
     found = _scan(layout, _STATES[key], member)
-    rows, seen = _rows(found, sweep)
+    rows, seen = _rows(found, sweep, str(layout.root))
     if sweep is not None and not rows and not _sweep_exists(layout, sweep):
         raise NotFound(f"no sweep {sweep!r} in {layout.root}")
-    columns = _ordered_columns(FIXED_COLUMNS, seen, ("param.", "result.", "git.", "stopped."))
+    if filt and rows:
+        rows = [rows[i] for i in filt.rows(rows, list(seen))]
+    columns = _ordered_columns(
+        FIXED_COLUMNS, seen, ("param.", "label.", "result.", "usage.", "git.", "stopped.")
+    )
     df = pd.DataFrame(rows, columns=columns) if rows else pd.DataFrame({c: [] for c in columns}, dtype=object)
     return _typed(df)
 

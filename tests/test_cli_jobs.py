@@ -251,7 +251,7 @@ def test_ls_table_and_json(run_cli, spool_root):
     listed = json.loads(ok(run_cli("ls", "--spool", spool_root, "--json")))
     assert [r["id"] for r in listed] == sorted([first, second])
     by_id = {r["id"]: r for r in listed}
-    assert set(by_id[first]) == {"id", "state", "script", "params", "name", "sweep", "created"}
+    assert set(by_id[first]) == {"id", "state", "script", "params", "name", "sweep", "labels", "created"}
     assert by_id[first]["state"] == "pending" and by_id[first]["params"] == {"lr": 0.1}
     assert by_id[first]["name"] == "alpha" and by_id[first]["sweep"] is None
     assert by_id[first]["created"].startswith(first[:4])

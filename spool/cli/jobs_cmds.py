@@ -41,6 +41,18 @@ def add_job_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--env", action="append", metavar="K=V", help="an extra environment variable; repeatable")
     p.add_argument("--arg", action="append", metavar="WORD", help="a fixed argument placed before the params")
+    p.add_argument(
+        "--label",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a label of your own (shown in ls, results as label.KEY, the report); repeatable",
+    )
+    p.add_argument(
+        "--after",
+        action="append",
+        metavar="ID|SWEEP",
+        help="start only once this job (or every job of this sweep) is done; repeatable",
+    )
     p.add_argument("--pin", action="store_true", help="run the scripts as they are at the current commit")
     p.add_argument("--allow-dirty", action="store_true", help="with --pin: also pin uncommitted changes")
 
@@ -62,6 +74,10 @@ def job_fields_from_args(args: argparse.Namespace) -> dict[str, Any]:
         fields["env"] = parse_assignments(args.env, "--env", raw=True)
     if getattr(args, "arg", None):
         fields["args"] = args.arg
+    if getattr(args, "label", None):
+        fields["labels"] = parse_assignments(args.label, "--label", raw=True)
+    if getattr(args, "after", None):
+        fields["after"] = args.after
     return fields
 
 
@@ -123,18 +139,20 @@ def _summary(d: dict[str, Any]) -> str:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    views = _spool(args).jobs(state=args.state, sweep=args.sweep)
+    views = _spool(args).jobs(state=args.state, sweep=args.sweep, where=args.where)
     rows = [v.to_dict() for v in views]
     if args.json:
         print_json(rows)
         return 0
-    print_table(
-        [
-            [r["id"], r["state"], r["script"] or "?", r["name"] or "", compact(r["params"], 40), _summary(r)]
-            for r in rows
-        ],
-        ["ID", "STATE", "SCRIPT", "NAME", "PARAMS", "RESULT"],
-    )
+    with_labels = any(r.get("labels") for r in rows)
+    table = []
+    for r in rows:
+        cells = [r["id"], r["state"], r["script"] or "?", r["name"] or "", compact(r["params"], 40)]
+        if with_labels:
+            cells.append(",".join(f"{k}={v}" for k, v in sorted((r.get("labels") or {}).items())))
+        table.append([*cells, _summary(r)])
+    headers = ["ID", "STATE", "SCRIPT", "NAME", "PARAMS", *(["LABELS"] if with_labels else []), "RESULT"]
+    print_table(table, headers)
     return 0
 
 
@@ -259,6 +277,12 @@ def register(sub: Any, common: Any) -> None:
     common(p)
     p.add_argument("--state", choices=["pending", "claimed", "done", "failed"])
     p.add_argument("--sweep", metavar="ID")
+    p.add_argument(
+        "--where",
+        action="append",
+        metavar="EXPR",
+        help="only jobs where EXPR holds (as `spool results --where`: 'label.group == a'); repeatable",
+    )
     p.set_defaults(func=cmd_ls)
 
     p = sub.add_parser(

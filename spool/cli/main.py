@@ -16,6 +16,7 @@ VERB_MODULES = (
     "spool.cli.watch_cmds",
     "spool.cli.results_cmds",
     "spool.cli.prov_cmds",
+    "spool.cli.manage_cmds",
 )
 ENTRY_POINT_GROUP = "housespool.verbs"
 

@@ -10,21 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 from spool.cli.output import compact, print_table
 from spool.errors import UsageError
+from spool.where import resolve_column
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["register", "resolve_column", "default_columns"]
-
-
-def resolve_column(name: str, columns: list[str], flag: str) -> str:
-    """A column by its full name, or by its short name (`val_acc` for `result.val_acc`, then `param.`)."""
-    if name in columns:
-        return name
-    for prefix in ("result.", "param.", "git.", "error."):
-        if prefix + name in columns:
-            return prefix + name
-    raise UsageError(f"unknown column {name!r} for {flag}; available: {', '.join(columns)}")
 
 
 def _select(spec: str, columns: list[str]) -> list[str]:
@@ -50,8 +41,10 @@ def default_columns(df: pd.DataFrame) -> list[str]:
     cols = [str(c) for c in df.columns]
     out = ["id", "state"]
     out += [c for c in cols if c.startswith("param.")]
+    out += [c for c in cols if c.startswith("label.")]
     out += [c for c in cols if c.startswith("result.")]
     out += ["host", "duration"]
+    out += [c for c in ("usage.max_rss_mb", "usage.user_s") if c in cols]
     if (df["state"] == "failed").any():
         out += ["error.kind", "error.message"]
     return out
@@ -103,7 +96,7 @@ def cmd_results(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 0:
         raise UsageError("--limit must be 0 or more")
     state = None if args.all else "failed" if args.failed else "done"
-    df = Spool(args.spool).results(sweep=args.sweep, state=state)
+    df = Spool(args.spool).results(sweep=args.sweep, state=state, where=args.where)
     columns = [str(c) for c in df.columns]
     if args.sort:
         df = _sorted(df, resolve_column(args.sort, columns, "--sort"), args.desc)
@@ -153,12 +146,19 @@ def register(sub: Any, common: Any) -> None:
         help="finished jobs as a table (params and results as columns), CSV or JSON",
         description="One row per finished job. Columns: id, sweep, name, script, state, host, device, "
         "duration, attempt, started, ended, exit_code, error.kind, error.message, param.*, "
-        "result.*, git.*. Column names may be given short (val_acc for result.val_acc).",
+        "label.*, result.*, usage.*, git.*. Column names may be given short (val_acc for result.val_acc).",
     )
     common(p)
     p.add_argument("--sweep", metavar="ID", help="only the jobs of this sweep")
     p.add_argument("--failed", action="store_true", help="failed jobs instead of done ones")
     p.add_argument("--all", action="store_true", help="done and failed jobs")
+    p.add_argument(
+        "--where",
+        action="append",
+        metavar="EXPR",
+        help="only rows where EXPR holds, e.g. 'param.lr < 0.01', 'label.group == a', "
+        "'model in [rf, svm] and accuracy >= 0.9'; repeatable (all must hold)",
+    )
     p.add_argument("--sort", metavar="COL", help="sort by this column (missing values last)")
     p.add_argument("--desc", action="store_true", help="descending order")
     p.add_argument(

@@ -97,8 +97,14 @@ def cmd_wait(args: argparse.Namespace) -> int:
         from spool.sweeps.store import load_sweep
 
         ids += load_sweep(sp, args.sweep).job_ids
-    if not ids:
-        raise UsageError("give job ids or --sweep ID")
+    if not ids and not args.sweep:
+        ids = sp.unfinished_ids()  # as `tsp -w` / the shell's `wait`: whatever is queued or running now
+        if not ids:
+            if args.json:
+                print_json({"done": [], "failed": []})
+            else:
+                sys.stderr.write("nothing pending or running\n")
+            return 0
     prog = snapshot(sp.layout, ids)
     unknown = [i for i, s in prog.states.items() if s is None]
     if unknown and not args.sweep:
@@ -172,7 +178,10 @@ def register(sub: Any, common: Any) -> None:
     p.add_argument("--resume", metavar="ID", help="add the missing jobs of a sweep cut short")
     p.set_defaults(func=cmd_sweep)
 
-    p = sub.add_parser("wait", help="block until jobs end; exit 1 if any failed")
+    p = sub.add_parser(
+        "wait",
+        help="block until jobs end (no ids: every job pending or running now); exit 1 if any failed",
+    )
     common(p)
     p.add_argument("ids", nargs="*", metavar="ID")
     p.add_argument("--sweep", metavar="ID", help="every job of this sweep")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from spool.deps import check_after
 from spool.errors import InvalidJob, NotFound, SweepError
 from spool.ids import new_id
 from spool.jobs import check_script, publish_job, utc_now
@@ -89,6 +90,8 @@ def create_sweep(
     record = SweepRecord(sid, doc, plan.points)
     first = job_from_dict(record.job_dict(0))  # validate the template once, before writing anything
     check_script(spool.scripts_dir, first)
+    if first.after:
+        check_after(spool.layout, first.after, sweep=sid)
     sweeps = spool.layout.sweeps
     sweeps.mkdir(exist_ok=True)
     publish_bytes(sweeps / f"{sid}.points.json", json.dumps(plan.points).encode())
