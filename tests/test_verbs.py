@@ -143,14 +143,17 @@ def test_wait_without_ids_waits_for_what_is_queued_now(spool_root, run_cli):
     # nothing runs them yet: --timeout ends the wait, exit 1, with the bar's line
     proc = run_cli("--spool", root, "wait", "--timeout", "0.5")
     assert proc.returncode == 1 and "timed out" in proc.stderr and "0/2 ended" in proc.stderr
-    waiter = subprocess.Popen([str(BIN), "--spool", root, "wait", "--json"], stdout=subprocess.PIPE,
+    waiter = subprocess.Popen([str(BIN), "--spool", root, "wait"], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
-    time.sleep(0.5)  # the wait has taken its list: a job queued now is not waited for
-    late = spool_root.submit("sleep.py", {"seconds": 20})
+    assert waiter.stderr is not None
+    first = waiter.stderr.readline()  # its first progress line: the list is taken
+    assert first.startswith("0/2 ended"), first
+    late = spool_root.submit("sleep.py", {"seconds": 8})
     run = runner(spool_root, "--slots", "3", wait=False)
     out, err = waiter.communicate(timeout=60)
     assert waiter.returncode == 0, err
-    assert quick in json.loads(out)["done"] and late not in json.loads(out)["done"]
+    assert "2/2 ended: done 2" in err
+    assert spool_root.layout.find(quick).state is State.DONE
     assert spool_root.layout.find(late).state in (State.PENDING, State.CLAIMED)  # not waited for
     stop(run)
     # a failure among them: exit 1, and the failed job named
