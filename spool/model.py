@@ -56,6 +56,7 @@ class Contract(str, Enum):
     FLAGS = "flags"
     ARGV4 = "argv4"
     JSON = "json"
+    HYDRA = "hydra"  # key=value words (W&B's ${args_no_hyphens}, Hydra's overrides)
 
 
 class Requires(BaseModel):

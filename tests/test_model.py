@@ -349,7 +349,7 @@ def test_schema_command_prints_the_job_schema(run_cli):
     design_fields = {"script", "params", "contract", "requires", "timeout", "retries", "priority"}
     design_fields |= {"sweep", "name", "rev", "env", "args"}
     assert design_fields <= set(schema["properties"])
-    assert schema["$defs"]["Contract"]["enum"] == ["flags", "argv4", "json"]
+    assert schema["$defs"]["Contract"]["enum"] == ["flags", "argv4", "json", "hydra"]
     assert schema["$defs"]["Requires"]["additionalProperties"] is False
     assert set(schema["$defs"]["Requires"]["properties"]) == {"gpu", "min_memory_gb", "tags", "os"}
 

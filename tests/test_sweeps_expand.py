@@ -446,6 +446,7 @@ def command_plan(*words: str) -> SweepPlan:
         (["/usr/bin/env", "python", "${program}", "${args_json}"], [], "json"),
         (["${interpreter}", "${program}", "-v", "${args_json_file}", "--fast"], ["-v", "--fast"], "json"),
         (["${program}"], [], "json"),
+        (["${env}", "${interpreter}", "${program}", "${args_no_hyphens}"], [], "hydra"),
     ],
 )
 def test_command_macros_give_args_and_contract(words: list[str], args: list[str], contract: str) -> None:
@@ -460,7 +461,6 @@ def test_no_command_means_flags() -> None:
 @pytest.mark.parametrize(
     ("words", "needle"),
     [
-        (["${env}", "${interpreter}", "${program}", "${args_no_hyphens}"], "${args_no_hyphens}"),
         (["torchrun", "${program}", "${args}"], "torchrun"),
         (["${interpreter}", "${args}"], "${program}"),
         (["${program}", "${args}", "${args_json}"], "more than once"),

@@ -1,5 +1,6 @@
 """The parts of the W&B sweep dialect real files use: early_terminate, controller, a command
-that names the script, nested parameters, YAML 1.2 numbers, and unknown keys refused by name."""
+that names the script, ${args_no_hyphens}, nested parameters, YAML 1.2 numbers, and unknown
+keys refused by name."""
 
 from __future__ import annotations
 
@@ -256,3 +257,37 @@ def test_safe_loading_builds_no_python_objects() -> None:
 )
 def test_unknown_keys_are_still_refused_by_name(text: str, needle: str) -> None:
     refused(text, needle)
+
+
+# ---- ${args_no_hyphens} -------------------------------------------------------------------
+
+
+def test_args_no_hyphens_is_the_hydra_contract() -> None:
+    p = plan(f"method: grid\n{BASE}command: [python, train.py, +exp=base, '${{args_no_hyphens}}']\n")
+    assert (p.script, p.args, p.contract) == ("train.py", ["+exp=base"], "hydra")
+
+
+def test_a_hydra_script_gets_key_value_words_with_dotted_names(tmp_path: Path) -> None:
+    sp = Spool.init(tmp_path / "spool")
+    (sp.scripts_dir / "echo.py").write_text("import json, sys\nprint(json.dumps({'argv': sys.argv[1:]}))\n")
+    text = (
+        "method: grid\ncommand: ['${env}', python, echo.py, 'hydra.run.dir=.', '${args_no_hyphens}']\n"
+        "parameters:\n  optimizer:\n    parameters:\n      lr: {value: 1e-3}\n      nesterov: {value: true}\n"
+        "  layers: {value: 2}\n  name: {value: wide net}\n"
+    )
+    job_id = json.loads(sweep_cli(sp, text, tmp_path).stdout)["jobs"][0]
+    out = subprocess.run(
+        [str(BIN), "--spool", str(sp.root), "runner", "--exit-when-idle", "-q", "--nice", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    rec = json.loads((sp.root / "done" / job_id / "result.json").read_text())
+    assert rec["result"]["argv"] == [
+        "hydra.run.dir=.",
+        "optimizer.lr=0.001",
+        "optimizer.nesterov=True",
+        "layers=2",
+        "name=wide net",
+    ]

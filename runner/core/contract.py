@@ -1,6 +1,7 @@
 """The script contract: how a job's params become argv, stdin and environment.
 
-`flags`: `python SCRIPT [args] --key=value ...`; `argv4`: the original worker's
+`flags`: `python SCRIPT [args] --key=value ...`; `hydra`: `python SCRIPT [args] key=value ...`
+(W&B's `${args_no_hyphens}`, Hydra's override words); `argv4`: the original worker's
 `python SCRIPT dataFileName dataPath writePath json(execution)`; `json`: params on stdin.
 """
 
@@ -87,6 +88,8 @@ def build_invocation(
     stdin: bytes | None = None
     if job.contract is Contract.FLAGS:
         tail = [f"--{k}={flag_value(v)}" for k, v in job.params.items()]
+    elif job.contract is Contract.HYDRA:
+        tail = [f"{k}={flag_value(v)}" for k, v in job.params.items()]
     elif job.contract is Contract.ARGV4:
         tail = _argv4(job, spool_root, outputs)
     else:

@@ -30,7 +30,9 @@ def add_job_options(p: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="a parameter (value parsed as JSON where it parses, else a string); repeatable",
     )
-    p.add_argument("--contract", choices=["flags", "argv4", "json"], help="how params reach the script")
+    p.add_argument(
+        "--contract", choices=["flags", "argv4", "json", "hydra"], help="how params reach the script"
+    )
     p.add_argument("--name", help="a label")
     p.add_argument("--priority", type=int, help="higher runs first")
     p.add_argument("--timeout", type=float, help="seconds before the script is stopped")

@@ -4,8 +4,8 @@ The runner always starts the script with its own Python, so only words that name
 interpreter (`${env}`, `${interpreter}`, `env`, `python3`, ...) may come before the script.
 The script is `${program}` (the `program` key) or, in files written without `program`, the
 first word after the interpreter (`python train.py ${args}`). Where the parameters go is said
-by one macro: `${args}` (flags), `${args_json}` / `${args_json_file}` (JSON). Other words are
-kept, in order, as fixed `args`.
+by one macro: `${args}` (flags), `${args_no_hyphens}` (Hydra-style `key=value` words),
+`${args_json}` / `${args_json_file}` (JSON). Other words are kept, in order, as fixed `args`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ __all__ = ["Command", "parse_command"]
 
 _PARAM_MACROS = {
     "${args}": "flags",
+    "${args_no_hyphens}": "hydra",
     "${args_json}": "json",
     "${args_json_file}": "json",
 }
