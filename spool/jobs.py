@@ -15,6 +15,7 @@ from spool.ids import is_valid_id, new_id
 from spool.layout import CLAIM_FILE, JOB_FILE, RESULT_FILE, Entry, Layout, resolve_inside
 from spool.model import Job, parse_job
 from spool.protocol import (
+    FsOps,
     archive_previous_attempt,
     claim,
     move,
@@ -81,7 +82,9 @@ def check_script(scripts_dir: Path, job: Job, file: str | None = None) -> Path:
     return path
 
 
-def publish_job(layout: Layout, raw: bytes, job_id: str | None = None, *, fsync: bool = True) -> str:
+def publish_job(
+    layout: Layout, raw: bytes, job_id: str | None = None, *, fsync: bool = True, fs: FsOps | None = None
+) -> str:
     """Publish job bytes as `pending/<id>.json` (temp, fsync, rename); returns the id.
 
     An explicit `job_id` is reserved once for the life of the spool (`ids/<id>/`): a second
@@ -94,7 +97,7 @@ def publish_job(layout: Layout, raw: bytes, job_id: str | None = None, *, fsync:
         raise InvalidJob(f"{job_id!r} cannot be a job id (letters, digits, . _ -; no separators)", field="id")
     # find: a job of this id from before reservations (or a file dropped under that name)
     if layout.find(job_id) is not None or not publish_reserved(
-        layout.reserved, job_id, target, raw, fsync=fsync
+        layout.reserved, job_id, target, raw, fsync=fsync, fs=fs or FsOps()
     ):
         raise InvalidJob(f"a job {job_id!r} already exists; ids are never reused", field="id")
     return job_id

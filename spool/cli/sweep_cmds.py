@@ -24,6 +24,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from spool.sweeps.store import create_sweep, load_sweep, resume_sweep
 
     sp = Spool(args.spool, scripts=args.scripts)
+    if args.stop:
+        return _stop(sp, args)
     if args.resume:
         if args.target:
             raise UsageError("--resume ID takes no SCRIPT or sweep file")
@@ -42,6 +44,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if target.endswith((".yaml", ".yml", ".json")) and Path(target).is_file():
         if args.grid or args.uniform or args.log_uniform or args.int_uniform or args.choice:
             raise UsageError("a sweep file carries its own parameters; drop --grid/--uniform/... ")
+        if args.method or args.metric or args.run_cap is not None:
+            raise UsageError("a sweep file carries its own method, metric and run_cap; drop the flags")
         plan = plan_from_wandb(
             Path(target).read_text(),
             target,
@@ -54,7 +58,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             plan.points[:] = [{**fixed, **p} for p in plan.points]
         for note in plan.notes:
             print(f"note: {note}", file=sys.stderr)
+    elif args.method == "bayes":
+        plan = _bayes_plan(target, fixed, args)
     else:
+        if args.method is not None and (args.method == "grid") != (args.random is None):
+            raise UsageError("--method random takes --random N; --method grid takes no --random")
         plan = plan_from_flags(
             target,
             args.grid or [],
@@ -68,6 +76,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             args.sample_seed,
             max_points=max_points,
         )
+    if args.dry_run and plan.adaptive is not None:
+        if args.json:
+            print_json({"script": plan.script, "method": "bayes", "adaptive": plan.adaptive})
+        else:
+            print(f"a bayes sweep of {plan.script}: points are proposed as results arrive; nothing written")
+        return 0
     if args.dry_run:
         if args.json:
             print_json({"script": plan.script, "count": len(plan.points), "points": plan.points})
@@ -77,14 +91,73 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return 0
     template = job_fields_from_args(args)
     template.pop("params", None)
+    if plan.adaptive is not None and fixed:
+        template["params"] = fixed  # each proposed point is merged over them
     template.update(pin_fields(sp, plan.script, args))  # {} unless --pin
     sid, ids = create_sweep(sp, plan, template)
     if args.json:
         print_json({"sweep": sid, "count": len(ids), "jobs": ids})
+    elif plan.adaptive is not None:
+        cap = plan.adaptive["run_cap"]
+        print(f"sweep {sid}: bayes, {len(ids)} point(s) queued; runners propose the rest as results arrive "
+              f"(run_cap {cap if cap is not None else 'none: stop it with spool sweep --stop ' + sid})")
     else:
         print(f"sweep {sid}: {len(ids)} job(s) queued")
+    if not args.json:
         print(f"  spool wait --sweep {sid}    spool results --sweep {sid}    spool report --sweep {sid}")
     return 0
+
+
+def _bayes_plan(target: str, fixed: dict[str, Any], args: argparse.Namespace) -> Any:
+    from spool.sweeps.adaptive_plan import plan_bayes_from_flags
+
+    if args.random is not None:
+        raise UsageError("--random N does not apply to --method bayes; give --run-cap N")
+    flags = {k: getattr(args, k) or [] for k in ("grid", "uniform", "log_uniform", "int_uniform", "choice")}
+    return plan_bayes_from_flags(
+        target, flags, fixed, metric=args.metric, goal=args.goal, run_cap=args.run_cap,
+        sample_seed=args.sample_seed, seeds=args.seeds, target=args.target_value,
+    )
+
+
+def _stop(sp: Any, args: argparse.Namespace) -> int:
+    """Close an adaptive sweep to new proposals; its queued and running jobs go on."""
+    from spool.protocol import json_lines, publish_bytes
+    from spool.sweeps.slots import stop_path
+    from spool.sweeps.store import load_sweep
+
+    load_sweep(sp, args.stop, with_slots=False)  # NotFound names it
+    publish_bytes(stop_path(sp.layout, args.stop), json_lines({"reason": "stopped by spool sweep --stop"}))
+    if args.json:
+        print_json({"sweep": args.stop, "stopped": True})
+    else:
+        print(f"sweep {args.stop}: no more points will be proposed (queued and running jobs go on)")
+    return 0
+
+
+class _AdaptiveWait:
+    """`spool wait --sweep` on an adaptive sweep proposes too (it is one of the sweep's
+    proposers) and waits until the sweep is closed and every slot's job has ended."""
+
+    def __init__(self, sp: Any, sweep_id: str, extra: list[str]):
+        self.sp, self.sweep_id, self.extra = sp, sweep_id, extra
+        self._closed = False
+
+    def ids(self) -> list[str]:
+        from spool.sweeps.adaptive import propose_next
+        from spool.sweeps.slots import read_slots
+
+        propose_next(self.sp, self.sweep_id)
+        from spool.sweeps.adaptive_view import adaptive_view
+        from spool.sweeps.store import load_sweep
+
+        doc = load_sweep(self.sp, self.sweep_id, with_slots=False).doc
+        self._closed = not adaptive_view(self.sp, self.sweep_id, doc)["open"]
+        slots = read_slots(self.sp.layout, self.sweep_id)
+        return self.extra + [f"{self.sweep_id}-{n:05d}" for n in sorted(slots)]
+
+    def closed(self) -> bool:
+        return self._closed
 
 
 def cmd_wait(args: argparse.Namespace) -> int:
@@ -93,10 +166,16 @@ def cmd_wait(args: argparse.Namespace) -> int:
 
     sp = Spool(args.spool)
     ids = list(args.ids)
+    adaptive = None
     if args.sweep:
         from spool.sweeps.store import load_sweep
 
-        ids += load_sweep(sp, args.sweep).job_ids
+        rec = load_sweep(sp, args.sweep)
+        if isinstance(rec.doc.get("adaptive"), dict):
+            adaptive = _AdaptiveWait(sp, args.sweep, ids)
+            ids = adaptive.ids()
+        else:
+            ids += rec.job_ids
     if not ids and not args.sweep:
         ids = sp.unfinished_ids()  # as `tsp -w` / the shell's `wait`: whatever is queued or running now
         if not ids:
@@ -128,13 +207,15 @@ def cmd_wait(args: argparse.Namespace) -> int:
         elif not args.json and line != last_line and (now - last_print >= 5 or prog.all_ended):
             sys.stderr.write(line + "\n")
             last_line, last_print = line, now
-        if prog.all_ended:
+        if prog.all_ended and (adaptive is None or adaptive.closed()):
             break
         if deadline is not None and now > deadline:
             if tty:
                 sys.stderr.write("\n")
             raise JobFailed(f"timed out after {args.timeout:g} s: {line}")
         time.sleep(args.interval)
+        if adaptive is not None:
+            ids = adaptive.ids()
         prog = snapshot(sp.layout, ids)
     if tty:
         sys.stderr.write("\n")
@@ -176,6 +257,15 @@ def register(sub: Any, common: Any) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the points, write nothing")
     p.add_argument("--yes", action="store_true", help=f"allow more than {DEFAULT_MAX_POINTS} points")
     p.add_argument("--resume", metavar="ID", help="add the missing jobs of a sweep cut short")
+    p.add_argument("--stop", metavar="ID", help="propose no more points for an adaptive sweep")
+    ad = p.add_argument_group("adaptive search (--method bayes)")
+    ad.add_argument("--method", choices=("grid", "random", "bayes"), help="how points are chosen")
+    ad.add_argument("--metric", metavar="NAME", help="the metric bayes optimises (a key of the JSON lines)")
+    ad.add_argument("--goal", choices=("min", "max", "minimize", "maximize"), default="minimize")
+    ad.add_argument("--run-cap", type=int, metavar="N", help="the total number of runs")
+    ad.add_argument(
+        "--target", dest="target_value", type=float, metavar="X", help="propose no more once a run reaches X"
+    )
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser(

@@ -34,6 +34,29 @@ def _hyperband(hb: dict[str, Any]) -> None:
             print(f"  {run['id']} running: iteration {run['iteration']}, {where}")
 
 
+def _bayes(view: dict[str, Any]) -> None:
+    state = "open" if view["open"] else f"closed ({view['closed_because']})"
+    cap = view["run_cap"] if view["run_cap"] is not None else "none"
+    queued, seed = view["queue"], view["sample_seed"]
+    print(f"  bayes: {state}, run_cap {cap}, {queued} point(s) kept queued, sample seed {seed}")
+    rows = [
+        [
+            r["slot"],
+            r["state"],
+            r["method"] or "-",
+            r["results"],
+            _num(r["predicted_mean"]),
+            _num(r["predicted_std"]),
+            _num(r["acquisition"]),
+            _num(r["value"]),
+            _num(r["best_so_far"]),
+            compact(" ".join(f"{k}={v!r}" for k, v in (r["point"] or {}).items()), 80),
+        ]
+        for r in view["slots"]
+    ]
+    print_table(rows, ["  SLOT", "STATE", "HOW", "FROM", "MEAN", "SPREAD", "ACQ", "VALUE", "BEST", "POINT"])
+
+
 def print_sweep(view: dict[str, Any]) -> None:
     """The summary lines, then the hyperband table when the sweep has one."""
     name = f"  {compact(view['name'], 40)}" if view.get("name") else ""
@@ -43,5 +66,7 @@ def print_sweep(view: dict[str, Any]) -> None:
     metric = view.get("metric")
     if isinstance(metric, dict):
         print(f"  metric: {compact(metric.get('name'), 60)} ({metric.get('goal')})")
+    if "bayes" in view:
+        _bayes(view["bayes"])
     if "hyperband" in view:
         _hyperband(view["hyperband"])

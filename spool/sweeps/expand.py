@@ -22,9 +22,11 @@ __all__ = [
     "DISTRIBUTIONS",
     "Dimension",
     "SweepPlan",
+    "dims_from_flags",
     "expand_points",
     "format_points",
     "plan_from_flags",
+    "quantize",
 ]
 
 _RANGED = frozenset({"int_uniform", "uniform", "q_uniform", "log_uniform", "log_uniform_values"}) | {
@@ -55,6 +57,7 @@ class SweepPlan:
     description: str | None = None
     early_terminate: dict[str, Any] | None = None  # checked, with W&B's defaults filled in
     notes: list[str] = field(default_factory=list)  # said once when the sweep is made
+    adaptive: dict[str, Any] | None = None  # method bayes: metric, run_cap, space (no points)
 
 
 def _is_number(x: Any) -> bool:
@@ -72,7 +75,8 @@ def _q_multiple(k: int, q: int | float) -> int | float:
     return float(Decimal(k) * _dec(q))
 
 
-def _quantize(x: float, q: int | float) -> int | float:
+def quantize(x: float, q: int | float) -> int | float:
+    """x rounded to a multiple of q, exact in decimal; an int when q is an int (q = 1 by default)."""
     return _q_multiple(round(x / q), q)
 
 
@@ -182,7 +186,7 @@ class Dimension:
             x = rng.gauss(self.mu, self.sigma)
             if "log" in dist:
                 x = math.exp(x)
-            return _quantize(x, self.q) if dist in _QUANTIZED else x
+            return quantize(x, self.q) if dist in _QUANTIZED else x
         assert low is not None and high is not None
         if dist == "int_uniform":
             assert isinstance(low, int) and isinstance(high, int)
@@ -193,7 +197,7 @@ class Dimension:
             x = math.exp(rng.uniform(low, high))
         else:
             x = rng.uniform(low, high)
-        return _quantize(x, self.q) if dist in _QUANTIZED else x
+        return quantize(x, self.q) if dist in _QUANTIZED else x
 
 
 def _grid_count(dims: Sequence[Dimension]) -> int:
@@ -306,6 +310,42 @@ def _parse_range(text: str, flag: str, integer: bool) -> tuple[str, int | float,
     return name, low, high
 
 
+def dims_from_flags(
+    grid: list[str],
+    uniform: list[str],
+    log_uniform: list[str],
+    int_uniform: list[str],
+    choice: list[str],
+    *,
+    ranges: bool,
+) -> tuple[list[Dimension], dict[str, Any]]:
+    """The dimensions the `spool sweep` flags name, and the same space as W&B `parameters`.
+    `--grid` and `--choice` give categoricals; ranges are refused unless `ranges`."""
+    dims: list[Dimension] = []
+    parameters: dict[str, Any] = {}
+    for flag, items in (("--grid", grid), ("--choice", choice)):
+        for text in items:
+            name, values = _parse_values(text, flag)
+            dims.append(Dimension(name, "categorical", values=tuple(values)))
+            parameters[name] = {"values": values}
+    kinds = (
+        ("--uniform", uniform, "uniform"),
+        ("--log-uniform", log_uniform, "log_uniform_values"),
+        ("--int-uniform", int_uniform, "int_uniform"),
+    )
+    for flag, items, dist in kinds:
+        for text in items:
+            name, low, high = _parse_range(text, flag, integer=dist == "int_uniform")
+            if not ranges:
+                raise SweepError(
+                    f"{flag} {text}: a range cannot be gridded; add --random N to sample N points",
+                    field=name,
+                )
+            dims.append(Dimension(name, dist, low=low, high=high))
+            parameters[name] = {"distribution": dist, "min": low, "max": high}
+    return dims, parameters
+
+
 def plan_from_flags(
     script: str,
     grid: list[str],
@@ -325,28 +365,8 @@ def plan_from_flags(
     varies slowest); ranges are refused. With `random_n`: that many draws, values picked
     uniformly and ranges sampled. `definition` is the same space in the W&B dialect.
     """
-    dims: list[Dimension] = []
-    parameters: dict[str, Any] = {}
-    for flag, items in (("--grid", grid), ("--choice", choice)):
-        for text in items:
-            name, values = _parse_values(text, flag)
-            dims.append(Dimension(name, "categorical", values=tuple(values)))
-            parameters[name] = {"values": values}
-    ranges = (
-        ("--uniform", uniform, "uniform"),
-        ("--log-uniform", log_uniform, "log_uniform_values"),
-        ("--int-uniform", int_uniform, "int_uniform"),
-    )
-    for flag, items, dist in ranges:
-        for text in items:
-            name, low, high = _parse_range(text, flag, integer=dist == "int_uniform")
-            if random_n is None:
-                raise SweepError(
-                    f"{flag} {text}: a range cannot be gridded; add --random N to sample N points",
-                    field=name,
-                )
-            dims.append(Dimension(name, dist, low=low, high=high))
-            parameters[name] = {"distribution": dist, "min": low, "max": high}
+    ranged = random_n is not None
+    dims, parameters = dims_from_flags(grid, uniform, log_uniform, int_uniform, choice, ranges=ranged)
     if not dims and seeds <= 1:
         raise SweepError("nothing to sweep: give --grid, --choice, a range or --seeds K")
     method = "grid" if random_n is None else "random"

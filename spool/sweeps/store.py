@@ -57,15 +57,17 @@ def create_sweep(
     script: str | None = None,
     sweep_id: str | None = None,
     stop_after: int | None = None,
+    propose: bool = True,
 ) -> tuple[str, list[str]]:
     """Publish the sweep's definition, then its jobs; returns (sweep id, job ids).
 
     `stop_after` publishes only that many jobs (tests use it to leave a half-written sweep).
+    An adaptive sweep has no points yet: its first are proposed (unless not `propose`).
     """
     script = script or plan.script
     if not script:
         raise SweepError("no script: give SCRIPT, or `program:` in the sweep file", field="program")
-    if not plan.points:
+    if not plan.points and plan.adaptive is None:
         raise SweepError("the sweep has no points")
     if plan.args and "args" not in template:
         template = {**template, "args": plan.args}
@@ -87,7 +89,10 @@ def create_sweep(
     }
     if plan.early_terminate is not None:
         doc["early_terminate"] = plan.early_terminate
-    record = SweepRecord(sid, doc, plan.points)
+    if plan.adaptive is not None:
+        doc["adaptive"] = plan.adaptive
+        doc["count"] = plan.adaptive.get("run_cap")
+    record = SweepRecord(sid, doc, plan.points or [_example_point(plan)])
     first = job_from_dict(record.job_dict(0))  # validate the template once, before writing anything
     check_script(spool.scripts_dir, first)
     if first.after:
@@ -96,11 +101,26 @@ def create_sweep(
     sweeps.mkdir(exist_ok=True)
     publish_bytes(sweeps / f"{sid}.points.json", json.dumps(plan.points).encode())
     publish_bytes(sweeps / f"{sid}.yaml", yaml.safe_dump(doc, sort_keys=False, allow_unicode=True).encode())
+    if plan.adaptive is not None:
+        from spool.sweeps.adaptive import propose_next
+
+        return sid, propose_next(spool, sid) if propose else []
     ids = _publish_missing(spool, record, limit=stop_after)
     return sid, ids
 
 
-def load_sweep(spool: Spool, sweep_id: str) -> SweepRecord:
+def _example_point(plan: SweepPlan) -> dict[str, Any]:
+    """A point of an adaptive sweep's space, to check its job template before anything is written."""
+    import random
+
+    from spool.sweeps.adaptive import AdaptiveSweep
+
+    space = AdaptiveSweep("x", {"adaptive": plan.adaptive}).space
+    return {d.name: d.sample(random.Random(0)) for d in space.dims}
+
+
+def load_sweep(spool: Spool, sweep_id: str, *, with_slots: bool = True) -> SweepRecord:
+    """A sweep's definition and points (an adaptive sweep's: those its slots hold so far)."""
     sweeps = spool.layout.sweeps
     try:
         doc = yaml.safe_load((sweeps / f"{sweep_id}.yaml").read_text())
@@ -109,6 +129,13 @@ def load_sweep(spool: Spool, sweep_id: str) -> SweepRecord:
         raise NotFound(f"no sweep {sweep_id!r} in {sweeps}") from None
     except (OSError, ValueError, yaml.YAMLError) as exc:
         raise SweepError(f"sweep definition unreadable: {exc}", file=sweeps / f"{sweep_id}.yaml") from None
+    if not isinstance(doc, dict):
+        raise SweepError("sweep definition unreadable: not a mapping", file=sweeps / f"{sweep_id}.yaml")
+    if isinstance(doc.get("adaptive"), dict) and with_slots:  # the points proposed so far, by slot
+        from spool.sweeps.slots import read_slots
+
+        slots = read_slots(spool.layout, sweep_id)
+        points = [(slots.get(i) or {}).get("point") or {} for i in range(max(slots, default=-1) + 1)]
     return SweepRecord(sweep_id, doc, points)
 
 
@@ -132,5 +159,12 @@ def _publish_missing(spool: Spool, record: SweepRecord, limit: int | None = None
 
 
 def resume_sweep(spool: Spool, sweep_id: str) -> list[str]:
-    """Add the jobs of a sweep that are missing everywhere; never duplicates."""
-    return _publish_missing(spool, load_sweep(spool, sweep_id))
+    """Add the jobs of a sweep that are missing everywhere; never duplicates. An adaptive
+    sweep's missing jobs are those of slots taken but never published (and then, if it has
+    no pending point, its next point is proposed)."""
+    record = load_sweep(spool, sweep_id, with_slots=False)
+    if isinstance(record.doc.get("adaptive"), dict):
+        from spool.sweeps.adaptive import propose_next
+
+        return propose_next(spool, sweep_id)
+    return _publish_missing(spool, record)

@@ -1,7 +1,8 @@
 """What `spool show SWEEP` (and `--json`) says about a sweep, read from the folder.
 
 A plain dict, the same for the CLI and the API: the definition's summary, its jobs per state,
-and for a sweep with `early_terminate` the hyperband table: every band with its threshold as
+for a bayes sweep its slots (`spool.sweeps.adaptive_view`), and for a sweep with
+`early_terminate` the hyperband table: every band with its threshold as
 of now, how many runs reached it and which were stopped there; and each run's place.
 """
 
@@ -58,6 +59,10 @@ def sweep_view(spool: Spool, sweep_id: str) -> dict[str, Any]:
         "metric": doc.get("metric"),
         "jobs": counts,
     }
+    if isinstance(doc.get("adaptive"), dict):
+        from spool.sweeps.adaptive_view import adaptive_view
+
+        out["bayes"] = adaptive_view(spool, sweep_id, doc)
     early = doc.get("early_terminate")
     if isinstance(early, dict) and isinstance(doc.get("metric"), dict):
         out["hyperband"] = hyperband_view(spool, sweep_id, early, doc["metric"])

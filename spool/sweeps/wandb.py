@@ -1,10 +1,10 @@
 """Read a sweep written in the W&B dialect (YAML 1.2 or JSON text) into a `SweepPlan`.
 
-Accepted: `program`, `method` (grid, random), `parameters` (nested blocks become dotted names),
-`run_cap`, `command` (`spool.sweeps.command`), `metric`, `early_terminate` (hyperband,
-`spool.sweeps.hyperband`), `controller` (ignored, with a note: the folder is the sweep's only
-state), and `name`, `description`, `project`, `entity` (kept, not used). `bayes` is refused by
-name; any other key is an error naming it and the file.
+Accepted: `program`, `method` (grid, random, bayes: `spool.sweeps.adaptive_plan`), `parameters`
+(nested blocks become dotted names), `run_cap`, `command` (`spool.sweeps.command`), `metric`,
+`early_terminate` (hyperband, `spool.sweeps.hyperband`), `controller` (ignored, with a note: the
+folder is the sweep's only state), and `name`, `description`, `project`, `entity` (kept, not
+used). Any other key is an error naming it and the file.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from spool.errors import SweepError
+from spool.sweeps.adaptive_plan import bayes_block
 from spool.sweeps.command import parse_command
 from spool.sweeps.expand import Dimension, SweepPlan, expand_points
 from spool.sweeps.hyperband import parse_early_terminate
@@ -192,10 +193,8 @@ def _plan(
         if key not in _TOP_LEVEL:
             raise SweepError(f"unknown top-level key {key!r}", field=str(key))
     method = data.get("method")
-    if method == "bayes":
-        raise SweepError("method bayes is not supported until adaptive sweeps exist", field="method")
-    if method not in ("grid", "random"):
-        raise SweepError(f"must be grid or random, got {method!r}", field="method")
+    if method not in ("grid", "random", "bayes"):
+        raise SweepError(f"must be grid, random or bayes, got {method!r}", field="method")
     if "parameters" not in data:
         raise SweepError("no `parameters`: the space is empty", field="parameters")
     dims = _dimensions(data["parameters"])
@@ -210,7 +209,13 @@ def _plan(
         early = parse_early_terminate(data["early_terminate"], metric)
     notes = [CONTROLLER_NOTE] if "controller" in data else []
     name, description = _optional_str(data, "name"), _optional_str(data, "description")
-    if method == "random":
+    adaptive = None
+    if method == "bayes":
+        if random_n is not None:
+            raise SweepError("a number of random points was given but the method is bayes", field="method")
+        adaptive = bayes_block(dims, data.get("metric"), run_cap, sample_seed=sample_seed, seeds=seeds)
+        count = None
+    elif method == "random":
         count = random_n if random_n is not None else run_cap
         if count is None:
             raise SweepError("a random sweep needs run_cap or a number of points", field="run_cap")
@@ -218,9 +223,11 @@ def _plan(
         if random_n is not None:
             raise SweepError("a number of random points was given but the method is grid", field="method")
         count = run_cap
-    points = expand_points(
-        dims, method, count=count, seeds=seeds, sample_seed=sample_seed, max_points=max_points
-    )
+    points = []
+    if adaptive is None:
+        points = expand_points(
+            dims, method, count=count, seeds=seeds, sample_seed=sample_seed, max_points=max_points
+        )
     return SweepPlan(
         script=program,
         method=method,
@@ -234,6 +241,7 @@ def _plan(
         description=description,
         early_terminate=early,
         notes=notes,
+        adaptive=adaptive,
     )
 
 

@@ -1,0 +1,233 @@
+"""The bayes proposer: simple regret on Branin and Hartmann-6 against random search in the same
+run, 4 parallel workers against sequential, and one proposal's time with 1,000 results.
+
+Regret is measured in process on the proposer's pure function (`spool.sweeps.bayes.propose`),
+the same code a runner calls; the proposal time is measured end to end on a real spool folder
+(`spool.sweeps.adaptive.propose_next`: reading 1,000 job folders, the fit, the slot's
+exclusive create and the job's publish). Random search is W&B's `method: random` on the same
+space and seed. Parallel: 4 workers, each new point proposed while the other 3 are in flight
+(their stand-ins at the predicted mean); a worker's point is finished in proposal order.
+
+    .venv/bin/python bench/bench_bayes.py [--seeds 5] [--runs 30 60] [--json FILE]
+
+Goals (issue 16): median regret at or below W&B's measured figures (Branin@30 0.011,
+Hartmann-6@30 0.58), 4 workers within 1.5x of sequential, one proposal <= 0.3 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from _common import load_note, median, table, verdict
+
+from spool.sweeps.bayes import BayesSettings, RunView, propose
+from spool.sweeps.encoding import Space
+from spool.sweeps.expand import Dimension
+
+WANDB = {("branin", 30): 0.011, ("hartmann6", 30): 0.58}
+WANDB_RANDOM = {("branin", 30): 1.34, ("hartmann6", 30): 1.26}
+
+_H6_A = [
+    [10, 3, 17, 3.5, 1.7, 8],
+    [0.05, 10, 17, 0.1, 8, 14],
+    [3, 3.5, 1.7, 10, 17, 8],
+    [17, 8, 0.05, 10, 0.1, 14],
+]
+_H6_P = [
+    [1312, 1696, 5569, 124, 8283, 5886],
+    [2329, 4135, 8307, 3736, 1004, 9991],
+    [2348, 1451, 3522, 2883, 3047, 6650],
+    [4047, 8828, 8732, 5743, 1091, 381],
+]
+_H6_ALPHA = [1.0, 1.2, 3.0, 3.2]
+
+
+def branin(p: dict[str, Any]) -> float:
+    x1, x2 = p["x1"], p["x2"]
+    b, c, t = 5.1 / (4 * math.pi**2), 5 / math.pi, 1 / (8 * math.pi)
+    return (x2 - b * x1**2 + c * x1 - 6) ** 2 + 10 * (1 - t) * math.cos(x1) + 10
+
+
+def hartmann6(p: dict[str, Any]) -> float:
+    x = [p[f"x{i}"] for i in range(6)]
+    total = 0.0
+    for a, pp, al in zip(_H6_A, _H6_P, _H6_ALPHA, strict=True):
+        total += al * math.exp(-sum(a[j] * (x[j] - pp[j] * 1e-4) ** 2 for j in range(6)))
+    return -total
+
+
+PROBLEMS: dict[str, tuple[Callable[[dict[str, Any]], float], list[Dimension], float]] = {
+    "branin": (
+        branin,
+        [Dimension("x1", "uniform", low=-5.0, high=10.0), Dimension("x2", "uniform", low=0.0, high=15.0)],
+        0.397887,
+    ),
+    "hartmann6": (
+        hartmann6,
+        [Dimension(f"x{i}", "uniform", low=0.0, high=1.0) for i in range(6)],
+        -3.32237,
+    ),
+}
+
+
+def regret_random(problem: str, seed: int, runs: int) -> list[float]:
+    fn, dims, best = PROBLEMS[problem]
+    rng = random.Random(seed)
+    values = [fn({d.name: d.sample(rng) for d in dims}) for _ in range(runs)]
+    return [min(values[: i + 1]) - best for i in range(runs)]
+
+
+def regret_bayes(problem: str, seed: int, runs: int, workers: int) -> tuple[list[float], list[float]]:
+    """Regret after each finished run, and each proposal's time (s)."""
+    fn, dims, best = PROBLEMS[problem]
+    space, settings = Space(dims), BayesSettings(metric="loss")
+    views: list[RunView] = []
+    values: list[float] = []
+    times: list[float] = []
+    in_flight: list[int] = []
+    slot = 0
+    while len(values) < runs:
+        while len(in_flight) < workers and slot < runs:
+            t0 = time.perf_counter()
+            prop = propose(space, settings, views, sample_seed=seed, slot=slot)
+            times.append(time.perf_counter() - t0)
+            views.append(RunView(f"j{slot}", slot, "pending", prop.point))
+            in_flight.append(slot)
+            slot += 1
+        done = in_flight.pop(0)
+        value = fn(views[done].point)
+        views[done] = RunView(f"j{done}", done, "done", views[done].point, (value,))
+        values.append(value)
+    return [min(values[: i + 1]) - best for i in range(runs)], times
+
+
+def _fake_done(folder: Path, job_id: str, point: dict[str, Any], value: float) -> None:
+    """A finished job as a runner leaves it (job.json, result.json, metrics.jsonl)."""
+    folder.mkdir(parents=True)
+    (folder / "job.json").write_text(json.dumps({"script": "noop.py", "params": point, "sweep": job_id[:-6]}))
+    (folder / "metrics.jsonl").write_text(
+        json.dumps({"loss": value + 1}) + "\n" + json.dumps({"loss": value}) + "\n"
+    )
+    (folder / "result.json").write_text(json.dumps({"state": "done", "result": {"loss": value}}))
+
+
+def proposal_time(n: int, repeat: int) -> list[float]:
+    """`propose_next` on a spool holding `n` finished runs of a 6-parameter bayes sweep."""
+    from spool.api import Spool
+    from spool.sweeps.adaptive import propose_next
+    from spool.sweeps.slots import slot_record, take_slot
+    from spool.sweeps.store import create_sweep
+    from spool.sweeps.wandb import plan_from_wandb
+
+    root = Path(tempfile.mkdtemp(prefix="bench-bayes-"))
+    try:
+        sp = Spool.init(root / "spool")
+        (sp.scripts_dir / "noop.py").write_text("print('{}')\n")
+        text = json.dumps(
+            {
+                "program": "noop.py",
+                "method": "bayes",
+                "metric": {"name": "loss"},
+                "run_cap": n + repeat + 10,
+                "parameters": {f"x{i}": {"min": 0.0, "max": 1.0} for i in range(6)},
+            }
+        )
+        sid, _ = create_sweep(sp, plan_from_wandb(text, "bench.json"), {}, propose=False)
+        rng = random.Random(0)
+        for slot in range(n):
+            point = {f"x{i}": rng.random() for i in range(6)}
+            take_slot(sp.layout, sid, slot, slot_record(slot, point, None))
+            _fake_done(
+                sp.layout.root / "done" / f"{sid}-{slot:05d}", f"{sid}-{slot:05d}", point, hartmann6(point)
+            )
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            added = propose_next(sp, sid, want=10**6, limit=1)
+            times.append(time.perf_counter() - t0)
+            assert len(added) == 1, added
+            (sp.layout.root / "pending" / f"{added[0]}.json").unlink()  # keep it at n results
+        return times
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--runs", type=int, nargs="+", default=[30, 60])
+    ap.add_argument("--results", type=int, default=1000, help="results in the proposal-time spool")
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--json", metavar="FILE")
+    args = ap.parse_args()
+    longest = max(args.runs)
+    rows: list[list[Any]] = []
+    goals: list[tuple[str, bool]] = []
+    figures: dict[str, Any] = {}
+    prop_times: list[float] = []
+    for problem in PROBLEMS:
+        curves: dict[str, list[list[float]]] = {"random": [], "bayes": [], "bayes-4": []}
+        for seed in range(args.seeds):
+            curves["random"].append(regret_random(problem, seed, longest))
+            seq, t = regret_bayes(problem, seed, longest, 1)
+            curves["bayes"].append(seq)
+            prop_times += t
+            curves["bayes-4"].append(regret_bayes(problem, seed, longest, 4)[0])
+        for runs in args.runs:
+            med = {k: median([c[runs - 1] for c in v]) for k, v in curves.items()}
+            figures[f"{problem}@{runs}"] = med
+            wb = WANDB.get((problem, runs))
+            ratio = med["bayes-4"] / med["bayes"] if med["bayes"] > 0 else float("inf")
+            rows.append(
+                [
+                    f"{problem}@{runs}",
+                    f"{med['random']:.4g}",
+                    f"{med['bayes']:.4g}",
+                    f"{med['bayes-4']:.4g}",
+                    f"{med['random'] / med['bayes']:.0f}x" if med["bayes"] > 0 else "inf",
+                    f"{ratio:.2f}",
+                    "" if wb is None else f"{wb} (random {WANDB_RANDOM[(problem, runs)]})",
+                ]
+            )
+            if wb is not None:
+                goals.append((f"{problem}@{runs} sequential <= W&B {wb}", med["bayes"] <= wb))
+            goals.append(
+                (f"{problem}@{runs} 4 workers <= 1.5x sequential", med["bayes-4"] <= 1.5 * med["bayes"])
+            )
+    print(f"median simple regret over {args.seeds} seeds ({load_note()})")
+    print(
+        table(
+            rows,
+            ["problem@runs", "random", "bayes", "bayes 4 workers", "random/bayes", "4w/seq", "W&B measured"],
+        )
+    )
+    print(
+        f"in-process proposal time, 1-{longest} results: median {median(prop_times) * 1000:.0f} ms, "
+        f"max {max(prop_times) * 1000:.0f} ms"
+    )
+    t = proposal_time(args.results, args.repeat)
+    figures["proposal_s"] = median(t)
+    print(
+        f"one proposal on a spool with {args.results} results (read, fit, slot, publish): "
+        f"median {median(t):.3f} s over {args.repeat} (min {min(t):.3f}, max {max(t):.3f})"
+    )
+    goals.append((f"one proposal with {args.results} results <= 0.3 s", median(t) <= 0.3))
+    for name, ok in goals:
+        print(f"{verdict(ok)}  {name}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"figures": figures, "goals": goals}, indent=1))
+    return 0 if all(ok for _, ok in goals) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""W&B's `method: bayes`, as a pure function: (space, settings, runs, sample seed, slot) -> a point.
+
+No files and no clock here (`spool.sweeps.adaptive` reads the folder). The rules are W&B's
+controller's (`wandb/sweeps`, bayes_search.py): a run's observation is the best value of the
+metric over its whole history; failed runs are imputed (`worst`, `best`, `latest`); running
+and pending points enter at the model's predicted mean (or, with `impute_while_running`, at
+their history so far), so proposals made while others run spread out; random points while
+fewer than 2 finite observations exist. The model and the search over it are ours
+(`spool.sweeps.gp`; docs/sweeps.md says why and what it measured).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from spool.sweeps.encoding import Space
+from spool.sweeps.gp import GaussianProcess, expected_improvement, fit_gp
+
+__all__ = ["BayesSettings", "RunView", "Proposal", "propose", "observations", "target_reached"]
+
+_FIT_MAX = 120  # points the kernel is fitted on (O(n^3) per step of the fit)
+_CONDITION_MAX = 300  # points the posterior is conditioned on
+_N_RANDOM = 1536  # candidates drawn from the prior
+_N_LOCAL = 512  # candidates near the best observations
+_LOCAL_SCALES = (0.01, 0.05, 0.15)
+
+
+@dataclass(frozen=True)
+class BayesSettings:
+    """The `metric` block of a bayes sweep, checked (`spool.sweeps.adaptive_plan`)."""
+
+    metric: str
+    goal: str = "minimize"
+    impute: str = "worst"
+    impute_while_running: str | None = None
+    target: float | None = None
+
+    @property
+    def sign(self) -> float:
+        """Values times `sign` are minimised."""
+        return 1.0 if self.goal == "minimize" else -1.0
+
+
+@dataclass(frozen=True)
+class RunView:
+    """One slot's run as the folder shows it: `state` is pending, claimed, done or failed
+    (`missing` for a slot whose job is not published yet); `values` are the finite values of
+    the metric in the order the run reported them."""
+
+    job_id: str
+    slot: int
+    state: str
+    point: dict[str, Any]
+    values: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A point and what it was computed from (the slot file records all of it)."""
+
+    point: dict[str, Any]
+    method: str  # "random" or "gp"
+    observed: dict[str, float] = field(default_factory=dict)  # job id -> value the model saw
+    standins: list[str] = field(default_factory=list)  # job ids entered at the predicted mean
+    mean: float | None = None
+    std: float | None = None
+    acquisition: float | None = None
+
+
+def _best(values: Sequence[float], sign: float) -> float:
+    return min(sign * v for v in values)
+
+
+def target_reached(settings: BayesSettings, runs: Sequence[RunView]) -> bool:
+    """True once any run's history reaches `metric.target` (then nothing more is proposed)."""
+    if settings.target is None:
+        return False
+    goal = settings.sign * settings.target
+    return any(r.values and _best(r.values, settings.sign) <= goal for r in runs)
+
+
+def _imputed(run: RunView, how: str, worst: float | None, sign: float) -> float | None:
+    if how == "best" and run.values:
+        return _best(run.values, sign)
+    if how == "latest" and run.values:
+        return sign * run.values[-1]
+    return worst
+
+
+def observations(settings: BayesSettings, runs: Sequence[RunView]) -> tuple[dict[str, float], list[str]]:
+    """(job id -> value to minimise) for runs the model learns from, and the stand-in job ids.
+
+    `worst` is the worst value any finished or failed run reported; a failed run with nothing
+    to impute from (no value anywhere yet) is left out rather than given W&B's 0.0."""
+    sign = settings.sign
+    ended = [r for r in runs if r.state in ("done", "failed") and r.values]
+    worst = max((sign * v for r in ended for v in r.values), default=None)
+    seen: dict[str, float] = {}
+    standins: list[str] = []
+    for run in runs:
+        value: float | None
+        if run.state == "done" and run.values:
+            value = _best(run.values, sign)
+        elif run.state in ("done", "failed"):
+            value = _imputed(run, settings.impute, worst, sign)
+        elif run.state == "claimed" and settings.impute_while_running:
+            value = _imputed(run, settings.impute_while_running, worst, sign)
+        else:
+            standins.append(run.job_id)
+            continue
+        if value is not None and math.isfinite(value):
+            seen[run.job_id] = value
+    return seen, standins
+
+
+def _subset(y: np.ndarray, limit: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of at most `limit` rows: the best third by value, the rest drawn at random."""
+    if len(y) <= limit:
+        return np.arange(len(y))
+    order = np.argsort(y, kind="stable")
+    keep = order[: limit // 3]
+    rest = rng.choice(order[limit // 3 :], size=limit - len(keep), replace=False)
+    return np.sort(np.concatenate([keep, rest]))
+
+
+def _candidates(space: Space, rng: np.random.Generator, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Random points of the prior plus perturbations of the five best, snapped to the space's
+    values (integers, multiples of q, one category per categorical)."""
+    wide = rng.random((_N_RANDOM, space.width))
+    top = x[np.argsort(y, kind="stable")[:5]]
+    base = top[rng.integers(0, len(top), _N_LOCAL)]
+    scales = rng.choice(_LOCAL_SCALES, size=(_N_LOCAL, 1))
+    near = np.clip(base + rng.normal(size=base.shape) * scales, 0.0, 1.0)
+    for a, b in space.categorical_slices():  # a perturbed categorical keeps its value, or redraws
+        redraw = rng.random(_N_LOCAL) < 0.2
+        near[redraw, a:b] = rng.random((int(redraw.sum()), b - a))
+    cand = np.vstack([wide, near])
+    for a, b in space.categorical_slices():
+        block = cand[:, a:b]
+        hot = np.zeros_like(block)
+        hot[np.arange(len(block)), np.argmax(block, axis=1)] = 1.0
+        cand[:, a:b] = hot
+    for d, (a, _b) in zip(space.searched, space.slices, strict=True):
+        if d.distribution == "int_uniform" or d.distribution.startswith("q_"):
+            one = Space([d])
+            cand[:, a] = [one.encode(one.decode([u]))[0] for u in cand[:, a]]  # type: ignore[index]
+    return cand
+
+
+def _random_point(space: Space, sample_seed: int, slot: int) -> dict[str, Any]:
+    rng = random.Random(f"{sample_seed}:{slot}")
+    return {d.name: d.sample(rng) for d in space.dims}
+
+
+def _model(x: np.ndarray, y: np.ndarray, xs: np.ndarray, rng: np.random.Generator) -> GaussianProcess:
+    """Fit on a subset, condition on a larger one, then add the stand-ins at the predicted mean."""
+    fit = _subset(y, _FIT_MAX, rng)
+    gp = fit_gp(x[fit], y[fit])
+    cond = _subset(y, _CONDITION_MAX, rng)
+    if not np.array_equal(cond, fit):
+        gp = gp.condition(x[cond], y[cond])
+    if len(xs):
+        believed, _ = gp.predict(xs)
+        gp = gp.condition(np.vstack([x[cond], xs]), np.concatenate([y[cond], believed]))
+    return gp
+
+
+def propose(
+    space: Space, settings: BayesSettings, runs: Sequence[RunView], *, sample_seed: int, slot: int
+) -> Proposal:
+    """The point for `slot`: the same inputs give the same point, on any machine."""
+    seen, standin_ids = observations(settings, runs)
+    encoded = {r.job_id: space.encode(r.point) for r in runs}
+    obs = [(j, v) for j, v in seen.items() if encoded.get(j) is not None]
+    if len(obs) < 2:
+        observed = {j: settings.sign * v for j, v in obs}
+        return Proposal(_random_point(space, sample_seed, slot), "random", observed, standin_ids)
+    rng = np.random.default_rng([sample_seed & 0xFFFFFFFF, slot])
+    x = np.array([encoded[j] for j, _ in obs])
+    y = np.array([v for _, v in obs])
+    standins = [j for j in standin_ids if encoded.get(j) is not None]
+    xs = np.array([encoded[j] for j in standins]).reshape(len(standins), space.width)
+    gp = _model(x, y, xs, rng)
+    cand = _candidates(space, rng, x, y)
+    mean, std = gp.predict(cand)
+    acq = expected_improvement(mean, std, float(y.min()))
+    taken = np.vstack([x, xs]) if len(xs) else x
+    dup = (np.abs(cand[:, None, :] - taken[None, :, :]).max(axis=2) < 1e-12).any(axis=1)
+    if not dup.all():
+        acq = np.where(dup, -np.inf, acq)
+    best = int(np.argmax(acq))
+    sign = settings.sign
+    return Proposal(
+        space.decode(cand[best].tolist()),
+        "gp",
+        {j: sign * v for j, v in obs},
+        standins,
+        mean=float(sign * mean[best]),
+        std=float(std[best]),
+        acquisition=float(acq[best]),
+    )
