@@ -483,7 +483,8 @@ P = "method: grid\nparameters:\n"
 @pytest.mark.parametrize(
     ("text", "needles"),
     [
-        ("method: bayes\nparameters:\n  a: {values: [1]}\n", ["bayes", "adaptive"]),
+        ("method: bayes\nparameters:\n  a: {min: 0.0, max: 1.0}\n", ["bayes", "metric"]),
+        ("method: bayes\nmetric: {name: l}\nparameters:\n  a: {value: 1}\n", ["bayes", "varies"]),
         (P + "  a: {values: [1]}\nearly_terminate: {type: hyperband, min_iter: 1}\n", ["metric", "early"]),
         (P + "  a: {values: [1]}\nmetric: {name: l}\nearly_terminate: {type: hyperband}\n", ["min_iter"]),
         (P + "  a: {values: [1]}\nmetric: {name: l}\nearly_terminate: {type: hb, min_iter: 1}\n", ["hb"]),

@@ -87,10 +87,10 @@ class _Numeric:
         x = lo + min(max(u, 0.0), 1.0) * (hi - lo)
         if self._logged():
             x = math.exp(x)
+        if dist.startswith("q_"):  # as W&B and the random sampler: may round to within q/2 outside
+            return quantize(x, d.q)
         low, high = self._bounds()
-        if not dist.startswith("q_"):
-            return min(max(x, low), high)
-        return self._q_inside(quantize(x, d.q), low, high)
+        return min(max(x, low), high)
 
     def _bounds(self) -> tuple[float, float]:
         """min and max as values (`log_uniform` and `q_log_uniform` give them as natural logs)."""
@@ -99,15 +99,6 @@ class _Numeric:
         if d.distribution in ("log_uniform", "q_log_uniform"):
             return math.exp(d.low), math.exp(d.high)
         return d.low, d.high
-
-    def _q_inside(self, v: int | float, low: float, high: float) -> int | float:
-        """A multiple of q kept within [min, max] where one exists (rounding can step outside)."""
-        q = self.dim.q
-        if v > high and quantize(high - q / 2, q) >= low:
-            v = quantize(high - q / 2, q)
-        if v < low and quantize(low + q / 2, q) <= high:
-            v = quantize(low + q / 2, q)
-        return v
 
 
 class Space:
