@@ -22,6 +22,7 @@ from runner.core.heartbeat import Heartbeat
 from runner.core.kits import Kits
 from runner.core.lease import renew
 from runner.core.options import RunnerOptions
+from runner.core.propose import Proposer
 from runner.core.reaper import Reaper
 from runner.core.stopper import StopperFactory
 from runner.core.syncguard import claim_safety_warnings
@@ -108,6 +109,7 @@ class Runner:
         }
         self.stoppers = StopperFactory(self.layout, self.wake.set, self._log)  # early termination
         self.writeup = WriteUp(self.layout, self.settings, self.prov, who, self.health, self._log)
+        self.proposer = Proposer(spool, self.fs, lambda req: meets(req, self.caps)[0], self._log)
         self.revs = RevCache(self.scripts_dir, self.spool.root, fetch=opts.git_fetch, log=self._log)
         self.heartbeat.extra["revs_missing"] = self.revs.notes  # why pinned jobs are left to others
         self.warm: WarmPool | None = None
@@ -131,6 +133,8 @@ class Runner:
         if self._may_take_work() and (now >= self._next_scan or self._scan_due):
             self._scan_due = False
             self._next_scan = now + self.scan_interval
+            if self._policy_allows(now):  # adaptive sweeps: points for our free slots first
+                busy |= self.proposer.step(self.opts.slots - len(self.slots))
             busy |= self._take_work(now)
         # the jobs that ended are written up only now, once their slots run the next jobs: the
         # next script's start waits for no result.json or rename (the machine has other cores)

@@ -194,12 +194,13 @@ _docs: dict[str, tuple[int, dict[str, Any] | None]] = {}
 _closed: set[str] = set()
 
 
-def open_sweeps(layout: Layout) -> list[str]:
-    """Ids of the adaptive sweeps still open to proposals: a cheap look for a runner's idle
-    moments (a definition is read again only when its file changes; a closed sweep never opens)."""
+def open_sweeps(layout: Layout) -> list[tuple[str, dict[str, Any]]]:
+    """(id, definition) of the adaptive sweeps still open to proposals: a cheap look for a
+    runner's idle moments (a definition is read again only when its file changes; a closed
+    sweep never opens again)."""
     import yaml
 
-    out: list[str] = []
+    out: list[tuple[str, dict[str, Any]]] = []
     try:
         names = sorted(os.listdir(layout.sweeps))
     except OSError:
@@ -227,5 +228,5 @@ def open_sweeps(layout: Layout) -> list[str]:
         if stop_path(layout, sid).exists() or (cap is not None and len(read_slots(layout, sid)) >= cap):
             _closed.add(key)
             continue
-        out.append(sid)
+        out.append((sid, doc))
     return out

@@ -34,6 +34,9 @@ def stop_path(layout: Layout, sweep_id: str) -> Path:
     return layout.sweeps / f"{sweep_id}.stop"
 
 
+_seen: dict[str, dict[str, Any]] = {}  # slot files never change: each is read once per process
+
+
 def read_slots(layout: Layout, sweep_id: str) -> dict[int, dict[str, Any]]:
     """Every taken slot, by number. A slot file is whole by construction; one that does not
     parse (edited by hand, a damaged disk) still counts as taken, with no point."""
@@ -47,11 +50,17 @@ def read_slots(layout: Layout, sweep_id: str) -> dict[int, dict[str, Any]]:
             name = de.name
             if is_ignored_name(name) or not name.endswith(".json") or not name[:-5].isdigit():
                 continue
-            try:
-                rec = json.loads(Path(de.path).read_bytes())
-            except (OSError, ValueError):
-                rec = None
-            out[int(name[:-5])] = rec if isinstance(rec, dict) else {"point": None, "unreadable": True}
+            rec = _seen.get(de.path)
+            if rec is None:
+                try:
+                    rec = json.loads(Path(de.path).read_bytes())
+                except (OSError, ValueError):
+                    rec = None
+                if not isinstance(rec, dict):
+                    rec = {"point": None, "unreadable": True}
+                else:
+                    _seen[de.path] = rec
+            out[int(name[:-5])] = rec
     return out
 
 
