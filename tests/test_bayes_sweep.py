@@ -4,13 +4,10 @@ racing, killed at every file step, paused past a lease, and everything crashing 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from runner_kit import wait_for
