@@ -4,13 +4,18 @@ Layout of the output folder::
 
     index.html           the spool at a glance
     all-jobs.html        jobs outside any sweep
-    sweeps/<id>.html     one page per sweep; its charts in sweeps/<id>/*.png
+    sweeps/<id>.html     one page per sweep; its charts in sweeps/<id>/ (PNG for the point-heavy
+                         charts: linearity, learning curves, timeline; SVG for the text-heavy
+                         ones: spread, parallel coordinates, failures)
     jobs/<id>.html       one page per finished job
     static/              report.css, report.js (copied from the package)
-    manifest.json        what each page was built from (for incremental rebuilds)
+    manifest.json        what each page was built from (for incremental rebuilds and live pages)
 
-This module runs a build: it asks `incremental` what changed, redoes those sweeps (`sweepcharts`,
-`pages`) and job pages (`jobpages`), and writes the manifest last. See `incremental` for the rules.
+A build runs in named steps (`_Builder.run`): scan the finished jobs' keys, group them, plan
+what changed (`incremental`), read the results of what must be redone, redo those sweeps
+(`sweepcharts`, `pages`), the loose jobs' page and the job pages (`jobpages`), the index, and
+write the manifest last. Charts and job pages are handed to the build's workers (`workers`),
+so they are made on the other cores while the sweep pages are written.
 """
 
 from __future__ import annotations
@@ -19,69 +24,62 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from concurrent.futures import Future
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from report import jobpages, live
+from report.compare import runs_json
 from report.data import SweepDef, choose_metric, read_sweep_defs, seed_column, varying_params
 from report.incremental import (
     FORMAT,
     LOOSE,
     MANIFEST,
-    SWEEP_MEMBER,
+    JobEntry,
     JobKey,
+    Plan,
+    SweepEntry,
     code_hash,
     finished,
     groups_from_df,
     load_manifest,
     plan,
     scan_keys,
+    sweep_of,
 )
-from report.jobpages import job_page
 from report.metrics_cache import MetricsIndex
 from report.pages import all_jobs_page, index_page, summary, sweep_page
 from report.render import Renderer, copy_static, write_atomic
-from report.sweepcharts import sweep_charts
+from report.stats import BuildStats
+from report.sweepcharts import plan as plan_charts
+from report.sweepcharts import redraw
+from report.workers import Workers, get_workers
 from spool.api import Spool
-from spool.errors import NotFound, SpoolError, UsageError
-from spool.results import load_metrics, load_results
+from spool.errors import NotFound, UsageError
+from spool.results import load_results
 from spool.states import State
 
 __all__ = ["build_report", "build", "BuildStats", "MANIFEST"]
 
-
-@dataclass
-class BuildStats:
-    """What one build did (also kept in the manifest as `last_build`)."""
-
-    seconds: float = 0.0
-    full: bool = False
-    jobs_total: int = 0
-    jobs_rendered: list[str] = field(default_factory=list)
-    jobs_removed: list[str] = field(default_factory=list)
-    sweeps_charted: list[str] = field(default_factory=list)
-    sweeps_paged: list[str] = field(default_factory=list)
-    all_jobs_paged: bool = False
-    #: CPU seconds of this process per phase (scan, results, charts, sweep pages, job pages, index)
-    timings: dict[str, float] = field(default_factory=dict)
-
-    @contextmanager
-    def phase(self, name: str) -> Iterator[None]:
-        t = time.process_time()
-        try:
-            yield
-        finally:
-            self.timings[name] = round(self.timings.get(name, 0.0) + time.process_time() - t, 4)
+#: job pages per piece of work handed to a worker (small enough to spread, big enough to be cheap)
+BATCH = 64
 
 
 class _Builder:
     """One build: what changed since the manifest, then only those pages and charts."""
 
-    def __init__(self, spool: Spool, out: Path, sweep: str | None, metric: str | None, mode: str | None):
+    def __init__(
+        self,
+        spool: Spool,
+        out: Path,
+        sweep: str | None,
+        metric: str | None,
+        mode: str | None,
+        processes: int | None,
+    ):
         if mode not in (None, "max", "min"):
             raise UsageError(f"--mode must be max or min, not {mode!r}")
         self.spool = spool
@@ -93,199 +91,230 @@ class _Builder:
         self.job_key: dict[str, JobKey | None] = {}
         self.pages = Renderer(spool, out)
         self.built_at = self.pages.built_at
+        self.workers: Workers = get_workers(processes)
+        self.stats.processes = self.workers.processes
+        self.pending: list[tuple[str, Future[Any]]] = []  #: (what, future) handed to the workers
+        self.defs: dict[str, SweepDef] = {}
+        self.status: dict[str, Any] = {}
+        self.code = self.spool_rel = ""
+        self.existing: set[str] = set()  #: job pages in the output folder before this build
+        self._jobs: dict[str, Any] = {}  #: the jobs' manifest entries
 
+    # -- the steps ----------------------------------------------------------------------------
     def run(self) -> Path:
         t0 = time.perf_counter()
-        spool, out, layout = self.spool, self.out, self.spool.layout
-        status = spool.status()  # also raises the clear "no spool here"
-        defs = read_sweep_defs(layout)
-        known = set(defs)
-        if (
-            self.scope
-            and self.scope not in defs
-            and not any(e.id.startswith(f"{self.scope}-") for st in State for e in layout.entries(st))
-        ):
-            raise NotFound(f"no sweep {self.scope!r} in {spool.root}")
+        self.status = self.spool.status()  # also raises the clear "no spool here"
+        self.defs = read_sweep_defs(self.spool.layout)
+        self._check_scope()
         with self.stats.phase("scan"):
-            keys = scan_keys(spool, self.scope)  # stat before read: see `report.incremental`
-        if self.scope:
-            keys = {
-                j: k for j, k in keys.items() if (m := SWEEP_MEMBER.fullmatch(j)) and m.group(1) == self.scope
-            }
+            keys = {j: k for j, k in scan_keys(self.spool, self.scope).items() if self._in_scope(j)}
+        man = self._open_output()
+        p = self._assign_groups(keys, man)
+        self._plan(p, man)
+        with self.stats.phase("load_results"):
+            self._load_frames(p, man)
+        self.stats.jobs_total = len(keys)
+        self.job_key = dict(keys)
+        metrics_cache: dict[str, MetricsIndex] = {}
+        sweeps, summaries = self._sweeps(p, man, metrics_cache)
+        self._loose(p, man, summaries)
+        jobs = self._job_pages(p, man, metrics_cache)
+        self._remove_gone(p)
+        index_live = live.index_state(self.status, summaries)
+        with self.stats.phase("index"):
+            index_page(self.pages, self.scope, self.status, self.defs, summaries, index_live)
+        self._wait()
+        self.stats.seconds = round(time.perf_counter() - t0, 4)
+        self._write_manifest(man, jobs, sweeps, p.loose_sig, summaries, index_live)
+        return self.out / "index.html"
 
-        out.mkdir(parents=True, exist_ok=True)
-        for d in ("jobs", "sweeps", "static"):
-            (out / d).mkdir(exist_ok=True)
-        code = code_hash()
-        spool_rel = os.path.relpath(spool.root, out)
-        man, stale = load_manifest(out, code, spool_rel)
-        if stale:
-            self.stats.full = True
-        copy_static(out)
-        old_jobs: dict[str, Any] = man["jobs"]
+    def _in_scope(self, job_id: str) -> bool:
+        """The sweep filter: every job when the build is not limited to one sweep."""
+        return self.scope is None or sweep_of(job_id) == self.scope
 
-        # each job's group: as recorded when its key is unchanged, else guessed from its id
-        # (a guess is checked against the results below)
+    def _check_scope(self) -> None:
+        if not self.scope or self.scope in self.defs:
+            return
+        layout = self.spool.layout
+        if not any(self._in_scope(e.id) for st in State for e in layout.entries(st)):
+            raise NotFound(f"no sweep {self.scope!r} in {self.spool.root}")
+
+    def _open_output(self) -> dict[str, Any]:
+        """The output folders, the static files, and the last manifest (fresh: a full build)."""
+        for d in ("", "jobs", "sweeps", "static"):
+            (self.out / d).mkdir(parents=True, exist_ok=True)
+        self.code = code_hash()
+        self.spool_rel = os.path.relpath(self.spool.root, self.out)
+        man, stale = load_manifest(self.out, self.code, self.spool_rel)
+        self.stats.full = stale
+        copy_static(self.out)
+        return man
+
+    def _assign_groups(self, keys: dict[str, JobKey], man: dict[str, Any]) -> Plan:
+        """Each job's group as recorded when its key is unchanged, else guessed from its id
+        (a guess is checked against the results in `_load_frames`)."""
+        known = set(self.defs)
         group: dict[str, str] = {}
         changed: set[str] = set()
         for jid, k in keys.items():
-            old = old_jobs.get(jid)
-            if (
-                isinstance(old, list)
-                and len(old) == 4
-                and old[:3] == list(k)
-                and (old[3] in known or old[3] == LOOSE)
-            ):
-                group[jid] = old[3]
+            old = JobEntry.from_json(man["jobs"].get(jid))
+            if old is not None and old.key == k and (old.group in known or old.group == LOOSE):
+                group[jid] = old.group
             else:
-                m = SWEEP_MEMBER.fullmatch(jid)
-                group[jid] = m.group(1) if m and m.group(1) in known else LOOSE
+                sid = sweep_of(jid)
+                group[jid] = sid if sid in known else LOOSE
                 changed.add(jid)
+        return Plan(keys, group, changed)
 
-        def by_group() -> dict[str, list[str]]:
-            members: dict[str, list[str]] = {}
-            for jid in sorted(group):
-                members.setdefault(group[jid], []).append(jid)
-            return members
+    def _plan(self, p: Plan, man: dict[str, Any]) -> None:
+        members = p.members()
+        p.sweep_ids = sorted((set(members) - {LOOSE}) | ({self.scope} if self.scope else set(self.defs)))
+        progress = self.status.get("sweeps") or {}
+        opts = (self.out, self.scope, self.metric_arg, self.mode_arg)
+        p.sigs, p.loose_sig, p.redo = plan(*opts, members, p.keys, p.sweep_ids, self.defs, progress, man)
 
-        members = by_group()
-        sweep_ids = sorted((set(members) - {LOOSE}) | ({self.scope} if self.scope else known))
-        progress = status.get("sweeps") or {}
-        opts = (out, self.scope, self.metric_arg, self.mode_arg)
-        sigs, loose_sig, redo = plan(*opts, members, keys, sweep_ids, defs, progress, man)
+    def _load_frames(self, p: Plan, man: dict[str, Any]) -> None:
+        """The results of the groups to redo: per sweep when few, else the whole spool once."""
+        layout = self.spool.layout
+        full = self.stats.full or LOOSE in p.redo or len(p.redo) > max(1, len(p.sweep_ids) // 2)
+        members = p.members()
+        for sid in [] if full else sorted(p.redo):
+            try:
+                sub = finished(load_results(layout, sweep=sid, state=None))
+            except NotFound:
+                sub = finished(pd.DataFrame())
+            if set(sub["id"].astype(str)) != set(members.get(sid, [])):
+                full = True  # a job that is not where its id says: sort everything out from the results
+                break
+            p.frames[sid] = sub
+        if not full:
+            return
+        df = finished(load_results(layout, sweep=self.scope, state=None))
+        truth = groups_from_df(df, set(self.defs))
+        for jid in list(p.group):
+            if jid in truth and truth[jid] != p.group[jid]:
+                p.group[jid] = truth[jid]
+        self._plan(p, man)
+        row_group = df["id"].astype(str).map(lambda j: truth.get(j, LOOSE))
+        p.frames = {g: df[(row_group == g).to_numpy()] for g in p.redo}
 
-        # read the results of the groups to redo: per sweep when few, else the whole spool once
-        frames: dict[str, pd.DataFrame] = {}
-        full = self.stats.full or LOOSE in redo or len(redo) > max(1, len(sweep_ids) // 2)
-        with self.stats.phase("load_results"):
-            if not full:
-                for sid in sorted(redo):
-                    try:
-                        sub = finished(load_results(layout, sweep=sid, state=None))
-                    except NotFound:
-                        sub = finished(pd.DataFrame())
-                    if set(sub["id"].astype(str)) != set(members.get(sid, [])):
-                        full = (
-                            True  # a job that is not where its id says: sort everything out from the results
-                        )
-                        break
-                    frames[sid] = sub
-            if full:
-                df = finished(load_results(layout, sweep=self.scope, state=None))
-                truth = groups_from_df(df, known)
-                for jid in list(group):
-                    if jid in truth and truth[jid] != group[jid]:
-                        group[jid] = truth[jid]
-                members = by_group()
-                sweep_ids = sorted((set(members) - {LOOSE}) | ({self.scope} if self.scope else known))
-                sigs, loose_sig, redo = plan(*opts, members, keys, sweep_ids, defs, progress, man)
-                row_group = df["id"].astype(str).map(lambda j: truth.get(j, LOOSE))
-                frames = {g: df[(row_group == g).to_numpy()] for g in redo}
-        self.stats.jobs_total = len(keys)
-        self.job_key = {j: k for j, k in keys.items()}
-
-        # sweeps
-        metrics_cache: dict[str, MetricsIndex] = {}
+    def _sweeps(
+        self, p: Plan, man: dict[str, Any], metrics_cache: dict[str, MetricsIndex]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Every sweep's manifest entry and index summary, redoing the sweeps in `p.redo`."""
         summaries: dict[str, Any] = dict(man.get("summaries") or {})
-        new_sweeps: dict[str, Any] = dict(man["sweeps"]) if self.scope else {}
-        for sid in sweep_ids:
-            sig, page_sig, counts = sigs[sid]
-            if sid in redo:
-                entry, sweep_summary = self._sweep(
-                    sid,
-                    frames[sid],
-                    defs.get(sid),
-                    counts,
-                    sig,
-                    page_sig,
-                    man["sweeps"].get(sid),
-                    metrics_cache,
+        sweeps: dict[str, Any] = dict(man["sweeps"]) if self.scope else {}
+        for sid in p.sweep_ids:
+            if sid in p.redo:
+                entry, summaries[sid] = self._sweep(
+                    sid, p, SweepEntry.from_json(man["sweeps"].get(sid)), metrics_cache
                 )
-                new_sweeps[sid] = entry
-                summaries[sid] = sweep_summary
+                sweeps[sid] = entry.to_json()
             else:
-                new_sweeps[sid] = man["sweeps"][sid]
+                sweeps[sid] = man["sweeps"][sid]
         if not self.scope:
             for sid in list(summaries):
-                if sid != LOOSE and sid not in sweep_ids:
+                if sid != LOOSE and sid not in p.sweep_ids:
                     del summaries[sid]
+        return sweeps, summaries
 
-        # jobs outside any sweep
-        if LOOSE in redo:
-            loose = frames[LOOSE]
-            all_jobs_page(self.pages, self.job_key, loose, out / "all-jobs.html")
+    def _loose(self, p: Plan, man: dict[str, Any], summaries: dict[str, Any]) -> None:
+        if LOOSE in p.redo:
+            loose = p.frames[LOOSE]
+            with self.stats.phase("sweep_pages"):
+                all_jobs_page(self.pages, self.job_key, loose, self.out / "all-jobs.html")
             self.stats.all_jobs_paged = True
             summaries[LOOSE] = summary(loose, None, None)
         if self.scope:
-            loose_sig = str(man.get("all_jobs") or "")
+            p.loose_sig = str(man.get("all_jobs") or "")
 
-        # job pages: only new or changed jobs, or pages that went missing
+    def _job_pages(
+        self, p: Plan, man: dict[str, Any], metrics_cache: dict[str, MetricsIndex]
+    ) -> dict[str, Any]:
+        """Hand the pages of new or changed jobs (or pages gone missing) to the workers; the jobs'
+        manifest entries (other sweeps' entries kept when the build is limited to one)."""
         try:
-            existing = {n[:-5] for n in os.listdir(out / "jobs") if n.endswith(".html")}
+            existing = {n[:-5] for n in os.listdir(self.out / "jobs") if n.endswith(".html")}
         except OSError:
             existing = set()
-        new_jobs: dict[str, Any] = {}
-        if self.scope:  # keep other sweeps' entries
-            new_jobs = {
-                j: v
-                for j, v in old_jobs.items()
-                if not ((m := SWEEP_MEMBER.fullmatch(j)) and m.group(1) == self.scope)
-            }
-        for jid in sorted(keys):
-            k = keys[jid]
-            g = group[jid]
-            if jid not in changed and jid in existing:
-                new_jobs[jid] = [*k, g]
-                continue
-            mdf = None
-            if g in metrics_cache:
-                mdf = metrics_cache[g].get(jid)
-            else:
-                try:
-                    one = load_metrics(layout, jid)
-                except SpoolError:  # a job without metrics still gets its page
-                    one = None
-                mdf = one if one is not None and not one.empty else None
-            with self.stats.phase("job_pages"):
-                try:
-                    job_page(self.pages, jid, k[0], None if g == LOOSE else g, mdf)
-                except OSError:  # moved on (a retry) since the scan: the next build sees where it went
-                    continue
-            self.stats.jobs_rendered.append(jid)
-            new_jobs[jid] = [*k, g]
-        # pages of jobs that are no longer finished (retried) or gone
-        for jid in sorted(existing - set(keys)):
-            if self.scope and not ((m := SWEEP_MEMBER.fullmatch(jid)) and m.group(1) == self.scope):
+        self.existing = existing
+        jobs = {j: v for j, v in man["jobs"].items() if not self._in_scope(j)} if self.scope else {}
+        todo = []
+        with self.stats.phase("job_pages"):
+            for jid in sorted(p.keys):
+                g = p.group[jid]
+                jobs[jid] = JobEntry(p.keys[jid], g).to_json()
+                if jid in p.changed or jid not in existing:
+                    cache = metrics_cache.get(g)
+                    cols = cache.columns(jid) if cache is not None else None
+                    todo.append((jid, p.keys[jid][0], None if g == LOOSE else g, cols, cache is None))
+        ctx = (str(self.spool.root), str(self.out), self.built_at)
+        for i in range(0, len(todo), BATCH):
+            self.pending.append(
+                ("jobs", self.workers.submit(jobpages.render_batch, *ctx, todo[i : i + BATCH]))
+            )
+        self._jobs = jobs
+        return jobs
+
+    def _remove_gone(self, p: Plan) -> None:
+        """Delete the pages of jobs that are no longer finished (retried) or gone, and old sweeps' files."""
+        for jid in sorted(self.existing - set(p.keys)):
+            if not self._in_scope(jid):
                 continue
             try:
-                (out / "jobs" / f"{jid}.html").unlink()
+                (self.out / "jobs" / f"{jid}.html").unlink()
                 self.stats.jobs_removed.append(jid)
             except OSError:
                 pass
         if not self.scope:
-            self._prune_sweeps(set(sweep_ids))
+            self._prune_sweeps(set(p.sweep_ids))
 
-        with self.stats.phase("index"):
-            index_page(self.pages, self.scope, status, defs, summaries)
-        self.stats.seconds = round(time.perf_counter() - t0, 4)
+    def _wait(self) -> None:
+        """Wait for every piece handed to the workers; a job whose folder moved loses its entry."""
+        for what, fut in self.pending:
+            value, cpu = fut.result()
+            if self.workers.processes:
+                self.stats.add("workers", cpu)
+            if what == "jobs":
+                written, skipped = value
+                self.stats.jobs_rendered.extend(written)
+                for jid in skipped:  # moved on (a retry) since the scan: the next build sees where
+                    self._jobs.pop(jid, None)
+        self.stats.jobs_rendered.sort()
+        self.pending = []
+
+    def _write_manifest(
+        self,
+        man: dict[str, Any],
+        jobs: dict[str, Any],
+        sweeps: dict[str, Any],
+        loose_sig: str,
+        summaries: dict[str, Any],
+        index_live: dict[str, Any],
+    ) -> None:
+        beacon = live.manifest_part(index_live, sweeps)
         manifest = {
             "format": FORMAT,
-            "code": code,
-            "spool": spool_rel,
+            "code": self.code,
+            "spool": self.spool_rel,
             "built_at": self.built_at,
-            "jobs": new_jobs,
-            "sweeps": new_sweeps,
+            "jobs": jobs,
+            "sweeps": sweeps,
             "all_jobs": loose_sig,
             "summaries": summaries,
+            "live": beacon,
             "last_build": {
                 **asdict(self.stats),
                 "jobs_rendered": len(self.stats.jobs_rendered),
                 "jobs_removed": len(self.stats.jobs_removed),
             },
         }
-        write_atomic(out / MANIFEST, json.dumps(manifest, separators=(",", ":"), default=str))
-        return out / "index.html"
+        write_atomic(
+            self.out / MANIFEST, json.dumps(manifest, separators=(",", ":"), default=str), fsync=True
+        )
+        live.write_beacon(self.out, beacon, self.built_at)
 
+    # -- helpers ----------------------------------------------------------------------------
     def _prune_sweeps(self, keep: set[str]) -> None:
         d = self.out / "sweeps"
         for p in d.iterdir():
@@ -297,21 +326,7 @@ class _Builder:
             else:
                 p.unlink(missing_ok=True)
 
-    def _sweep(
-        self,
-        sid: str,
-        sub: pd.DataFrame,
-        sdef: SweepDef | None,
-        counts: dict[str, int],
-        sig: str,
-        page_sig: str,
-        old: dict[str, Any] | None,
-        metrics_cache: dict[str, MetricsIndex],
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Redo what changed in one sweep: its charts when its jobs (or metric) changed, its page
-        when those or its progress changed. Returns its manifest entry and its index summary."""
-        out = self.out
-        old = old if isinstance(old, dict) else {}
+    def _metric(self, sid: str, sub: pd.DataFrame, sdef: SweepDef | None) -> Any:
         in_scope = self.scope is None or self.scope == sid
         metric = choose_metric(
             sub, sdef, self.metric_arg if in_scope else None, self.mode_arg if in_scope else None
@@ -323,41 +338,55 @@ class _Builder:
             and metric.source.startswith("--metric (")
         ):
             raise UsageError(f"sweep {sid} has no numeric result {self.metric_arg!r}")
-        varying = varying_params(sub)
+        return metric
+
+    def _sweep(
+        self, sid: str, p: Plan, old: SweepEntry | None, metrics_cache: dict[str, MetricsIndex]
+    ) -> tuple[SweepEntry, dict[str, Any]]:
+        """Redo what changed in one sweep: its charts whose data changed, its page when its jobs or
+        progress changed. Returns its manifest entry and its index summary."""
+        sub, sdef = p.frames[sid], self.defs.get(sid)
+        sig, page_sig, counts = p.sigs[sid]
+        metric = self._metric(sid, sub, sdef)
         seed = seed_column(sub)
-        params = [p for p in varying if p != seed]
-        chart_dir = out / "sweeps" / sid
-        chart_info = old.get("chart_info") if isinstance(old.get("chart_info"), dict) else None
-        files_ok = chart_info is not None and all(
-            (chart_dir / f).exists() for f in chart_info.get("files", [])
-        )
-        if old.get("sig") != sig or not files_ok:
-            with self.stats.phase("sweep_charts"):
-                chart_info = sweep_charts(
-                    self.spool.layout,
-                    self.out,
+        params = [c for c in varying_params(sub) if c != seed]
+        chart_dir = self.out / "sweeps" / sid
+        entry = SweepEntry(sig, page_sig)
+        with self.stats.phase("sweep_charts"):
+            charts, entry.info = plan_charts(
+                self.spool.layout, self.out, sid, sub, metric, params, seed, metrics_cache, self.job_key
+            )
+            entry.charts, futures, drawn = redraw(
+                charts, old.charts if old else [], chart_dir, self.workers.submit
+            )
+        self.pending.extend(("chart", f) for f in futures)
+        self.stats.charts_drawn.extend(f"{sid}/{name}" for name in drawn)
+        if old is None or old.sig != sig or drawn:
+            self.stats.sweeps_charted.append(sid)
+        total = (sdef.count if sdef and sdef.count else None) or sum(counts.values())
+        page = self.out / "sweeps" / f"{sid}.html"
+        if old is None or old.page != page_sig or not page.exists() or sid in self.stats.sweeps_charted:
+            with self.stats.phase("sweep_pages"):
+                state = live.page_state(f"sweep:{sid}", page_sig, live.sweep_unfinished(counts, total))
+                chart_info = {"charts": entry.charts, **entry.info}
+                runs = runs_json(sub, params + ([seed] if seed else []), metrics_cache.get(sid))
+                sweep_page(
+                    self.pages,
+                    self.job_key,
                     sid,
                     sub,
+                    sdef,
                     metric,
                     params,
                     seed,
-                    chart_dir,
-                    metrics_cache,
-                    self.job_key,
-                )
-            self.stats.sweeps_charted.append(sid)
-        assert chart_info is not None
-        page = out / "sweeps" / f"{sid}.html"
-        if old.get("page") != page_sig or not page.exists() or sid in self.stats.sweeps_charted:
-            with self.stats.phase("sweep_pages"):
-                sweep_page(
-                    self.pages, self.job_key, sid, sub, sdef, metric, params, seed, counts, chart_info, page
+                    counts,
+                    chart_info,
+                    page,
+                    state,
+                    runs,
                 )
             self.stats.sweeps_paged.append(sid)
-        index_summary = summary(sub, metric, params)
-        index_summary["progress"] = counts
-        index_summary["total"] = (sdef.count if sdef and sdef.count else None) or sum(counts.values())
-        return {"sig": sig, "page": page_sig, "chart_info": chart_info}, index_summary
+        return entry, {**summary(sub, metric, params), "progress": counts, "total": total}
 
 
 def build(
@@ -366,10 +395,11 @@ def build(
     sweep: str | None = None,
     metric: str | None = None,
     mode: str | None = None,
+    processes: int | None = None,
 ) -> tuple[Path, BuildStats]:
     """Like `build_report`, and also says what was (re)built."""
     target = Path(out).expanduser().absolute() if out is not None else spool.root / "report"
-    b = _Builder(spool, target, sweep, metric, mode)
+    b = _Builder(spool, target, sweep, metric, mode, processes)
     index = b.run()
     return index, b.stats
 
@@ -380,12 +410,14 @@ def build_report(
     sweep: str | None = None,
     metric: str | None = None,
     mode: str | None = None,
+    processes: int | None = None,
 ) -> Path:
     """Write (or bring up to date) the static report of `spool`; returns the path of index.html.
 
     `out` defaults to `<spool>/report`. `sweep` limits the build to one sweep (its page, its jobs and
     the index). `metric` (a result field, with or without `result.`) and `mode` (`max`/`min`) choose
     how runs are ranked; by default the sweep file's metric, else the first numeric result field,
-    maximised unless its name says loss/error.
+    maximised unless its name says loss/error. `processes`: worker processes for charts and job
+    pages (default: one per core on Linux; 0: everything in this process).
     """
-    return build(spool, out, sweep, metric, mode)[0]
+    return build(spool, out, sweep, metric, mode, processes)[0]

@@ -34,6 +34,69 @@ def refresh(spool: Any) -> str | None:
     return f"report rebuilt: {index} ({len(stats.jobs_removed)} page(s) of archived jobs removed)"
 
 
+def _said(stats: Any, index: Any) -> dict[str, Any]:
+    return {
+        "index": str(index),
+        "seconds": stats.seconds,
+        "full": stats.full,
+        "jobs": stats.jobs_total,
+        "jobs_rendered": len(stats.jobs_rendered),
+        "sweeps_charted": stats.sweeps_charted,
+        "sweeps_paged": stats.sweeps_paged,
+        "charts_drawn": len(stats.charts_drawn),
+        "processes": stats.processes,
+    }
+
+
+def _watch(args: argparse.Namespace, sp: Any, out: Any) -> int:
+    import sys
+
+    from report.watch import Watch
+
+    as_json = getattr(args, "json", False)
+    index = (out or sp.root / "report").expanduser().absolute() / "index.html"
+
+    def said(stats: Any) -> None:
+        if as_json:
+            from spool.cli.output import print_json
+
+            print_json(_said(stats, index))
+        else:
+            what = "full build" if stats.full else f"{len(stats.jobs_rendered)} job page(s)"
+            sweeps = ", ".join(stats.sweeps_charted) or "no sweep"
+            print(f"rebuilt in {stats.seconds:.2f} s: {what}, charts of {sweeps}", file=sys.stderr)
+        sys.stdout.flush()
+
+    w = Watch(
+        sp,
+        out,
+        sweep=args.sweep,
+        metric=args.metric,
+        mode=args.mode,
+        processes=args.processes,
+        interval=args.interval,
+        on_build=said,
+    )
+    if not as_json:
+        print(f"{index}\nwatching {sp.root} (Ctrl-C to stop); open pages reload themselves", file=sys.stderr)
+    opened = False
+    if args.open:
+        w.run_once(0.0)
+        _open(index)
+        opened = True
+    try:
+        w.run()
+    except KeyboardInterrupt:
+        pass
+    return 0 if opened or w.builds else 1
+
+
+def _open(index: Any) -> None:
+    import webbrowser
+
+    webbrowser.open(index.as_uri())
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -43,27 +106,19 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     sp = Spool(getattr(args, "spool", None))
     out = Path(args.output) if args.output else None
-    index, stats = build(sp, out, sweep=args.sweep, metric=args.metric, mode=args.mode)
+    if args.watch:
+        return _watch(args, sp, out)
+    index, stats = build(
+        sp, out, sweep=args.sweep, metric=args.metric, mode=args.mode, processes=args.processes
+    )
     if getattr(args, "json", False):
         from spool.cli.output import print_json
 
-        print_json(
-            {
-                "index": str(index),
-                "seconds": stats.seconds,
-                "full": stats.full,
-                "jobs": stats.jobs_total,
-                "jobs_rendered": len(stats.jobs_rendered),
-                "sweeps_charted": stats.sweeps_charted,
-                "sweeps_paged": stats.sweeps_paged,
-            }
-        )
+        print_json(_said(stats, index))
     else:
         print(index)
     if args.open:
-        import webbrowser
-
-        webbrowser.open(index.as_uri())
+        _open(index)
     return 0
 
 
@@ -84,4 +139,22 @@ def register(sub: Any, common: Any) -> None:
     )
     p.add_argument("--mode", choices=("max", "min"), help="whether higher or lower --metric is better")
     p.add_argument("--open", action="store_true", help="open index.html in the default browser")
+    p.add_argument(
+        "--watch",
+        action="store_true",
+        help="keep rebuilding as jobs start and end (file events and a scan); open pages reload themselves",
+    )
+    p.add_argument(
+        "--interval",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="with --watch: seconds between scans (default 2)",
+    )
+    p.add_argument(
+        "--processes",
+        type=int,
+        metavar="N",
+        help="worker processes for charts and job pages (default: one per core on Linux; 0: none)",
+    )
     p.set_defaults(func=cmd_report)

@@ -3,7 +3,8 @@
 Before the results are read, every finished job's `result.json` is stat'ed; its key is
 `(state, mtime_ns, size)`. A job page is rewritten only when its key differs from the manifest's
 or the page is missing; a sweep's charts only when the hash of its jobs' keys (plus metric and
-mode) changed; a sweep page also when its progress changed. Stat-before-read makes the manifest
+mode) changed, and then each chart only when the digest of its own data changed (see
+`charts.spec`); a sweep page also when its progress changed. Stat-before-read makes the manifest
 safe: a file that changes after its stat carries a newer key next time, so the page is rebuilt
 then. A job page depends only on the files of its own folder (result, logs, metrics, outputs), so
 its key covers it. The manifest also records a hash of the report's own code, templates and
@@ -19,6 +20,7 @@ import json
 import os
 import re
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +37,11 @@ __all__ = [
     "MANIFEST",
     "FORMAT",
     "JobKey",
+    "JobEntry",
+    "SweepEntry",
     "LOOSE",
     "SWEEP_MEMBER",
+    "sweep_of",
     "code_hash",
     "sig_hash",
     "scan_keys",
@@ -44,14 +49,64 @@ __all__ = [
     "load_manifest",
     "groups_from_df",
     "plan",
+    "Plan",
 ]
 
 MANIFEST = "manifest.json"
-FORMAT = 1
+FORMAT = 2
 
 JobKey = tuple[str, int, int]
 LOOSE = "__loose__"  #: the group of jobs outside any sweep (no job or sweep id can start with "_")
 SWEEP_MEMBER = re.compile(r"(.+)-\d{5}")
+
+
+def sweep_of(job_id: str) -> str | None:
+    """The sweep a job's id names (`<sweep>-NNNNN`), or None."""
+    m = SWEEP_MEMBER.fullmatch(job_id)
+    return m.group(1) if m else None
+
+
+@dataclass(frozen=True)
+class JobEntry:
+    """One finished job in the manifest: its key and its group (a sweep id or LOOSE)."""
+
+    key: JobKey
+    group: str
+
+    def to_json(self) -> list[Any]:
+        return [*self.key, self.group]
+
+    @classmethod
+    def from_json(cls, v: Any) -> JobEntry | None:
+        if isinstance(v, list) and len(v) == 4 and all(isinstance(x, str | int) for x in v):
+            return cls((str(v[0]), int(v[1]), int(v[2])), str(v[3]))
+        return None
+
+
+@dataclass
+class SweepEntry:
+    """One sweep in the manifest: its data and page signatures, its charts, what its page showed."""
+
+    sig: str = ""
+    page: str = ""
+    charts: list[dict[str, Any]] = field(default_factory=list)  #: `Chart.entry()` of each, page order
+    info: dict[str, Any] = field(default_factory=dict)  #: fits, spread, hosts, failure kinds
+
+    def files_ok(self, chart_dir: Path) -> bool:
+        return all(isinstance(c, dict) and (chart_dir / str(c.get("file"))).exists() for c in self.charts)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sig": self.sig, "page": self.page, "charts": self.charts, "info": self.info}
+
+    @classmethod
+    def from_json(cls, v: Any) -> SweepEntry | None:
+        if (
+            not isinstance(v, dict)
+            or not isinstance(v.get("charts"), list)
+            or not isinstance(v.get("info"), dict)
+        ):
+            return None
+        return cls(str(v.get("sig") or ""), str(v.get("page") or ""), v["charts"], v["info"])
 
 
 def code_hash() -> str:
@@ -180,16 +235,12 @@ def plan(
             counts = {st.value: c.get(st.value, 0) for st in State}
         page_sig = sig_hash(sig, counts)
         sigs[sid] = (sig, page_sig, counts)
-        old = man["sweeps"].get(sid)
-        old = old if isinstance(old, dict) else {}
-        info = old.get("chart_info")
-        files_ok = isinstance(info, dict) and all(
-            (out / "sweeps" / sid / f).exists() for f in info.get("files", [])
-        )
+        old = SweepEntry.from_json(man["sweeps"].get(sid))
         if (
-            old.get("sig") != sig
-            or old.get("page") != page_sig
-            or not files_ok
+            old is None
+            or old.sig != sig
+            or old.page != page_sig
+            or not old.files_ok(out / "sweeps" / sid)
             or not (out / "sweeps" / f"{sid}.html").exists()
             or sid not in (man.get("summaries") or {})
         ):
@@ -202,3 +253,23 @@ def plan(
     ):
         redo.add(LOOSE)
     return sigs, loose_sig, redo
+
+
+@dataclass
+class Plan:
+    """What this build works on: each finished job's key and group, and what to redo."""
+
+    keys: dict[str, JobKey]
+    group: dict[str, str]
+    changed: set[str]  #: jobs whose key (or group) differs from the manifest's
+    sweep_ids: list[str] = field(default_factory=list)
+    sigs: dict[str, tuple[str, str, dict[str, int]]] = field(default_factory=dict)
+    loose_sig: str = ""
+    redo: set[str] = field(default_factory=set)
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def members(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for jid in sorted(self.group):
+            out.setdefault(self.group[jid], []).append(jid)
+        return out

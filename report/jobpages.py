@@ -1,4 +1,8 @@
-"""The per-job pages: params, result, run metadata, provenance, learning curves, log tails and file links."""
+"""The per-job pages: params, result, run metadata, provenance, learning curves, log tails and file links.
+
+`job_page` writes one; `render_batch` writes a list of them in a worker process (see `workers`),
+with each job's metrics lines handed over as plain columns (no pandas per page).
+"""
 
 from __future__ import annotations
 
@@ -7,34 +11,46 @@ import os
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from report import charts
+from report.charts.inline_svg import svg_curve
 from report.data import flatten, fmt, fmt_duration, fmt_time
 from report.render import Renderer, href, log_tail
+from spool.errors import SpoolError
 from spool.jobs import view
 from spool.layout import Entry
 from spool.states import State
 
-__all__ = ["MAX_OUTPUT_FILES", "job_page", "job_curves"]
+__all__ = ["MAX_OUTPUT_FILES", "Columns", "job_page", "job_curves", "render_batch"]
 
 MAX_OUTPUT_FILES = 200
+JOB_KEYS = (
+    "script",
+    "contract",
+    "sweep",
+    "name",
+    "args",
+    "rev",
+    "priority",
+    "timeout",
+    "retries",
+    "requires",
+    "env",
+)
+RUN_KEYS = ("host", "runner", "device", "python", "python_version", "started", "ended")
+
+#: a job's metrics lines as columns: {key: [value per line]}
+Columns = dict[str, list[Any]]
 
 
 def _num(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def job_curves(mdf: pd.DataFrame | None, max_curves: int = 4) -> list[Any]:
-    """A job's learning curves as inline SVG: each numeric key logged on at least two lines.
-
-    Plain lists, no pandas per value: thousands of job pages must stay cheap.
-    """
-    if mdf is None or mdf.empty:
+def job_curves(cols: Columns | None, max_curves: int = 4) -> list[Any]:
+    """A job's learning curves as inline SVG: each numeric key logged on at least two lines."""
+    if not cols or not cols.get("id"):
         return []
-    cols = {str(c): mdf[c].tolist() for c in mdf.columns}
     xkey = "epoch" if any(_num(v) for v in cols.get("epoch", [])) else "step"
-    xs = cols.get(xkey) or list(range(len(mdf)))
+    xs = cols.get(xkey) or list(range(len(cols["id"])))
     xlabel = "epoch" if xkey == "epoch" else "step (metrics line)"
     out = []
     for key, values in cols.items():
@@ -43,45 +59,16 @@ def job_curves(mdf: pd.DataFrame | None, max_curves: int = 4) -> list[Any]:
         pts = [(x, y) for x, y in zip(xs, values, strict=False) if _num(x) and _num(y)]
         if len(pts) < 2:
             continue
-        out.append(charts.svg_curve([p[0] for p in pts], [p[1] for p in pts], title=key, xlabel=xlabel))
+        out.append(svg_curve([p[0] for p in pts], [p[1] for p in pts], title=key, xlabel=xlabel))
         if len(out) >= max_curves:
             break
     return out
 
 
-def job_page(renderer: Renderer, jid: str, state: str, sweep: Any, mdf: pd.DataFrame | None) -> None:
-    """Write `jobs/<jid>.html` from the job's folder (FileNotFoundError if it moved on since the scan)."""
-    layout = renderer.spool.layout
-    folder = layout.state_dir(State(state)) / jid
-    if not folder.is_dir():
-        raise FileNotFoundError(folder)
-    v = view(Entry(jid, State(state), folder))
-    rec: dict[str, Any] = v.result or {}
-    job: dict[str, Any] = rec["job"] if isinstance(rec.get("job"), dict) else (v.job or {})
-    params: dict[str, Any] = {}
-    flatten(job.get("params") or {}, "", params)
-    result: dict[str, Any] = {}
-    if isinstance(rec.get("result"), dict):
-        flatten(rec["result"], "", result)
-    elif rec.get("result") is not None:
-        result["(value)"] = rec.get("result")
-    meta: list[tuple[str, str]] = []
-    for k in (
-        "script",
-        "contract",
-        "sweep",
-        "name",
-        "args",
-        "rev",
-        "priority",
-        "timeout",
-        "retries",
-        "requires",
-        "env",
-    ):
-        if job.get(k) not in (None, "", [], {}):
-            meta.append((k, fmt(job.get(k))))
-    for k in ("host", "runner", "device", "python", "python_version", "started", "ended"):
+def _meta(job: dict[str, Any], rec: dict[str, Any]) -> list[tuple[str, str]]:
+    """The page's "Run" table: the job's settings, then where and how it ran."""
+    meta = [(k, fmt(job.get(k))) for k in JOB_KEYS if job.get(k) not in (None, "", [], {})]
+    for k in RUN_KEYS:
         if rec.get(k) not in (None, ""):
             meta.append((k, fmt_time(rec.get(k)) if k in ("started", "ended") else fmt(rec.get(k))))
     if rec.get("duration") is not None:
@@ -89,43 +76,61 @@ def job_page(renderer: Renderer, jid: str, state: str, sweep: Any, mdf: pd.DataF
     for k in ("attempt", "exit_code", "metrics_count", "logs_truncated"):
         if rec.get(k) is not None:
             meta.append((k, fmt(rec.get(k))))
-    prov: dict[str, Any] = rec["provenance"] if isinstance(rec.get("provenance"), dict) else {}
-    git: dict[str, Any] = prov["git"] if isinstance(prov.get("git"), dict) else {}
+    prov = rec["provenance"] if isinstance(rec.get("provenance"), dict) else {}
+    git = prov["git"] if isinstance(prov.get("git"), dict) else {}
     if git.get("commit"):
         meta.append(("commit", fmt(git.get("commit")) + (" (dirty)" if git.get("dirty") else "")))
-    provenance: dict[str, Any] = {}
-    flatten(prov, "", provenance)
-    error: dict[str, Any] | None = rec["error"] if isinstance(rec.get("error"), dict) else None
-    if v.result is None and state == "failed":
-        error = {"kind": "unknown", "message": "no result.json in the job folder"}
-    curves = job_curves(mdf)
-    pages = renderer.out / "jobs"
+    return meta
+
+
+def _files(folder: Path, pages: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+    """The job folder's own files, its outputs (at most MAX_OUTPUT_FILES) and how many more there are."""
     files = []
     for name in ("job.json", "result.json", "stdout.log", "stderr.log", "metrics.jsonl"):
         p = folder / name
         try:
-            size = p.stat().st_size
+            files.append({"name": name, "href": href(p, pages), "size": p.stat().st_size})
         except OSError:
             continue
-        files.append({"name": name, "href": href(p, pages), "size": size})
     outputs: list[dict[str, Any]] = []
-    more_outputs = 0
+    more = 0
     odir = folder / "outputs"
-    if odir.is_dir():
-        for dirpath, dirnames, filenames in os.walk(odir):
-            dirnames.sort()
-            for fn in sorted(filenames):
-                if len(outputs) >= MAX_OUTPUT_FILES:
-                    more_outputs += 1
-                    continue
-                p = Path(dirpath) / fn
-                try:
-                    size = p.stat().st_size
-                except OSError:
-                    continue
-                outputs.append({"name": p.relative_to(odir).as_posix(), "href": href(p, pages), "size": size})
-    sweep_id = None if sweep is None or (isinstance(sweep, float) and sweep != sweep) else str(sweep)
-    err_tail = (error or {}).get("stderr_tail")
+    for dirpath, dirnames, filenames in os.walk(odir):
+        dirnames.sort()
+        for fn in sorted(filenames):
+            if len(outputs) >= MAX_OUTPUT_FILES:
+                more += 1
+                continue
+            p = Path(dirpath) / fn
+            try:
+                size = p.stat().st_size
+            except OSError:
+                continue
+            outputs.append({"name": p.relative_to(odir).as_posix(), "href": href(p, pages), "size": size})
+    return files, outputs, more
+
+
+def _flat(obj: Any) -> list[tuple[str, str]]:
+    out: dict[str, Any] = {}
+    flatten(obj, "", out)
+    return [(k, fmt(x)) for k, x in out.items()]
+
+
+def job_page(renderer: Renderer, jid: str, state: str, sweep: str | None, cols: Columns | None) -> None:
+    """Write `jobs/<jid>.html` from the job's folder (FileNotFoundError if it moved on since the scan)."""
+    folder = renderer.spool.layout.state_dir(State(state)) / jid
+    if not folder.is_dir():
+        raise FileNotFoundError(folder)
+    v = view(Entry(jid, State(state), folder))
+    rec: dict[str, Any] = v.result or {}
+    job: dict[str, Any] = rec["job"] if isinstance(rec.get("job"), dict) else (v.job or {})
+    res = rec.get("result")
+    result = _flat(res) if isinstance(res, dict) else ([("(value)", fmt(res))] if res is not None else [])
+    error: dict[str, Any] | None = rec["error"] if isinstance(rec.get("error"), dict) else None
+    if v.result is None and state == "failed":
+        error = {"kind": "unknown", "message": "no result.json in the job folder"}
+    pages = renderer.out / "jobs"
+    files, outputs, more_outputs = _files(folder, pages)
     stderr = log_tail(folder / "stderr.log")
     renderer.render(
         "job.html.j2",
@@ -134,17 +139,56 @@ def job_page(renderer: Renderer, jid: str, state: str, sweep: Any, mdf: pd.DataF
         title=f"job {jid}",
         jid=jid,
         state=state,
-        sweep=sweep_id,
-        params=[(k, fmt(x)) for k, x in params.items()],
-        result=[(k, fmt(x)) for k, x in result.items()],
+        sweep=sweep,
+        params=_flat(job.get("params") or {}),
+        result=result,
         error=error,
-        meta=meta,
-        provenance=[(k, fmt(x)) for k, x in provenance.items()],
-        curves=curves,
+        meta=_meta(job, rec),
+        provenance=_flat(rec["provenance"] if isinstance(rec.get("provenance"), dict) else {}),
+        curves=job_curves(cols),
         stdout=log_tail(folder / "stdout.log"),
-        stderr=stderr if stderr is not None else err_tail,
+        stderr=stderr if stderr is not None else (error or {}).get("stderr_tail"),
         files=files,
         outputs=outputs,
         more_outputs=more_outputs,
         folder=href(folder, pages) + "/",
     )
+
+
+def _load_columns(renderer: Renderer, jid: str) -> Columns | None:
+    from spool.results import load_metrics
+
+    try:
+        m = load_metrics(renderer.spool.layout, jid)
+    except SpoolError:  # a job without metrics still gets its page
+        return None
+    return {str(c): m[c].tolist() for c in m.columns} if not m.empty else None
+
+
+_RENDERERS: dict[tuple[str, str, str], Renderer] = {}
+
+
+def render_batch(
+    spool_root: str, out: str, built_at: str, items: list[tuple[str, str, str | None, Columns | None, bool]]
+) -> tuple[list[str], list[str]]:
+    """Write the pages of `items` (id, state, sweep, metrics columns, whether to read the metrics here).
+
+    Returns the ids written and the ids skipped (moved on since the scan: the next build sees
+    where they went). Runs in a worker: the renderer is made once per worker and build.
+    """
+    ctx = (spool_root, out, built_at)
+    renderer = _RENDERERS.get(ctx)
+    if renderer is None:
+        from spool.api import Spool
+
+        _RENDERERS.clear()
+        renderer = _RENDERERS[ctx] = Renderer(Spool(spool_root), Path(out), built_at)
+    written, skipped = [], []
+    for jid, state, sweep, cols, load in items:
+        try:
+            job_page(renderer, jid, state, sweep, _load_columns(renderer, jid) if load else cols)
+        except OSError:
+            skipped.append(jid)
+            continue
+        written.append(jid)
+    return written, skipped

@@ -32,12 +32,16 @@ class MetricsIndex:
             starts = np.concatenate([[0], change])
             ends = np.concatenate([change, [len(ids)]])
             self.ranges = {ids[a]: (int(a), int(b)) for a, b in zip(starts, ends, strict=True)}
+        self._lists: dict[str, list[Any]] | None = None
 
-    def get(self, job_id: str) -> pd.DataFrame | None:
+    def columns(self, job_id: str) -> dict[str, list[Any]] | None:
+        """One job's metrics lines as plain columns (the sweep's frame is turned into lists once)."""
         r = self.ranges.get(job_id)
         if r is None or self.mdf is None:
             return None
-        return self.mdf.iloc[r[0] : r[1]]
+        if self._lists is None:
+            self._lists = {str(c): self.mdf[c].tolist() for c in self.mdf.columns}
+        return {c: v[r[0] : r[1]] for c, v in self._lists.items()}
 
 
 def sweep_metrics(

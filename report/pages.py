@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pandas as pd
+from markupsafe import Markup
 
 from report.data import (
     Column,
@@ -108,6 +109,8 @@ def sweep_page(
     counts: dict[str, int],
     chart_info: dict[str, Any],
     page: Path,
+    live_state: dict[str, Any] | None = None,
+    runs_data: Markup | None = None,
 ) -> None:
     ranked = rank(sub, metric)
     shown_params = params + ([seed] if seed else [])
@@ -169,6 +172,8 @@ def sweep_page(
         failures=failures,
         more_failures=more,
         chart_base=f"{quote(sid)}/",
+        live=live_state,
+        runs_data=runs_data,
     )
 
 
@@ -200,6 +205,7 @@ def index_page(
     status: dict[str, Any],
     defs: dict[str, SweepDef],
     summaries: dict[str, Any],
+    live_state: dict[str, Any] | None = None,
 ) -> None:
     from spool.heartbeats import runner_rows
 
@@ -256,4 +262,5 @@ def index_page(
         failures=failures[:RECENT_FAILURES],
         loose=loose,
         scope=scope,
+        live=live_state,
     )

@@ -7,7 +7,6 @@ Every template is rendered with autoescape on and `StrictUndefined`; the page mo
 from __future__ import annotations
 
 import os
-import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, cast
@@ -17,6 +16,7 @@ import pandas as pd
 
 from report.data import fmt, fmt_duration
 from spool.api import Spool
+from spool.protocol import publish_bytes
 
 __all__ = ["PKG", "TAIL_LINES", "Renderer", "write_atomic", "copy_static", "log_tail", "href", "records"]
 
@@ -24,37 +24,54 @@ PKG = Path(__file__).resolve().parent
 TAIL_LINES = 50
 
 
-class Renderer:
-    """One build's page writer: the spool, the output folder, the template environment and the build time."""
+_ENV: list[Any] = []
 
-    def __init__(self, spool: Spool, out: Path):
+
+def _environment() -> Any:
+    """The template environment, made once per process: compiling the templates costs more than
+    a rebuild after one new job (`spool report --watch` builds many times in one process)."""
+    if not _ENV:
         from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-        self.spool = spool
-        self.out = out
-        self.env = Environment(
+        env = Environment(
             loader=FileSystemLoader(str(PKG / "templates")),
             autoescape=True,
             undefined=StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            auto_reload=False,
         )
-        self.env.filters["fmt"] = fmt
-        self.env.filters["duration"] = fmt_duration
-        self.env.filters["q"] = lambda s: quote(str(s))
-        self.built_at = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        env.filters["fmt"] = fmt
+        env.filters["duration"] = fmt_duration
+        env.filters["q"] = lambda s: quote(str(s))
+        _ENV.append(env)
+    return _ENV[0]
+
+
+class Renderer:
+    """One build's page writer: the spool, the output folder, the template environment and the build time."""
+
+    def __init__(self, spool: Spool, out: Path, built_at: str | None = None):
+        self.spool = spool
+        self.out = out
+        self.env = _environment()
+        self.built_at = built_at or datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
     def render(self, template: str, path: Path, **ctx: Any) -> None:
+        ctx.setdefault("live", None)  # a page is live only when its module says so (see `live`)
         html = self.env.get_template(template).render(
             built_at=self.built_at, spool_root=str(self.spool.root), **ctx
         )
         write_atomic(path, html)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+def write_atomic(path: Path, text: str, *, fsync: bool = False) -> None:
+    """`text` as UTF-8 through the spool's one atomic write (unique temp name, rename).
+
+    No fsync by default: every report file is rebuilt from the spool, and the manifest (written
+    last, with fsync) only vouches for pages whose keys still match.
+    """
+    publish_bytes(path, text.encode("utf-8"), fsync=fsync)
 
 
 def copy_static(out: Path) -> None:
@@ -71,7 +88,7 @@ def copy_static(out: Path) -> None:
                 continue
         except OSError:
             pass
-        shutil.copyfile(src, target)
+        publish_bytes(target, data, fsync=False)
 
 
 def log_tail(path: Path, lines: int = TAIL_LINES, max_bytes: int = 24_000) -> str | None:

@@ -1,24 +1,42 @@
-"""One sweep's chart set: which charts to draw from its results and metrics, and what its page shows."""
+"""One sweep's charts: which to draw from its results and metrics, and which of them changed.
+
+`plan` prepares every chart the sweep gets (cheap, in the build's process) with what its page
+shows beside them; `redraw` hands the drawing of those whose digest changed (or whose file is
+missing) to the build's workers and removes files no chart makes any more.
+"""
 
 from __future__ import annotations
 
-import shutil
+import os
 from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from report import charts
-from report.data import MetricChoice, config_keys, config_label, fmt, is_numeric, rank
+from report.charts import Chart, curves, failure_kinds, linearity, machines, parallel, render, spread
+from report.data import MetricChoice, config_keys, config_label, fmt, rank
 from report.incremental import JobKey
 from report.metrics_cache import MetricsIndex, sweep_metrics
 from spool.layout import Layout
 
-__all__ = ["sweep_charts"]
+__all__ = ["plan", "redraw"]
+
+Submit = Callable[..., Future[Any]]
 
 
-def sweep_charts(
+def _labels(sub: pd.DataFrame, metric: MetricChoice | None, params: list[str]) -> dict[str, str]:
+    keys = config_keys(sub, params)
+    vals = sub[metric.column].tolist() if metric else [None] * len(sub)
+    return {
+        jid: config_label(str(key), params) + (f" → {fmt(val)}" if metric else "")
+        for jid, key, val in zip(sub["id"], keys, vals, strict=True)
+    }
+
+
+def plan(
     layout: Layout,
     out: Path,
     sid: str,
@@ -26,79 +44,65 @@ def sweep_charts(
     metric: MetricChoice | None,
     params: list[str],
     seed: str | None,
-    chart_dir: Path,
     metrics_cache: dict[str, MetricsIndex],
     job_key: dict[str, JobKey | None],
-) -> dict[str, Any]:
-    """Redraw the sweep's charts into `chart_dir`; returns their files, titles, fits, spread and hosts."""
-    if chart_dir.exists():
-        shutil.rmtree(chart_dir, ignore_errors=True)
-    chart_dir.mkdir(parents=True, exist_ok=True)
-    made: list[dict[str, str]] = []
-    info: dict[str, Any] = {"files": [], "charts": made}
-
-    def add(path: Path | None, title: str, caption: str) -> None:
-        if path is not None:
-            made.append({"file": path.name, "title": title, "caption": caption})
-            info["files"].append(path.name)
-
+) -> tuple[list[Chart], dict[str, Any]]:
+    """The sweep's charts in page order, and what the page shows beside them (fits, spread, hosts...)."""
     # metrics lines of every run of the sweep, shared with the job pages
     mdf = sweep_metrics(layout, out, sid, sub["id"].astype(str).tolist(), job_key) if not sub.empty else None
     metrics_cache[sid] = MetricsIndex(mdf)
-
+    made: list[Chart | None] = []
     done = sub[sub["state"] == "done"] if not sub.empty else sub
     if metric is not None and not done.empty:
-        numeric = [p for p in params if is_numeric(done[p]) and done[p].nunique() > 1]
-        path, fits = charts.metric_vs_params(done, metric, numeric, seed, chart_dir / "metric_vs_params.png")
-        info["fits"] = fits
-        add(
-            path,
-            "Metric against each parameter (linearity)",
-            "Each dot a run (colour: seed), black: mean per value, dashed: least-squares line with its R².",
-        )
-        path, spread = charts.seed_spread(done, metric, params, chart_dir / "seed_spread.svg")
-        add(
-            path,
-            "Spread across seeds (variance)",
-            "Boxes: quartiles per configuration; grey dots: single runs; red: mean ± standard deviation.",
-        )
-        info["spread"] = spread
-        pc = [p for p in params if done[p].nunique() > 1]
-        add(
-            charts.parallel_coordinates(done, metric, pc, chart_dir / "parallel.svg"),
-            "Parallel coordinates",
-            "Each line a run through its parameter values, coloured by the metric.",
-        )
-    mdf = metrics_cache[sid].mdf
+        made.append(linearity.prepare(done, metric, params, seed))
+        made.append(spread.prepare(done, metric, params))
+        made.append(parallel.prepare(done, metric, params))
     if mdf is not None and not mdf.empty:
         ranked = rank(sub, metric)["id"].tolist() if metric else sub["id"].tolist()
-        labels = {}
-        keys = config_keys(sub, params)
-        vals = sub[metric.column].tolist() if metric else [None] * len(sub)
-        for jid, key, val in zip(sub["id"], keys, vals, strict=True):
-            labels[jid] = config_label(str(key), params) + (f" → {fmt(val)}" if metric else "")
         stopped = sub["id"][sub["stopped.band"].notna()].tolist() if "stopped.band" in sub.columns else []
-        add(
-            charts.learning_curves(
-                mdf, ranked, labels, metric, chart_dir / "learning_curves.png", stopped=stopped
-            ),
-            "Learning curves",
-            "Every run's metrics lines; the best runs by the metric in colour"
-            + ("; ✕: where hyperband stopped a run." if stopped else "."),
-        )
+        made.append(curves.prepare(mdf, ranked, _labels(sub, metric, params), metric, stopped=stopped))
+    info: dict[str, Any] = {"failure_kinds": []}
     if not sub.empty:
-        path, hosts = charts.timeline(sub, chart_dir / "timeline.png")
-        add(
-            path,
-            "Machines: timeline and throughput",
-            "Top: each bar a job on its host from start to end. Bottom: jobs finished over time per host.",
-        )
-        info["hosts"] = hosts
+        made.append(machines.prepare(sub))
+        failed = sub["state"] == "failed"
         kinds = (
-            Counter(sub.loc[sub["state"] == "failed", "error.kind"].fillna("unknown"))
+            Counter(sub.loc[failed, "error.kind"].fillna("unknown"))
             if "error.kind" in sub.columns
-            else Counter()
+            else Counter({"unknown": int(failed.sum())} if failed.any() else {})
         )
-        add(charts.failures(dict(kinds), chart_dir / "failures.svg"), "Failures by kind", "")
+        made.append(failure_kinds.prepare(dict(kinds)))
         info["failure_kinds"] = sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))
-    return info
+    charts = [c for c in made if c is not None]
+    for c in charts:
+        info.update(c.info)
+    return charts, info
+
+
+def redraw(
+    charts: list[Chart], old: list[dict[str, Any]], chart_dir: Path, submit: Submit
+) -> tuple[list[dict[str, Any]], list[Future[Any]], list[str]]:
+    """Draw the charts whose digest changed or whose file is gone; remove files of charts not made.
+
+    Returns the charts' entries (for the page and the manifest), the drawings' futures and the
+    files being drawn. A chart file is replaced atomically, so a page open meanwhile shows the
+    old image or the new one, never half of one.
+    """
+    chart_dir.mkdir(parents=True, exist_ok=True)
+    before = {e.get("file"): e.get("digest") for e in old if isinstance(e, dict)}
+    entries, futures, drawn = [], [], []
+    for c in charts:
+        entry = c.entry()
+        entries.append(entry)
+        path = chart_dir / c.file
+        if before.get(c.file) == entry["digest"] and path.exists():
+            continue
+        futures.append(submit(render, c.draw, c.data, path))
+        drawn.append(c.file)
+    keep = {c.file for c in charts}
+    for name in os.listdir(chart_dir):
+        if name not in keep and not name.startswith("."):
+            try:
+                os.unlink(chart_dir / name)
+            except OSError:
+                pass
+    return entries, futures, drawn

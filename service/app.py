@@ -11,8 +11,11 @@ This module assembles the app: middleware (`service.security`), error handlers
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -60,12 +63,13 @@ def create_app(
 
     `token`: every request must carry it (`Authorization: Bearer`); without one, only requests
     addressed to a loopback Host are answered (bind to 127.0.0.1). `report`: also serve the
-    static report at `/report` (built first if missing). `extra_hosts`: Host names accepted
-    besides loopback ones when there is no token. `sweep_limits`: the most points a sweep may
-    have, without and with `yes`."""
+    static report at `/report` (built first if missing, then rebuilt as jobs end).
+    `extra_hosts`: Host names accepted besides loopback ones when there is no token.
+    `sweep_limits`: the most points a sweep may have, without and with `yes`."""
     sp = Spool(spool_path)
     sp.check()
     app = FastAPI(
+        lifespan=_report_watch(sp) if report else None,
         title="housespool",
         version="0.1.0",
         description=DESCRIPTION,
@@ -122,8 +126,27 @@ def _install_openapi(app: FastAPI, components: dict[str, type[BaseModel]]) -> No
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def _report_watch(sp: Spool) -> Any:
+    """While the server runs, keep `<spool>/report` up to date as `spool report --watch` does (in a
+    thread, no worker processes: forking a server's threads is unsafe), so its pages are live."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        watch = importlib.import_module("report.watch").Watch(sp, sp.root / "report", processes=0)
+        stop = threading.Event()
+        thread = threading.Thread(target=watch.run, args=(stop,), name="report-watch", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(10)
+
+    return lifespan
+
+
 def _mount_report(app: FastAPI, sp: Spool) -> None:
-    """Serve `<spool>/report` at `/report`, building it first when it is missing."""
+    """Serve `<spool>/report` at `/report`, building it first when it is missing (then kept live)."""
     from starlette.staticfiles import StaticFiles
 
     folder: Path = sp.root / "report"

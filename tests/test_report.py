@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from report_kit import SCRIPT, SPOOL_BIN, make_spool, run_runner, write_sweep
+from report_kit import SCRIPT, SPOOL_BIN, XSS_ALERT_IMG, XSS_SCRIPT, make_spool, run_runner, write_sweep
 
 from report.build import MANIFEST, build, build_report
 from spool.api import Spool
@@ -102,7 +102,7 @@ def test_sweep_page_best_first_and_self_contained(sp: Spool) -> None:
         r'<td>lr</td><td>log10</td>.*?<td class="n" data-v="[0-9.e-]+">0\.\d{3}</td>', html
     )  # R² table
     assert "loss diverged" in html  # stderr tail of a failed job
-    assert 'src="grid/metric_vs_params.png"' in html
+    assert re.search(r'src="grid/metric_vs_params.png\?v=[0-9a-f]{12}"', html)  # a new digest, a new URL
     # the job page links to its folder and outputs by relative paths that resolve
     job_html = (sp.root / "report" / "jobs" / "grid-00000.html").read_text()
     hrefs = re.findall(r'href="([^"]+)"', job_html)
@@ -148,16 +148,22 @@ def test_everything_is_escaped(sp: Spool) -> None:
         handlers = [(t, a) for t, attrs in tags for a, _ in attrs if a.startswith("on")]
         assert handlers == [], (page, handlers)  # no element carries an event handler
         imgs = [dict(attrs).get("src") or "" for t, attrs in tags if t == "img"]
-        assert all(re.fullmatch(r"xss/[a-z_]+\.(png|svg)", src) for src in imgs), (page, imgs)  # our charts
+        assert all(re.fullmatch(r"xss/[a-z_]+\.(png|svg)\?v=[0-9a-f]{12}", src) for src in imgs), (page, imgs)  # our charts
         assert [t for t, _ in tags if t in ("iframe", "object", "embed")] == [], page
-        scripts = [dict(attrs).get("src") for t, attrs in tags if t == "script"]
-        assert scripts in (["static/report.js"], ["../static/report.js"]), (page, scripts)
+        scripts = [dict(attrs) for t, attrs in tags if t == "script"]
+        code = [a.get("src") for a in scripts if a.get("type") != "application/json"]
+        assert code in (["static/report.js"], ["../static/report.js"]), (page, scripts)
     job = (out / "jobs" / "loose-xss.html").read_text()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in job  # params, result, stdout and stderr, as text
     assert "&#34;&gt;&lt;img src=x onerror=&#34;window.__xss=1&#34;&gt;" in job
     sweep = (out / "sweeps" / "xss.html").read_text()
     assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in sweep
     assert "server said &lt;script&gt;" in sweep  # an error message from the script
+    # the compare view's data: JSON that no text in it can end (no "<" at all), the payloads intact
+    block = re.search(r'<script type="application/json" id="runs-data">(.*?)</script>', sweep, re.S)
+    assert block and "<" not in block.group(1) and ">" not in block.group(1)
+    labels = {r["params"].get("label") for r in json.loads(block.group(1))["runs"]}
+    assert labels == {XSS_SCRIPT, XSS_ALERT_IMG}
 
 
 def _mtimes(folder: Path) -> dict[str, int]:
@@ -187,17 +193,20 @@ def test_incremental_rebuild_touches_only_the_new_job_and_its_sweep(sp: Spool) -
     assert stats.jobs_rendered == ["grid-00024"]
     assert stats.sweeps_charted == ["grid"] and stats.sweeps_paged == ["grid"]
     assert not stats.all_jobs_paged
+    # per chart: the new run moved the timeline; it did not fail, so the failures chart stays
+    assert "grid/timeline.png" in stats.charts_drawn and "grid/failures.svg" not in stats.charts_drawn
     after = _mtimes(out)
     changed = sorted(k for k in after if before.get(k) != after[k])
     allowed = {
         "index.html",
         MANIFEST,
+        "live.js",
         "jobs/grid-00024.html",
         "sweeps/grid.html",
         ".cache/metrics-grid.json",
         ".cache/rows-grid.json",
     }
-    unexpected = [c for c in changed if c not in allowed and not c.startswith("sweeps/grid/")]
+    unexpected = [c for c in changed if c not in allowed and c not in {f"sweeps/{d}" for d in stats.charts_drawn}]
     assert unexpected == [], unexpected
     assert "jobs/grid-00024.html" in changed and "sweeps/grid.html" in changed
     assert not any(c.startswith("sweeps/xss") for c in changed)

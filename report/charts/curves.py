@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from report.charts.axes import HIGHLIGHT, RC, alpha_for, log_axis, margins, pyplot, save, short
+from report.charts.axes import HIGHLIGHT, alpha_for, few_ticks, figure, log_axis, margins, save, short
+from report.charts.spec import Chart
 from report.data import MetricChoice, is_numeric
 
-__all__ = ["pick_curve_keys", "learning_curves"]
+__all__ = ["pick_curve_keys", "prepare", "draw"]
 
 
-def pick_curve_keys(mdf: pd.DataFrame, metric: MetricChoice | None) -> tuple[str, str] | None:
+def pick_curve_keys(mdf: pd.DataFrame | None, metric: MetricChoice | None) -> tuple[str, str] | None:
     """(x key, y key) for learning curves: the metric if the scripts log it per line, else a number."""
     if mdf is None or mdf.empty:
         return None
@@ -29,18 +31,23 @@ def pick_curve_keys(mdf: pd.DataFrame, metric: MetricChoice | None) -> tuple[str
     return xkey, (losses or numeric)[0]
 
 
-def learning_curves(
-    mdf: pd.DataFrame,
+def prepare(
+    mdf: pd.DataFrame | None,
     ranked_ids: Sequence[str],
     labels: dict[str, str],
     metric: MetricChoice | None,
-    path: Path,
     highlight: int = 5,
     stopped: Sequence[str] = (),
-) -> Path | None:
-    """`stopped`: runs early termination ended, marked with a cross at their last point."""
-    keys = pick_curve_keys(mdf, metric)
-    if keys is None:
+) -> Chart | None:
+    """Every run's curve of one metrics key, or None unless some run printed more than one line.
+
+    `stopped`: runs early termination ended, marked with a cross at their last point.
+
+    A script that prints only its result has one metrics line per run: a "curve" would be one dot
+    at step 0 per run, which says nothing the other charts do not.
+    """
+    keys = pick_curve_keys(mdf, metric) if mdf is not None else None
+    if mdf is None or keys is None:
         return None
     xkey, ykey = keys
     ids = mdf["id"].astype(str).to_numpy()
@@ -54,57 +61,87 @@ def learning_curves(
     ids, xv, yv = ids[order], xv[order], yv[order]
     cut = np.flatnonzero(ids[1:] != ids[:-1]) + 1
     starts, ends = np.concatenate([[0], cut]), np.concatenate([cut, [ids.size]])
-    spans = {ids[a]: (int(a), int(b)) for a, b in zip(starts, ends, strict=True)}
+    if not (ends - starts > 1).any():
+        return None
+    spans = {str(ids[a]): (int(a), int(b)) for a, b in zip(starts, ends, strict=True)}
     best = [j for j in ranked_ids if j in spans][:highlight]
-    plt = pyplot()
+    data = {
+        "x": xv,
+        "y": yv,
+        "spans": [spans[j] for j in sorted(spans)],
+        "best": [(spans[j], short(f"#{k + 1} {labels.get(j, j)}", 60)) for k, j in enumerate(best)],
+        "xlabel": "epoch" if xkey == "epoch" else "step (metrics line)",
+        "ykey": ykey,
+        "rising": float(np.nanmean(yv[ends - 1] - yv[starts])) > 0,
+        "stopped_at": [spans[j][1] - 1 for j in stopped if j in spans],
+    }
+    return Chart(
+        "learning_curves",
+        ".png",
+        "Learning curves",
+        f"Every run's {ykey} over its metrics lines in grey; "
+        f"the best {len(best)} runs by the metric in colour"
+        + ("; ✕: where hyperband stopped a run." if data["stopped_at"] else "."),
+        "Look for: curves still falling or rising at the end (more epochs would help), curves that "
+        "turn back (overfitting), and whether the best runs were already ahead early on.",
+        draw,
+        data,
+    )
+
+
+def draw(data: dict[str, Any], path: Path) -> None:
     from matplotlib.collections import LineCollection
 
-    with plt.rc_context(RC):
-        fig, ax = plt.subplots(figsize=(9.5, 4.4))
-        n = len(spans)
-        pts = np.column_stack([xv, yv])
-        lc = LineCollection(
-            [pts[a:b] for a, b in spans.values() if b - a > 1],
-            colors="#8c8c8c",
-            linewidths=0.7,
-            alpha=alpha_for(n),
-            label=f"all {n} runs",
+    xv, yv, spans = data["x"], data["y"], data["spans"]
+    fig = figure(9.5, 4.4)
+    ax = fig.add_subplot()
+    n = len(spans)
+    pts = np.column_stack([xv, yv])
+    lc = LineCollection(
+        [pts[a:b] for a, b in spans if b - a > 1],
+        colors="#8c8c8c",
+        linewidths=0.7,
+        alpha=alpha_for(n),
+        label=f"all {n} runs",
+    )
+    ax.add_collection(lc)
+    for k, ((a, b), label) in enumerate(data["best"]):
+        ax.plot(
+            xv[a:b],
+            yv[a:b],
+            "-",
+            marker="o" if b - a < 30 else None,
+            ms=3,
+            lw=2,
+            color=HIGHLIGHT[k % len(HIGHLIGHT)],
+            label=label,
+            zorder=3,
         )
-        ax.add_collection(lc)
-        for k, jid in enumerate(best):
-            a, b = spans[jid]
-            ax.plot(
-                xv[a:b],
-                yv[a:b],
-                "-",
-                marker="o" if b - a < 30 else None,
-                ms=3,
-                lw=2,
-                color=HIGHLIGHT[k % len(HIGHLIGHT)],
-                label=short(f"#{k + 1} {labels.get(jid, jid)}", 60),
-                zorder=3,
-            )
-        ends_at = [spans[j][1] - 1 for j in stopped if j in spans]
-        if ends_at:
-            ax.plot(
-                xv[ends_at],
-                yv[ends_at],
-                "x",
-                ms=6,
-                mew=1.6,
-                color="#c0392b",
-                label=f"stopped early ({len(ends_at)})",
-                zorder=4,
-            )
-        ax.autoscale_view()
-        if (yv > 0).all() and yv.max() / max(yv.min(), 1e-300) >= 100:
-            ax.set_yscale("log")
-            log_axis(ax.yaxis)
-        ax.set_xlabel("epoch" if xkey == "epoch" else "step (metrics line)")
-        ax.set_ylabel(short(ykey))
-        ax.set_title(f"Learning curves: {ykey} for every run, the best {len(best)} highlighted", y=1.01)
-        # a fixed corner ("best" scans every point: slow at thousands of runs)
-        rising = float(np.nanmean(yv[ends - 1] - yv[starts])) > 0
-        ax.legend(loc="lower right" if rising else "upper right", fontsize=7.5)
-        margins(fig, left=0.8, right=0.2, top=0.4, bottom=0.55)
-        return save(fig, path)
+    ends_at = data["stopped_at"]
+    if ends_at:
+        ax.plot(
+            xv[ends_at],
+            yv[ends_at],
+            "x",
+            ms=6,
+            mew=1.6,
+            color="#c0392b",
+            label=f"stopped early ({len(ends_at)})",
+            zorder=4,
+        )
+    ax.autoscale_view()
+    if (yv > 0).all() and yv.max() / max(yv.min(), 1e-300) >= 100:
+        ax.set_yscale("log")
+        log_axis(ax.yaxis)
+    else:
+        few_ticks(ax.yaxis)
+    few_ticks(ax.xaxis, 8)
+    ax.set_xlabel(data["xlabel"])
+    ax.set_ylabel(short(data["ykey"]))
+    ax.set_title(
+        f"Learning curves: {data['ykey']} for every run, the best {len(data['best'])} highlighted", y=1.01
+    )
+    # a fixed corner ("best" scans every point: slow at thousands of runs)
+    ax.legend(loc="lower right" if data["rising"] else "upper right", fontsize=7.5)
+    margins(fig, left=0.8, right=0.2, top=0.4, bottom=0.55)
+    save(fig, path)

@@ -5,14 +5,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from report.charts.axes import RC, alpha_for, finite_rows, pyplot, save, short
+from report.charts.axes import alpha_for, figure, finite_rows, save, short
+from report.charts.spec import Chart
 from report.data import MetricChoice, fmt, is_log_spaced, is_numeric
 
-__all__ = ["parallel_coordinates"]
+__all__ = ["prepare", "draw"]
 
 
 def _axis_values(s: pd.Series) -> tuple[np.ndarray, list[tuple[float, str]], bool]:
@@ -45,16 +47,16 @@ def _axis_values(s: pd.Series) -> tuple[np.ndarray, list[tuple[float, str]], boo
     return scaled, ticks, False
 
 
-def parallel_coordinates(
-    df: pd.DataFrame, metric: MetricChoice, params: Sequence[str], path: Path, max_lines: int = 1000
-) -> Path | None:
+def prepare(
+    df: pd.DataFrame, metric: MetricChoice, params: Sequence[str], max_lines: int = 1000
+) -> Chart | None:
     """One line per run across the parameter axes and the metric, coloured by the metric.
 
     Past `max_lines` runs, the best 15% are all drawn and the rest are an even sample (more lines
     only thicken the same bands, and the file and the time grow with them); the title says so.
     """
     d = finite_rows(df, metric.column)
-    params = [p for p in params if p in d.columns]
+    params = [p for p in params if p in d.columns and d[p].nunique() > 1]
     if d.empty or not params:
         return None
     total = len(d)
@@ -66,67 +68,70 @@ def parallel_coordinates(
         rest = d.iloc[: total - top]
         pick = np.linspace(0, len(rest) - 1, max_lines - top).round().astype(int)
         d = pd.concat([rest.iloc[np.unique(pick)], d.iloc[total - top :]])
-    cols = [*params, metric.column]
-    plt = pyplot()
+    axes = []
+    for c in [*params, metric.column]:
+        v, ticks, log = _axis_values(d[c])
+        label = c.removeprefix("param.").removeprefix("result.")
+        axes.append({"label": short(label, 22) + (" (log)" if log else ""), "values": v, "ticks": ticks})
+    data = {
+        "axes": axes,
+        "metric": d[metric.column].to_numpy(dtype=float),
+        "mode": metric.mode,
+        "label": metric.label,
+        "total": total,
+    }
+    return Chart(
+        "parallel",
+        ".svg",
+        "Parallel coordinates",
+        "Each line a run through its parameter values, coloured by the metric (bright = best).",
+        "Look for: where the bright lines cross each axis (the values the best runs share) and "
+        "axes where bright and dark lines mix (a parameter that does not matter).",
+        draw,
+        data,
+    )
+
+
+def draw(data: dict[str, Any], path: Path) -> None:
     from matplotlib.collections import LineCollection
 
-    with plt.rc_context({**RC, "axes.grid": False}):
-        fig = plt.figure(figsize=(max(7.0, 1.9 * len(cols) + 1.5), 4.6))
-        fw = fig.get_size_inches()[0]
-        ax = fig.add_axes((0.25 / fw, 0.05, 1 - 1.45 / fw, 0.78))
-        cax = fig.add_axes((1 - 1.05 / fw, 0.08, 0.14 / fw, 0.72))
-        scaled = []
-        for j, c in enumerate(cols):
-            v, ticks, log = _axis_values(d[c])
-            scaled.append(v)
-            ax.axvline(j, color="#555555", lw=1)
-            for ty, text in ticks:
-                ax.text(
-                    j + 0.04,
-                    ty,
-                    text,
-                    fontsize=7.5,
-                    va="center",
-                    ha="left",
-                    color="#333333",
-                    bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7},
-                )
-            label = c.removeprefix("param.").removeprefix("result.")
-            ax.text(
-                j,
-                1.07,
-                short(label, 22) + (" (log)" if log else ""),
-                ha="center",
-                va="bottom",
-                fontsize=8.5,
-                fontweight="bold",
-            )
-        ys = np.vstack(scaled).T  # one row per run
-        xs = np.arange(len(cols), dtype=float)
-        segs = np.stack([np.broadcast_to(xs, ys.shape), ys], axis=-1)
-        vals = d[metric.column].to_numpy()
-        cmap = "viridis" if metric.mode == "max" else "viridis_r"
-        lc = LineCollection(
-            list(segs),
-            array=vals,
-            cmap=cmap,
-            linewidths=1.0 if len(d) < 300 else 0.6,
-            alpha=min(0.9, max(0.15, alpha_for(len(d)) * 1.5)),
-        )
-        ax.add_collection(lc)
-        ax.set_xlim(-0.15, len(cols) - 0.68)
-        ax.set_ylim(-0.08, 1.12)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        for side in ("left", "bottom"):
-            ax.spines[side].set_visible(False)
-        cb = fig.colorbar(lc, cax=cax)
-        cb.solids.set_alpha(1)
-        cb.set_label(short(metric.label, 30))
-        shown = f"{len(d)} runs" if len(d) == total else f"{len(d)} of {total} runs"
-        fig.suptitle(
-            f"Parallel coordinates: {shown}, coloured by {short(metric.label, 30)} (bright = best)",
-            y=1 - 0.1 / fig.get_size_inches()[1],
-            fontsize=10,
-        )
-        return save(fig, path)
+    axes, vals = data["axes"], data["metric"]
+    n = len(vals)
+    fig = figure(max(7.0, 1.9 * len(axes) + 1.5), 4.6)
+    fw = fig.get_size_inches()[0]
+    ax = fig.add_axes((0.25 / fw, 0.05, 1 - 1.45 / fw, 0.78))
+    cax = fig.add_axes((1 - 1.05 / fw, 0.08, 0.14 / fw, 0.72))
+    tick_box = {"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7}
+    for j, a in enumerate(axes):
+        ax.axvline(j, color="#555555", lw=1)
+        for ty, text in a["ticks"]:
+            ax.text(j + 0.04, ty, text, fontsize=7.5, va="center", ha="left", color="#333333", bbox=tick_box)
+        ax.text(j, 1.07, a["label"], ha="center", va="bottom", fontsize=8.5, fontweight="bold")
+    ys = np.vstack([a["values"] for a in axes]).T  # one row per run
+    xs = np.arange(len(axes), dtype=float)
+    segs = np.stack([np.broadcast_to(xs, ys.shape), ys], axis=-1)
+    lc = LineCollection(
+        list(segs),
+        array=vals,
+        cmap="viridis" if data["mode"] == "max" else "viridis_r",
+        linewidths=1.0 if n < 300 else 0.6,
+        alpha=min(0.9, max(0.15, alpha_for(n) * 1.5)),
+    )
+    ax.add_collection(lc)
+    ax.set_xlim(-0.15, len(axes) - 0.68)
+    ax.set_ylim(-0.08, 1.12)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+    for side in ("left", "bottom"):
+        ax.spines[side].set_visible(False)
+    cb = fig.colorbar(lc, cax=cax)
+    cb.solids.set_alpha(1)
+    cb.set_label(short(data["label"], 30))
+    shown = f"{n} runs" if n == data["total"] else f"{n} of {data['total']} runs"
+    fig.suptitle(
+        f"Parallel coordinates: {shown}, coloured by {short(data['label'], 30)} (bright = best)",
+        y=1 - 0.1 / fig.get_size_inches()[1],
+        fontsize=10,
+    )
+    save(fig, path)

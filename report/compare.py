@@ -1,0 +1,70 @@
+"""The data the sweep page's compare view reads: each run's parameters, results and metrics lines.
+
+Embedded in the page as `<script type="application/json" id="runs-data">` (data, never run:
+the page's Content-Security-Policy allows only `static/report.js`), so ticking runs in the
+table compares them in the browser, offline, with nothing fetched. Each run keeps at most
+`MAX_KEYS` numeric metrics keys and `MAX_POINTS` lines of each (evenly thinned beyond).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pandas as pd
+from markupsafe import Markup
+
+from report.data import fmt
+from report.metrics_cache import MetricsIndex
+
+__all__ = ["MAX_KEYS", "MAX_POINTS", "runs_json"]
+
+MAX_KEYS = 6
+MAX_POINTS = 400  #: lines per run and key kept (evenly thinned beyond)
+_SKIP = {"id", "step", "epoch", "status"}
+
+
+def _num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _curves(cols: dict[str, list[Any]] | None) -> dict[str, Any]:
+    if not cols or not cols.get("id"):
+        return {}
+    xkey = "epoch" if any(_num(v) for v in cols.get("epoch", [])) else "step"
+    xs = cols.get(xkey) or list(range(len(cols["id"])))
+    curves: dict[str, Any] = {}
+    for key, values in cols.items():
+        if key in _SKIP:
+            continue
+        pts = [(x, y) for x, y in zip(xs, values, strict=False) if _num(x) and _num(y)]
+        if len(pts) < 2:
+            continue
+        if len(pts) > MAX_POINTS:
+            step = len(pts) / MAX_POINTS
+            pts = [pts[int(i * step)] for i in range(MAX_POINTS)] + [pts[-1]]
+        curves[key] = [[p[0] for p in pts], [p[1] for p in pts]]
+        if len(curves) >= MAX_KEYS:
+            break
+    return {"x": "epoch" if xkey == "epoch" else "step", "curves": curves} if curves else {}
+
+
+def runs_json(sub: pd.DataFrame, params: list[str], metrics: MetricsIndex | None) -> Markup:
+    """The runs of a sweep for the compare view, as JSON safe to place inside a `<script>` element."""
+    results = [c for c in sub.columns if c.startswith("result.")][:24]
+    cols = ["id", "state", *params, *results]
+    runs = []
+    for rec in sub[[c for c in cols if c in sub.columns]].to_dict("records"):
+        jid = str(rec["id"])
+        run = {
+            "id": jid,
+            "state": fmt(rec.get("state")),
+            "params": {p.removeprefix("param."): fmt(rec.get(p)) for p in params},
+            "result": {r.removeprefix("result."): fmt(rec.get(r)) for r in results if fmt(rec.get(r)) != ""},
+        }
+        run.update(_curves(metrics.columns(jid) if metrics is not None else None))
+        runs.append(run)
+    text = json.dumps({"runs": runs}, separators=(",", ":"), allow_nan=False)
+    # inside <script>: no "</script>", no "<!--"; the JSON stays the same JSON
+    return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
