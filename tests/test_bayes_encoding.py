@@ -59,7 +59,13 @@ def test_decoding_the_whole_cube_stays_in_the_space(dim: Dimension) -> None:
         v = space.decode([i / 1000])[dim.name]
         assert isinstance(v, (int, float)) and math.isfinite(v)
         slack = dim.q / 2 if dim.distribution.startswith("q_") else 1e-9  # rounding to a multiple of q
-        if dim.distribution in ("uniform", "q_uniform", "int_uniform", "log_uniform_values", "q_log_uniform_values"):
+        if dim.distribution in (
+            "uniform",
+            "q_uniform",
+            "int_uniform",
+            "log_uniform_values",
+            "q_log_uniform_values",
+        ):
             assert dim.low - slack <= v <= dim.high + slack  # type: ignore[operator]
         if dim.distribution in ("log_uniform", "q_log_uniform"):
             assert math.exp(dim.low) - slack <= v <= math.exp(dim.high) + slack  # type: ignore[arg-type]
@@ -151,14 +157,21 @@ def test_random_until_two_finite_observations_then_the_model() -> None:
     assert alone.method == "random"  # nothing to impute from: no observation at all
     imputed = propose(space, s, [_run(0, "done", (1.0,), 0.2), _run(1, "failed")], sample_seed=0, slot=2)
     assert imputed.method == "gp"  # as W&B: an imputed failure is an observation
-    two = propose(space, s, [_run(0, "done", (1.0,), 0.2), _run(1, "done", (0.5,), 0.8)], sample_seed=0, slot=2)
+    two = propose(
+        space, s, [_run(0, "done", (1.0,), 0.2), _run(1, "done", (0.5,), 0.8)], sample_seed=0, slot=2
+    )
     assert two.method == "gp" and two.mean is not None and two.std is not None and two.acquisition is not None
     assert set(two.observed) == {"j0", "j1"}
 
 
 def test_a_proposal_is_a_pure_function_of_its_inputs() -> None:
-    space = Space([Dimension("x", "uniform", low=0.0, high=1.0), Dimension("c", "categorical", values=(0, False))])
-    runs = [RunView(f"j{i}", i, "done", {"x": i / 7, "c": (0, False)[i % 2]}, ((i / 7 - 0.3) ** 2,)) for i in range(7)]
+    space = Space(
+        [Dimension("x", "uniform", low=0.0, high=1.0), Dimension("c", "categorical", values=(0, False))]
+    )
+    runs = [
+        RunView(f"j{i}", i, "done", {"x": i / 7, "c": (0, False)[i % 2]}, ((i / 7 - 0.3) ** 2,))
+        for i in range(7)
+    ]
     a = propose(space, BayesSettings("loss"), runs, sample_seed=3, slot=7)
     b = propose(space, BayesSettings("loss"), list(runs), sample_seed=3, slot=7)
     c = propose(space, BayesSettings("loss"), runs, sample_seed=3, slot=8)
@@ -169,7 +182,10 @@ def test_standins_spread_parallel_proposals() -> None:
     """With the best point's neighbourhood already pending, the next proposal goes elsewhere."""
     space = Space([Dimension("x", "uniform", low=0.0, high=1.0)])
     s = BayesSettings("loss")
-    runs = [RunView(f"j{i}", i, "done", {"x": x}, ((x - 0.37) ** 2,)) for i, x in enumerate((0.0, 0.2, 0.5, 0.8, 1.0))]
+    runs = [
+        RunView(f"j{i}", i, "done", {"x": x}, ((x - 0.37) ** 2,))
+        for i, x in enumerate((0.0, 0.2, 0.5, 0.8, 1.0))
+    ]
     first = propose(space, s, runs, sample_seed=0, slot=5)
     pend = runs + [RunView("j5", 5, "pending", first.point)]
     second = propose(space, s, pend, sample_seed=0, slot=6)
@@ -180,7 +196,11 @@ def test_standins_spread_parallel_proposals() -> None:
 
 def test_bayes_metric_checks() -> None:
     assert bayes_metric({"name": "loss"}) == {
-        "name": "loss", "goal": "minimize", "impute": "worst", "impute_while_running": None, "target": None,
+        "name": "loss",
+        "goal": "minimize",
+        "impute": "worst",
+        "impute_while_running": None,
+        "target": None,
     }
     for bad, field in (
         (None, "metric"),

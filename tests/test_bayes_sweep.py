@@ -4,9 +4,11 @@ racing, killed at every file step, paused past a lease, and everything crashing 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -121,8 +123,24 @@ def test_bayes_end_to_end_with_two_runners(sp: Spool, tmp_path: Path) -> None:
 
 def test_flags_make_the_same_kind_of_sweep(sp: Spool) -> None:
     out = cli(
-        sp, "--json", "sweep", "quad.py", "--method", "bayes", "--metric", "loss", "--goal", "min",
-        "--run-cap", "3", "--uniform", "x=-1:1", "--choice", "opt=a,b", "-p", "n=2",
+        sp,
+        "--json",
+        "sweep",
+        "quad.py",
+        "--method",
+        "bayes",
+        "--metric",
+        "loss",
+        "--goal",
+        "min",
+        "--run-cap",
+        "3",
+        "--uniform",
+        "x=-1:1",
+        "--choice",
+        "opt=a,b",
+        "-p",
+        "n=2",
     )
     assert out.returncode == 0, out.stderr
     sid = json.loads(out.stdout)["sweep"]
@@ -147,3 +165,148 @@ def test_wait_proposes_and_stop_closes(sp: Spool, tmp_path: Path) -> None:
     assert 3 <= n < 50
     jobs = sweep_jobs(sp, sid)
     assert len(jobs["done"]) == n and not jobs["pending"]
+
+
+KIT = Path(__file__).with_name("bayes_kit.py")
+
+
+def kit(sp: Spool, sid: str, mode: str, at: int, want: int) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.Popen(
+        [sys.executable, str(KIT), str(sp.root), sid, mode, str(at), str(want)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def drain(sp: Spool, *names: str) -> None:
+    procs = [
+        subprocess.Popen([str(BIN), "--spool", str(sp.root), "runner", "--exit-when-idle", "-q", "--name", n])
+        for n in names
+    ]
+    for p in procs:
+        assert p.wait(timeout=300) == 0
+
+
+def check_slots_and_jobs(sp: Spool, sid: str) -> None:
+    """Between faults: slots numbered 0..n-1, each point once, at most one job per slot."""
+    slots = read_slots(sp.layout, sid)
+    assert sorted(slots) == list(range(len(slots)))
+    points = [json.dumps(s["point"], sort_keys=True) for s in slots.values()]
+    assert len(set(points)) == len(points)
+    jobs = sweep_jobs(sp, sid)
+    every = [j for ids in jobs.values() for j in ids]
+    assert len(every) == len(set(every))
+    assert set(every) <= {f"{sid}-{i:05d}" for i in slots}
+
+
+def test_a_proposer_killed_at_every_file_step_loses_nothing(sp: Spool, tmp_path: Path) -> None:
+    cap = 12
+    sid = make_sweep(sp, cap, tmp_path)
+    counted = kit(sp, sid, "count", 0, 2)
+    out, err = counted.communicate(timeout=120)
+    assert counted.returncode == 0, err
+    per_proposal = json.loads(out)["calls"]  # the calls of one proposal: slot, then the job
+    assert per_proposal >= 4
+    for at in range(1, per_proposal + 2):  # before each call, and after the last
+        p = kit(sp, sid, "kill", at, 10**6)
+        p.communicate(timeout=120)
+        assert p.returncode in (9, 0)
+        check_slots_and_jobs(sp, sid)
+    assert len(read_slots(sp.layout, sid)) < cap
+    drain(sp, "ra", "rb")  # the runners finish unpublished slots and propose the rest
+    check_whole(sp, sid, cap)
+
+
+def test_four_proposers_at_once_never_queue_the_same_point(sp: Spool, tmp_path: Path) -> None:
+    sid = make_sweep(sp, 40, tmp_path)
+    run = subprocess.run(
+        [str(BIN), "--spool", str(sp.root), "runner", "--max-jobs", "5", "-q", "--name", "r0"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert run.returncode == 0, run.stderr
+    assert len(sweep_jobs(sp, sid)["done"]) == 5  # results in hand: the proposals use the model
+    procs = [kit(sp, sid, "barrier", 0, 4) for _ in range(4)]
+    time.sleep(2.0)  # all four have imported and are waiting
+    (sp.root / "go").write_text("")
+    added: list[str] = []
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        added += json.loads(out)["added"]
+    assert len(added) == len(set(added))
+    check_slots_and_jobs(sp, sid)
+    slots = read_slots(sp.layout, sid)
+    assert len(sweep_jobs(sp, sid)["pending"]) >= 4
+    assert all(slots[n]["method"] == "gp" for n in slots if n >= 6)
+
+
+def test_a_proposer_paused_past_a_lease_finds_its_slot_taken(sp: Spool, tmp_path: Path) -> None:
+    text = (sp.root / "spool.toml").read_text().replace("lease_seconds = 60", "lease_seconds = 2")
+    (sp.root / "spool.toml").write_text(text)
+    sid = make_sweep(sp, 30, tmp_path)
+    first = f"{sid}-00000"
+    # finish slot 0 so slot 1 needs a proposal, then pause a proposer inside it
+    runner = subprocess.run(
+        [str(BIN), "--spool", str(sp.root), "runner", "--max-jobs", "1", "-q", "--name", "r0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert runner.returncode == 0, runner.stderr
+    assert sweep_jobs(sp, sid)["done"] == [first] and not sweep_jobs(sp, sid)["pending"]
+    paused = kit(sp, sid, "stop", 1, 1)  # stops before its first file call: the point is computed
+    wait_for(lambda: any(p.name.startswith("stopped-") for p in sp.root.iterdir()), timeout=60)
+    time.sleep(3.0)  # longer than the lease
+    other = kit(sp, sid, "count", 0, 2)  # another proposer goes on meanwhile
+    out, err = other.communicate(timeout=120)
+    assert other.returncode == 0, err
+    taken = json.loads(out)["added"]
+    assert f"{sid}-00001" in taken
+    os.kill(paused.pid, signal.SIGCONT)
+    out, err = paused.communicate(timeout=120)
+    assert paused.returncode == 0, err
+    mine = json.loads(out)["added"]
+    assert f"{sid}-00001" not in mine  # it found slot 1 taken and went on from there
+    check_slots_and_jobs(sp, sid)
+    slots = read_slots(sp.layout, sid)
+    assert slots[1]["by"].endswith(f":{other.pid}")
+
+
+def test_every_process_crashes_mid_sweep_then_a_runner_resumes(sp: Spool, tmp_path: Path) -> None:
+    text = (sp.root / "spool.toml").read_text()
+    text = text.replace("lease_seconds = 60", "lease_seconds = 2").replace(
+        "scan_interval = 1", "scan_interval = 0.2"
+    )
+    (sp.root / "spool.toml").write_text(text)
+    cap = 12
+    sid = make_sweep(sp, cap, tmp_path)
+    procs = [
+        subprocess.Popen([str(BIN), "--spool", str(sp.root), "runner", "-q", "--name", n])
+        for n in ("ra", "rb")
+    ]
+    waiter = subprocess.Popen(
+        [str(BIN), "--spool", str(sp.root), "wait", "--sweep", sid],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: len(sweep_jobs(sp, sid)["done"]) >= 4, timeout=180)
+    finally:
+        for p in [*procs, waiter]:
+            p.kill()
+            p.wait(timeout=30)
+    assert len(read_slots(sp.layout, sid)) < cap
+    drain(sp, "rc")  # from the folder alone
+    slots = read_slots(sp.layout, sid)
+    assert sorted(slots) == list(range(cap))
+    jobs = sweep_jobs(sp, sid)
+    ended = sorted(jobs["done"] + jobs["failed"])
+    assert ended == [f"{sid}-{i:05d}" for i in range(cap)], jobs
+    assert not jobs["pending"] and not jobs["claimed"]
+    points = [json.dumps(slots[i]["point"], sort_keys=True) for i in range(cap)]
+    assert len(set(points)) == cap
