@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from report.adaptive import adaptive_charts
 from report.charts import Chart, curves, failure_kinds, linearity, machines, parallel, render, spread
 from report.data import MetricChoice, config_keys, config_label, fmt, rank
 from report.incremental import JobKey
@@ -61,6 +62,7 @@ def plan(
         ranked = rank(sub, metric)["id"].tolist() if metric else sub["id"].tolist()
         stopped = sub["id"][sub["stopped.band"].notna()].tolist() if "stopped.band" in sub.columns else []
         made.append(curves.prepare(mdf, ranked, _labels(sub, metric, params), metric, stopped=stopped))
+    made += adaptive_charts(layout, sid)  # bayes sweeps only
     info: dict[str, Any] = {"failure_kinds": []}
     if not sub.empty:
         made.append(machines.prepare(sub))

@@ -152,7 +152,7 @@ class _AdaptiveWait:
         from spool.sweeps.store import load_sweep
 
         doc = load_sweep(self.sp, self.sweep_id, with_slots=False).doc
-        self._closed = not adaptive_view(self.sp, self.sweep_id, doc)["open"]
+        self._closed = not adaptive_view(self.sp.layout, self.sweep_id, doc)["open"]
         slots = read_slots(self.sp.layout, self.sweep_id)
         return self.extra + [f"{self.sweep_id}-{n:05d}" for n in sorted(slots)]
 

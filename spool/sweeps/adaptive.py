@@ -142,9 +142,9 @@ def _publish(spool: Spool, sweep: AdaptiveSweep, slot: int, point: dict[str, Any
     return True
 
 
-def closed_reason(spool: Spool, sweep: AdaptiveSweep, n_slots: int, runs: list[RunView]) -> str | None:
+def closed_reason(layout: Layout, sweep: AdaptiveSweep, n_slots: int, runs: list[RunView]) -> str | None:
     """Why no more points are proposed, or None while the sweep is open."""
-    if stop_path(spool.layout, sweep.id).exists():
+    if stop_path(layout, sweep.id).exists():
         return "stopped"
     if sweep.run_cap is not None and n_slots >= sweep.run_cap:
         return "run_cap"
@@ -171,7 +171,7 @@ def propose_next(
         for run in runs:  # slots taken whose job was never published (a proposer died between)
             if run.state == "missing" and _publish(spool, sweep, run.slot, run.point, fs):
                 added.append(run.job_id)
-        reason = closed_reason(spool, sweep, len(slots), runs)
+        reason = closed_reason(spool.layout, sweep, len(slots), runs)
         if reason is not None:
             if reason == "target":  # remembered, so later looks need not read every run
                 publish_bytes(stop_path(spool.layout, sweep_id), json_lines({"reason": "target"}))

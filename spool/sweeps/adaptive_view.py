@@ -14,16 +14,16 @@ from spool.sweeps.bayes import observations
 from spool.sweeps.slots import read_slots, stop_path
 
 if TYPE_CHECKING:
-    from spool.api import Spool
+    from spool.layout import Layout
 
 __all__ = ["adaptive_view"]
 
 
-def adaptive_view(spool: Spool, sweep_id: str, doc: dict[str, Any]) -> dict[str, Any]:
+def adaptive_view(layout: Layout, sweep_id: str, doc: dict[str, Any]) -> dict[str, Any]:
     """The sweep's state as plain data (JSON-ready)."""
     sweep = AdaptiveSweep(sweep_id, doc)
-    slots = read_slots(spool.layout, sweep_id)
-    runs = sweep_runs(spool.layout, sweep, slots)
+    slots = read_slots(layout, sweep_id)
+    runs = sweep_runs(layout, sweep, slots)
     settings = sweep.settings
     seen, _ = observations(settings, runs)
     by_slot = {r.slot: r for r in runs}
@@ -52,12 +52,12 @@ def adaptive_view(spool: Spool, sweep_id: str, doc: dict[str, Any]) -> dict[str,
                 "point": rec.get("point"),
             }
         )
-    reason = closed_reason(spool, sweep, len(slots), runs)
+    reason = closed_reason(layout, sweep, len(slots), runs)
     if reason == "stopped":
         try:
             import json
 
-            reason = json.loads(stop_path(spool.layout, sweep_id).read_bytes()).get("reason", "stopped")
+            reason = json.loads(stop_path(layout, sweep_id).read_bytes()).get("reason", "stopped")
         except (OSError, ValueError, AttributeError):
             pass
     return {
