@@ -1,5 +1,5 @@
 """Run every benchmark (`make bench`): dispatch (on the temp folder, then on tmpfs), latency,
-scale, overhead, warm, results, report.
+scale, overhead, warm, results, report, hyperband.
 
 Each runs as its own process, one after the other (they would skew each other if run at once);
 its tables are printed as they come, then a summary of every goal's verdict. Exit status 1
@@ -42,6 +42,7 @@ BENCHES: dict[str, tuple[str, list[str], list[str]]] = {
     "warm": ("bench_warm.py", [], ["--jobs", "8", "--repeat", "1"]),
     "results": ("bench_results.py", [], ["--n", "1000", "--repeat", "1"]),
     "report": ("bench_report.py", [], ["--sizes", "100", "1000"]),
+    "hyperband": ("bench_hyperband.py", [], ["--bad", "3", "--points", "9", "--epochs", "9"]),
 }
 
 

@@ -306,3 +306,17 @@ def test_a_running_jobs_history_is_read_on_whole_lines_only(tmp_path: Path) -> N
     new.rename(new.with_name("old.jsonl"))
     new.write_text('{"loss": 9}\n')
     assert hist.read()["sw-00000"].values == [9.0]
+
+
+def test_an_ended_job_is_not_read_again_unless_its_folder_changed(tmp_path: Path) -> None:
+    for state in State:
+        (tmp_path / state.value).mkdir()
+    folder = _job(tmp_path, State.FAILED, "sw-00000", [{"loss": 4}, {"loss": 3}])
+    hist = Histories(Layout(tmp_path), "sw", "loss")
+    for _ in range(3):
+        assert hist.read()["sw-00000"].values == [4.0, 3.0]
+    # retried and failed again between two looks: a new attempt's file in the same folder
+    (folder / "metrics.jsonl").rename(folder / "attempt-1.jsonl")
+    (folder / "metrics.jsonl").write_text('{"loss": 7}\n')
+    os.utime(folder, ns=(0, os.stat(folder).st_mtime_ns + 10**9))  # a coarse clock: a clear step
+    assert hist.read()["sw-00000"].values == [7.0]

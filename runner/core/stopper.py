@@ -6,13 +6,16 @@ value of the metric past the first band, the stopper's own thread reads the othe
 histories from the folder (`spool.sweeps.histories`, incrementally) and applies the rules
 (`spool.sweeps.hyperband`). A stop verdict wakes the loop, which stops the script as a cancel
 is stopped (SIGTERM to its group, a grace, SIGKILL); the write-up then puts the job in `done/`,
-marked stopped. Records arriving while a judgement runs are judged together next, so a chatty
-script costs one judgement at a time, never a queue.
+marked stopped. Records arriving while a judgement runs are judged together next, and
+judgements of one job are spaced (`MIN_GAP`, or four times what the last one cost in a spool
+of many jobs), so a chatty script costs a bounded share of a core, never a queue; the stop still
+comes well within a second of the line.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +26,10 @@ from spool.layout import Layout
 from spool.sweeps.histories import Histories
 from spool.sweeps.hyperband import Hyperband, Verdict, metric_values
 
-__all__ = ["Stopper", "StopperFactory"]
+__all__ = ["Stopper", "StopperFactory", "MIN_GAP"]
+
+MIN_GAP = 0.1  # seconds between two judgements of one job, at least
+GAP_FACTOR = 4  # ... and at least this many times what the last one cost
 
 
 class Stopper:
@@ -37,6 +43,7 @@ class Stopper:
         self._values: list[float] = []
         self._lock = threading.Lock()
         self._due = threading.Event()
+        self._closing = threading.Event()
         self._closed = False
         self.verdict: Verdict | None = None
         self._thread: threading.Thread | None = None  # started by the first record past a band
@@ -58,9 +65,10 @@ class Stopper:
     def _run(self) -> None:
         while True:
             self._due.wait()
-            self._due.clear()
             if self._closed:
                 return
+            self._due.clear()
+            started = time.monotonic()
             with self._lock:
                 history = list(self._values)
             try:
@@ -72,10 +80,15 @@ class Stopper:
                 self.verdict = verdict
                 self._wake()
                 return
+            # a chatty script in a big spool: judge at most every MIN_GAP s, and spend at most
+            # 1/GAP_FACTOR of a core on it (the values that came meanwhile are judged together)
+            cost = time.monotonic() - started
+            self._closing.wait(max(MIN_GAP, GAP_FACTOR * cost) - cost)
 
     def close(self) -> None:
         """The job has ended: the thread ends too."""
         self._closed = True
+        self._closing.set()
         self._due.set()
 
 
