@@ -127,3 +127,8 @@ def test_two_runners_stop_the_bad_runs_into_done_marked_stopped(tmp_path: Path) 
     assert listed == {j for j in done if records[j].get("stopped")}
     df = sp.results(sweep=sid)
     assert df["stopped.band"].notna().sum() == len(stopped)
+    # the report's learning curves mark them
+    out = cli(sp, "report", "--sweep", sid, "-o", str(tmp_path / "report"))
+    assert out.returncode == 0, out.stderr
+    page = (tmp_path / "report" / "sweeps" / f"{sid}.html").read_text()
+    assert "where hyperband stopped a run" in page and "learning_curves.png" in page
