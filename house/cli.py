@@ -1,4 +1,5 @@
-"""`spool doctor`, `spool slurm`, `spool condor`: plugged in through the `housespool.verbs` entry point."""
+"""`spool doctor`, `spool slurm`, `spool condor`: plugged in through the `housespool.verbs` entry point,
+and `spool runner install|uninstall|status`, plugged into the runner's verb."""
 
 from __future__ import annotations
 
@@ -105,15 +106,9 @@ def cmd_condor(args: argparse.Namespace) -> int:
 
 
 def _runner_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("runner options (passed to every runner)")
-    g.add_argument("--slots", type=int, help="jobs at once per runner")
-    g.add_argument("--python", metavar="PATH", help="interpreter for jobs, absolute, as the nodes see it")
-    g.add_argument("--scripts", metavar="DIR", help="the scripts folder, as the nodes see it")
-    g.add_argument("--tag", action="append", metavar="T", help="a capability tag; repeatable")
-    g.add_argument("--nice", type=int, help="niceness of job processes")
-    g.add_argument("--max-jobs", type=int, metavar="K", help="each runner exits after K jobs")
-    g.add_argument("--scan-interval", type=float, metavar="S", help="seconds between scans")
-    g.add_argument("--no-events", action="store_true", default=None, help="scan only (no file events)")
+    from runner.core.options import add_flags
+
+    add_flags(p, cluster=True)
     p.add_argument(
         "--interpreter",
         metavar="PATH",
@@ -128,7 +123,16 @@ def _runner_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _cmd_service(args: argparse.Namespace) -> int:
+    from house.service_install import cmd_service
+
+    return cmd_service(args)
+
+
 def register(sub: Any, common: Any) -> None:
+    from runner.cli import plug_service
+
+    plug_service(_cmd_service)  # `spool runner install|uninstall|status`
     p = sub.add_parser(
         "doctor",
         help="check this machine and the spool: folders, renames, clock, sync, git, torch",

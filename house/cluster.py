@@ -27,7 +27,7 @@ import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from house.service_install import runner_command
+from house.service_files import runner_command
 from runner.machine.capabilities import Run, subprocess_run_default
 from spool.errors import SpoolError, UsageError
 from spool.protocol import publish_text

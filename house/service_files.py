@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
-import os
 import plistlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from runner.core.options import RUNNER_FLAGS as _FLAGS
+from runner.core.options import flag_words
 
 __all__ = [
     "RUNNER_FLAGS",
@@ -26,54 +27,12 @@ LABEL_BASE = "org.housespool.runner"
 
 # --------------------------------------------------------------------------- the command line
 
-#: (argparse dest, flag, kind) of every runner option, in the order they are written back.
-#: kind: "value" (one value), "path" (made absolute), "repeat" (one flag per value), "flag".
-RUNNER_FLAGS: tuple[tuple[str, str, str], ...] = (
-    ("name", "--name", "value"),
-    ("python", "--python", "path"),
-    ("scripts", "--scripts", "path"),
-    ("slots", "--slots", "value"),
-    ("tag", "--tag", "repeat"),
-    ("max_load", "--max-load", "value"),
-    ("hours", "--hours", "value"),
-    ("on_ac_power", "--on-ac-power", "flag"),
-    ("when_user_idle", "--when-user-idle", "value"),
-    ("pause_when_busy", "--pause-when-busy", "flag"),
-    ("nice", "--nice", "value"),
-    ("max_jobs", "--max-jobs", "value"),
-    ("exit_when_idle", "--exit-when-idle", "flag"),
-    ("no_events", "--no-events", "flag"),
-    ("git_fetch", "--git-fetch", "flag"),
-    ("scan_interval", "--scan-interval", "value"),
-    ("warm", "--warm", "value"),
-    ("warm_on_macos", "--warm-on-macos", "flag"),
-    ("quiet", "--quiet", "flag"),
-)
+#: (argparse dest, flag, kind) of every runner option, in the order they are written back:
+#: derived from the one declaration, `runner.core.options.RUNNER_FLAGS`.
+RUNNER_FLAGS: tuple[tuple[str, str, str], ...] = tuple((f.dest, f.flag, f.kind) for f in _FLAGS)
 
-
-def _text(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
-def runner_flags(args: argparse.Namespace) -> list[str]:
-    """The runner options present in ``args``, written back as command-line words."""
-    out: list[str] = []
-    for dest, flag, kind in RUNNER_FLAGS:
-        value = getattr(args, dest, None)
-        if value is None or value is False or value == []:
-            continue
-        if kind == "flag":
-            out.append(flag)
-        elif kind == "repeat":
-            for v in value:
-                out += [flag, _text(v)]
-        elif kind == "path":
-            out += [flag, os.path.abspath(os.path.expanduser(str(value)))]
-        else:
-            out += [flag, _text(value)]
-    return out
+#: the runner options present in an argparse namespace, written back as command-line words.
+runner_flags = flag_words
 
 
 def runner_command(interpreter: str, spool: str, flags: list[str]) -> list[str]:

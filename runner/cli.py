@@ -1,4 +1,10 @@
-"""`spool runner`: plugged into the `spool` command through the `housespool.verbs` entry point."""
+"""`spool runner`: plugged into the `spool` command through the `housespool.verbs` entry point.
+
+This is where a runner is put together from its rooms: its options (`runner.core.options`),
+the loop (`runner.core.loop`), and warm mode's fork server (`runner.warm`), which the loop
+only sees as a spawner. `install`, `uninstall` and `status` are the house tools' (a service
+manager's business): `house.cli` plugs them in with `plug_service`; the runner never imports them.
+"""
 
 from __future__ import annotations
 
@@ -6,61 +12,62 @@ import argparse
 import os
 import signal
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from runner.core.loop import Runner
     from runner.core.options import RunnerOptions
+    from spool.api import Spool
 
-__all__ = ["register", "build_options"]
+__all__ = ["register", "build_options", "build_runner", "plug_service"]
+
+_SERVICE: list[Callable[[argparse.Namespace], int]] = []
+
+
+def plug_service(handler: Callable[[argparse.Namespace], int]) -> None:
+    """The handler of `spool runner install|uninstall|status [--print]` (the house tools')."""
+    _SERVICE[:] = [handler]
 
 
 def build_options(args: argparse.Namespace) -> RunnerOptions:
     """The validated `RunnerOptions` for these arguments (also used by `runner install`)."""
-    from pydantic import ValidationError
-
-    from runner.core.options import RunnerOptions
+    from runner.core.options import options_from_args
+    from runner.warm.pool import check_fork_safe
     from spool.errors import ConfigError
 
-    fields = {
-        k: v
-        for k, v in {
-            "name": args.name,
-            "python": args.python,
-            "scripts": args.scripts,
-            "slots": args.slots,
-            "tags": args.tag or [],
-            "max_load": args.max_load,
-            "hours": args.hours,
-            "on_ac_power": args.on_ac_power,
-            "when_user_idle": args.when_user_idle,
-            "pause_when_busy": args.pause_when_busy,
-            "max_jobs": args.max_jobs,
-            "exit_when_idle": args.exit_when_idle,
-            "nice": args.nice,
-            "events": not args.no_events,
-            "git_fetch": args.git_fetch,
-            "scan_interval": args.scan_interval,
-            "warm": getattr(args, "warm", None),
-            "warm_on_macos": getattr(args, "warm_on_macos", None),
-        }.items()
-        if v is not None
-    }
+    opts = options_from_args(args)
     try:
-        opts = RunnerOptions.model_validate(fields)
-    except ValidationError as err:
-        first = err.errors()[0]
-        raise ConfigError(
-            first["msg"].removeprefix("Value error, "), field="--" + str(first["loc"][0]).replace("_", "-")
-        ) from None
+        check_fork_safe(opts.warm)
+    except ValueError as exc:
+        raise ConfigError(str(exc), field="--warm") from None
     return opts
+
+
+def build_runner(sp: Spool, opts: RunnerOptions, log: Callable[[str], None]) -> Runner:
+    """A runner with every part it is given by its options, the fork server included."""
+    from runner.core.loop import Runner
+    from runner.warm.pool import WarmPool, warm_default_allowed
+
+    if not opts.warm:
+        return Runner(sp, opts, log=log)
+    # the fork server starts importing now, while the runner gets going
+    allowed = (True, "") if opts.warm_on_macos else warm_default_allowed()
+    pool = WarmPool(opts.python, opts.warm, str(sp.scripts_dir), allowed=allowed, log=log)
+    try:
+        return Runner(sp, opts, log=log, warm=pool)
+    except BaseException:
+        pool.close()
+        raise
 
 
 def cmd_runner(args: argparse.Namespace) -> int:
     if args.action != "run" or args.print_only:
-        from house.service_install import cmd_service
+        if not _SERVICE:
+            from spool.errors import UsageError
 
-        return cmd_service(args)
-    from runner.core.loop import Runner
+            raise UsageError(f"`spool runner {args.action}` needs the house tools (house.cli did not load)")
+        return _SERVICE[0](args)
     from spool.api import Spool
 
     opts = build_options(args)
@@ -72,7 +79,7 @@ def cmd_runner(args: argparse.Namespace) -> int:
             sys.stderr.write(f"[{opts.name}] {msg}\n")
             sys.stderr.flush()
 
-    runner = Runner(sp, opts, log=log)
+    runner = build_runner(sp, opts, log)
     gpu = "gpu" if runner.caps.gpu else f"no gpu ({runner.caps.gpu_reason})"
     log(f"runner on {sp.root}: {opts.slots} slot(s), device {runner.device}, {gpu}")
     rc = runner.run()
@@ -84,6 +91,8 @@ def cmd_runner(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any, common: Any) -> None:
+    from runner.core.options import add_flags
+
     p = sub.add_parser(
         "runner",
         help="run jobs from the spool on this machine",
@@ -105,56 +114,5 @@ def register(sub: Any, common: Any) -> None:
         action="store_true",
         help="with install: print the unit/plist instead of installing it",
     )
-    p.add_argument("--slots", type=int, help="jobs at once (default 1)")
-    p.add_argument("--python", metavar="PATH", help="interpreter for jobs, absolute (default: this one)")
-    p.add_argument(
-        "--scripts", metavar="DIR", help="this machine's scripts folder (default: from spool.toml)"
-    )
-    p.add_argument(
-        "--tag", action="append", metavar="T", help="a capability tag jobs can require; repeatable"
-    )
-    p.add_argument("--name", help="runner name (default: host-pid)")
-    idle = p.add_argument_group("idle policy")
-    idle.add_argument(
-        "--max-load", type=float, metavar="L", help="start no job while the 1-min load is above L"
-    )
-    idle.add_argument("--hours", metavar="HH-HH", help="start jobs only within these hours, e.g. 22-07")
-    idle.add_argument("--on-ac-power", action="store_true", default=None, help="start no job on battery")
-    idle.add_argument(
-        "--when-user-idle",
-        type=float,
-        metavar="MIN",
-        help="start jobs only when nobody touched keyboard/mouse for MIN minutes",
-    )
-    idle.add_argument(
-        "--pause-when-busy",
-        action="store_true",
-        default=None,
-        help="SIGSTOP the running job while the user is active, SIGCONT when idle again",
-    )
-    idle.add_argument("--nice", type=int, help="niceness of job processes (default 10)")
-    idle.add_argument("--max-jobs", type=int, metavar="K", help="exit after starting K jobs")
-    idle.add_argument(
-        "--exit-when-idle", action="store_true", default=None, help="drain the spool, then exit"
-    )
-    p.add_argument("--no-events", action="store_true", help="do not use file events; scan only")
-    p.add_argument(
-        "--warm",
-        metavar="MODS",
-        help="warm mode: a fork server imports these modules (e.g. pandas,sklearn) once; each job "
-        "is a fork of it (see docs/performance.md)",
-    )
-    p.add_argument(
-        "--warm-on-macos", action="store_true", default=None, help="allow warm mode on macOS (off by default)"
-    )
-    p.add_argument(
-        "--git-fetch",
-        action="store_true",
-        default=None,
-        help="fetch from the scripts repo's remote when a pinned job's commit is missing",
-    )
-    p.add_argument(
-        "--scan-interval", type=float, metavar="S", help="seconds between scans (default: spool.toml)"
-    )
-    p.add_argument("-q", "--quiet", action="store_true", help="no log lines on stderr")
+    add_flags(p)
     p.set_defaults(func=cmd_runner)

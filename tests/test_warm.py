@@ -221,7 +221,8 @@ def test_jobs_setting_startup_env_run_cold(sp: Spool) -> None:
 
 
 def test_unsafe_modules_are_refused_and_macos_is_opt_in(sp: Spool) -> None:
-    from runner.warm.pool import parse_modules, warm_default_allowed
+    from runner.core.options import split_modules
+    from runner.warm.pool import check_fork_safe, warm_default_allowed
 
     out = subprocess.run(
         [str(BIN), "--spool", str(sp.root), "runner", "--warm", "pandas,tensorflow", "--exit-when-idle"],
@@ -230,7 +231,10 @@ def test_unsafe_modules_are_refused_and_macos_is_opt_in(sp: Spool) -> None:
         timeout=60,
     )
     assert out.returncode == 2 and "tensorflow" in out.stderr and "fork-safe" in out.stderr
-    assert parse_modules("pandas, sklearn,,numpy") == ["pandas", "sklearn", "numpy"]
+    assert split_modules("pandas, sklearn,,numpy") == ["pandas", "sklearn", "numpy"]
     with pytest.raises(ValueError):
-        parse_modules("pandas;rm")
+        split_modules("pandas;rm")
+    check_fork_safe(["pandas", "sklearn"])
+    with pytest.raises(ValueError, match="tensorflow.keras is not fork-safe"):
+        check_fork_safe(["pandas", "tensorflow.keras"])
     assert warm_default_allowed("darwin")[0] is False and warm_default_allowed("linux")[0] is True

@@ -12,10 +12,11 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from runner.core.contract import build_invocation
+from runner.core.contract import Invocation, build_invocation
 from runner.core.discover import Candidate, Scanner, Watcher
 from runner.core.execute import Running
 from runner.core.heartbeat import Heartbeat
@@ -33,7 +34,6 @@ from runner.machine.pause import Pauser
 from runner.machine.policy import IdlePolicy, read
 from runner.pins.provenance import Provenance
 from runner.pins.revcache import RevCache, RevMissing
-from runner.warm.pool import WarmPool, warm_default_allowed
 from spool.api import Spool
 from spool.clock import SpoolClock
 from spool.errors import SpoolError, StorageError
@@ -48,11 +48,26 @@ __all__ = ["Runner", "Slot"]
 POLICY_EVERY = 5.0
 
 
+class Spawners(Protocol):
+    """Warm mode as the loop sees it (`runner.warm.pool.WarmPool`): per job, a `spawn` for
+    `Running` (None: cold) and the job's `warm` record; `close` at the end."""
+
+    def spawner(self, job: Any) -> tuple[Callable[[Invocation], Any] | None, dict[str, Any]]: ...
+
+    def close(self) -> None: ...
+
+
 class Runner:
     """Watches one spool, claims what this machine can run, runs it, writes what happened."""
 
     def __init__(
-        self, spool: Spool, opts: RunnerOptions, *, caps: Capabilities | None = None, log: Any = None
+        self,
+        spool: Spool,
+        opts: RunnerOptions,
+        *,
+        caps: Capabilities | None = None,
+        log: Any = None,
+        warm: Spawners | None = None,
     ):
         self.spool = spool
         self.opts = opts
@@ -112,12 +127,7 @@ class Runner:
         self.proposer = Proposer(spool, self.fs, lambda req: meets(req, self.caps)[0], self._log)
         self.revs = RevCache(self.scripts_dir, self.spool.root, fetch=opts.git_fetch, log=self._log)
         self.heartbeat.extra["revs_missing"] = self.revs.notes  # why pinned jobs are left to others
-        self.warm: WarmPool | None = None
-        if opts.warm:  # the fork server starts importing now, while the runner gets going
-            allowed = (True, "") if opts.warm_on_macos else warm_default_allowed()
-            self.warm = WarmPool(
-                opts.python, opts.warm, str(self.scripts_dir), allowed=allowed, log=self._log
-            )
+        self.warm = warm  # warm mode's fork server (runner.cli.build_runner), or None: all cold
 
     # -- the step ---------------------------------------------------------------
     def run_once(self, now: float | None = None) -> bool:

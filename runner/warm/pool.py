@@ -64,7 +64,7 @@ __all__ = [
     "WarmUnavailable",
     "KNOWN_FORK_SAFE",
     "REFUSED",
-    "parse_modules",
+    "check_fork_safe",
     "warm_default_allowed",
 ]
 
@@ -86,21 +86,12 @@ class WarmUnavailable(Exception):
     """The warm path cannot take this job; the message says why (it goes into result.json)."""
 
 
-def parse_modules(text: str | list[str]) -> list[str]:
-    """`"pandas, sklearn"` -> `["pandas", "sklearn"]`; refuses names that are not modules."""
-    items = text.split(",") if isinstance(text, str) else [m for t in text for m in t.split(",")]
-    out: list[str] = []
-    for raw in items:
-        name = raw.strip()
-        if not name:
-            continue
-        if not all(part.isidentifier() for part in name.split(".")):
-            raise ValueError(f"--warm takes module names separated by commas, not {name!r}")
+def check_fork_safe(modules: list[str]) -> None:
+    """ValueError naming the first module known not to survive a fork (threads or a GPU
+    context at import); the server refuses them too, this says so before a runner starts."""
+    for name in modules:
         if name.split(".")[0] in REFUSED:
             raise ValueError(f"{name} is not fork-safe (it starts threads or a GPU context at import)")
-        if name not in out:
-            out.append(name)
-    return out
 
 
 def warm_default_allowed(platform: str | None = None) -> tuple[bool, str]:
