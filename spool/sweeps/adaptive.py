@@ -25,6 +25,7 @@ from spool.model import job_from_dict
 from spool.protocol import FsOps, json_lines, publish_bytes
 from spool.states import State
 from spool.sweeps.bayes import BayesSettings, RunView, propose, target_reached
+from spool.sweeps.definition import read_sweep_files
 from spool.sweeps.encoding import Space
 from spool.sweeps.expand import Dimension
 from spool.sweeps.histories import Histories
@@ -158,9 +159,7 @@ def propose_next(
 ) -> list[str]:
     """Finish unpublished slots, then propose until the sweep has `want` pending points (the
     sweep's `queue` by default) or `limit` new ones; returns the job ids this call published."""
-    from spool.sweeps.store import load_sweep
-
-    sweep = AdaptiveSweep(sweep_id, load_sweep(spool, sweep_id, with_slots=False).doc)
+    sweep = AdaptiveSweep(sweep_id, read_sweep_files(spool.layout.sweeps, sweep_id)[0])
     queue = want if want is not None else int(sweep.block.get("queue", 1))
     space, settings = sweep.space, sweep.settings
     added: list[str] = []

@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from spool.deps import check_after
-from spool.errors import InvalidJob, NotFound, SweepError
+from spool.errors import InvalidJob, SweepError
 from spool.ids import new_id
 from spool.jobs import check_script, publish_job, utc_now
 from spool.model import job_from_dict
 from spool.protocol import publish_bytes
+from spool.sweeps.definition import read_sweep_files
 from spool.sweeps.expand import SweepPlan
 
 if TYPE_CHECKING:
@@ -121,16 +122,7 @@ def _example_point(plan: SweepPlan) -> dict[str, Any]:
 
 def load_sweep(spool: Spool, sweep_id: str, *, with_slots: bool = True) -> SweepRecord:
     """A sweep's definition and points (an adaptive sweep's: those its slots hold so far)."""
-    sweeps = spool.layout.sweeps
-    try:
-        doc = yaml.safe_load((sweeps / f"{sweep_id}.yaml").read_text())
-        points = json.loads((sweeps / f"{sweep_id}.points.json").read_bytes())
-    except FileNotFoundError:
-        raise NotFound(f"no sweep {sweep_id!r} in {sweeps}") from None
-    except (OSError, ValueError, yaml.YAMLError) as exc:
-        raise SweepError(f"sweep definition unreadable: {exc}", file=sweeps / f"{sweep_id}.yaml") from None
-    if not isinstance(doc, dict):
-        raise SweepError("sweep definition unreadable: not a mapping", file=sweeps / f"{sweep_id}.yaml")
+    doc, points = read_sweep_files(spool.layout.sweeps, sweep_id)
     if isinstance(doc.get("adaptive"), dict) and with_slots:  # the points proposed so far, by slot
         from spool.sweeps.slots import read_slots
 

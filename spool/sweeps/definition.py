@@ -1,0 +1,31 @@
+"""Reading a sweep's files: its definition (`sweeps/<id>.yaml`) and its points beside it.
+
+Below both `store` (which writes them and makes the jobs) and `adaptive` (which proposes the
+next point from the definition), so neither has to import the other to read them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from spool.errors import NotFound, SweepError
+
+__all__ = ["read_sweep_files"]
+
+
+def read_sweep_files(sweeps: Path, sweep_id: str) -> tuple[dict[str, Any], Any]:
+    """(definition, points as published) of the sweep `sweep_id` in the folder `sweeps`."""
+    try:
+        doc = yaml.safe_load((sweeps / f"{sweep_id}.yaml").read_text())
+        points = json.loads((sweeps / f"{sweep_id}.points.json").read_bytes())
+    except FileNotFoundError:
+        raise NotFound(f"no sweep {sweep_id!r} in {sweeps}") from None
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise SweepError(f"sweep definition unreadable: {exc}", file=sweeps / f"{sweep_id}.yaml") from None
+    if not isinstance(doc, dict):
+        raise SweepError("sweep definition unreadable: not a mapping", file=sweeps / f"{sweep_id}.yaml")
+    return doc, points
