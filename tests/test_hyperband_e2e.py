@@ -132,3 +132,41 @@ def test_two_runners_stop_the_bad_runs_into_done_marked_stopped(tmp_path: Path) 
     assert out.returncode == 0, out.stderr
     page = (tmp_path / "report" / "sweeps" / f"{sid}.html").read_text()
     assert "where hyperband stopped a run" in page and "learning_curves.png" in page
+
+
+BAYES = """\
+program: train.py
+method: bayes
+run_cap: 7
+metric: {name: val_loss, goal: minimize}
+early_terminate: {type: hyperband, min_iter: 2, eta: 3}
+parameters:
+  x: {distribution: int_uniform, min: 0, max: 7}
+"""
+
+
+def test_a_bayes_sweep_with_hyperband_ends_whole_with_its_stopped_runs_in_done(tmp_path: Path) -> None:
+    sp = Spool.init(tmp_path / "spool")
+    (sp.scripts_dir / "train.py").write_text(TRAIN.replace("range(1, a.epochs + 1)", "range(1, 9)"))
+    f = tmp_path / "bayes.yaml"
+    f.write_text(BAYES)
+    out = cli(sp, "sweep", str(f), "--json")
+    assert out.returncode == 0, out.stderr
+    sid = json.loads(out.stdout)["sweep"]
+    runners = [
+        subprocess.Popen([str(BIN), "--spool", str(sp.root), "runner", "--exit-when-idle", "-q", "--name", n])
+        for n in ("b1", "b2")
+    ]
+    for r in runners:
+        assert r.wait(timeout=240) == 0
+    assert [e.id for e in sp.layout.entries(State.FAILED)] == []
+    done = sorted(e.id for e in sp.layout.entries(State.DONE))
+    assert len(done) == 7  # run_cap counts the stopped runs too
+    records = [json.loads((sp.root / "done" / j / "result.json").read_text()) for j in done]
+    for rec in records:
+        if rec.get("stopped"):
+            et = rec["early_terminate"]
+            assert et["value"] > et["threshold"] and rec["error"] is None
+    view = json.loads(cli(sp, "show", sid, "--json").stdout)
+    assert "bayes" in view and view["hyperband"]["bands"][0]["band"] == 2
+    assert {r["id"] for r in view["hyperband"]["runs"]} == set(done)
