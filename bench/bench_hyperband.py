@@ -129,10 +129,9 @@ def latency(work: Path, bad: int) -> tuple[list[float], list[float]]:
             wait_until(lambda j=job: any((root2 / "claimed").glob(f"{j}@*/metrics.jsonl")), 20)
             time.sleep(0.45)  # somewhere between two of its lines
             cli(root2, "cancel", job)
-            claimed = next((root2 / "claimed").glob(f"{job}@*"))
-            t0 = (claimed / "cancel").stat().st_mtime  # when the cancel file appeared
             folder = root2 / "failed" / job
             wait_until(lambda f=folder: (f / "result.json").exists(), 20)
+            t0 = (folder / "cancel").stat().st_mtime  # when the cancel file appeared
             cancels.append(float((folder / "outputs" / "sigterm").read_text()) - t0)
     finally:
         runner.terminate()
