@@ -5,16 +5,18 @@
    that print one line every 0.3 s, each line stamped with `time.time()`; a bad run's SIGTERM
    handler notes the time. Latency = SIGTERM time - the stamp of the line at index
    `iteration - 1` (the last value the verdict saw). Baseline measured in the same run: the same
-   runner stopping the same script for a `spool cancel` (from the cancel file's mtime to
+   runner stopping the same script for a cancel (`Spool.cancel`, what `spool cancel` does, to
    SIGTERM), the stop path the stopper reuses; the runner notices a cancel file on its tick.
 2. Compute saved: one sweep of random points over synthetic learning curves (each epoch a short
    sleep, so the machine's CPU is not what is measured), run once without `early_terminate`
    and once with it (the same points, the same runner). Printed: the epochs and the job-seconds
    each used, the ratio, and the best final value each found.
+3. What one judgement costs the stopper's thread: reading the histories on and deciding, in a
+   sweep of 100 and 1,000 finished runs, and of 100 beside 20,000 other jobs in done/.
 
 Goal (issue 16): stop <= 1 s after the metric line (p95 and max).
 
-    .venv/bin/python bench/bench_hyperband.py [--bad 10] [--points 27] [--epochs 27]
+    .venv/bin/python bench/bench_hyperband.py [--bad 10] [--points 27] [--epochs 27] [--others 20000]
 """
 
 from __future__ import annotations
@@ -86,6 +88,14 @@ def records(root: Path, sid: str) -> list[dict[str, Any]]:
     return out
 
 
+def _printed(root: Path, job: str) -> bool:
+    """The job runs and has printed a line."""
+    try:
+        return any(p.stat().st_size for p in (root / "claimed").glob(f"{job}@*/metrics.jsonl"))
+    except OSError:
+        return False
+
+
 def latency(work: Path, bad: int) -> tuple[list[float], list[float]]:
     """(stop latencies after the metric line, cancel latencies after the cancel file)."""
     from spool.api import Spool
@@ -126,12 +136,13 @@ def latency(work: Path, bad: int) -> tuple[list[float], list[float]]:
     try:
         for _ in range(bad):
             job = sp2.submit("slow.py", params={"x": 10.0})
-            wait_until(lambda j=job: any((root2 / "claimed").glob(f"{j}@*/metrics.jsonl")), 20)
+            if not wait_until(lambda j=job: _printed(root2, j), 60):
+                raise SystemExit(f"job {job} did not start within 60 s")
             time.sleep(0.45)  # somewhere between two of its lines
-            cli(root2, "cancel", job)
+            t0 = time.time()
+            sp2.cancel(job)  # what `spool cancel` does, without its interpreter's start
             folder = root2 / "failed" / job
-            wait_until(lambda f=folder: (f / "result.json").exists(), 20)
-            t0 = (folder / "cancel").stat().st_mtime  # when the cancel file appeared
+            wait_until(lambda f=folder: (f / "result.json").exists(), 30)
             cancels.append(float((folder / "outputs" / "sigterm").read_text()) - t0)
     finally:
         runner.terminate()
@@ -170,25 +181,55 @@ def compute(work: Path, points: int, epochs: int, pause: float) -> list[list[Any
     return rows
 
 
+def judge_cost(work: Path, sweep_jobs: int, other_jobs: int) -> float:
+    """Median ms of one judgement (read the histories on, decide) with `sweep_jobs` finished
+    runs of 30 values in the sweep and `other_jobs` other jobs in done/."""
+    from spool.layout import Layout
+    from spool.sweeps.histories import Histories
+    from spool.sweeps.hyperband import Hyperband
+
+    root = work / f"judge-{sweep_jobs}-{other_jobs}"
+    for state in ("pending", "claimed", "done", "failed"):
+        (root / state).mkdir(parents=True)
+    for i in range(other_jobs):
+        (root / "done" / f"other{i:06d}").mkdir()
+    curve = "".join(json.dumps({"epoch": e, "loss": 1 / (e + 1)}) + "\n" for e in range(30))
+    for i in range(sweep_jobs):
+        (root / "done" / f"sw-{i:05d}").mkdir()
+        (root / "done" / f"sw-{i:05d}" / "metrics.jsonl").write_text(curve)
+    rules = Hyperband.from_definition({"type": "hyperband", "min_iter": 1}, {"name": "loss"})
+    hist = Histories(Layout(root), "sw", "loss")
+    hist.read()  # the first read parses every file once; later ones read on
+    times = []
+    for _ in range(21):
+        t = time.perf_counter()
+        rules.decide([1.0] * 12, [r.values for r in hist.read(skip="sw-running").values()])
+        times.append(time.perf_counter() - t)
+    return 1000 * median(times)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bad", type=int, default=10, help="bad runs to stop (and cancels to time)")
     ap.add_argument("--points", type=int, default=27)
     ap.add_argument("--epochs", type=int, default=27)
     ap.add_argument("--pause", type=float, default=0.05, help="seconds of sleep per epoch")
+    ap.add_argument("--others", type=int, default=20000, help="other jobs in done/ for the judgement cost")
     ap.add_argument("--json", metavar="FILE")
     args = ap.parse_args()
     print(load_note())
     with tempfile.TemporaryDirectory(prefix="bench-hyperband-") as tmp:
         stops, cancels = latency(Path(tmp), args.bad)
         rows = compute(Path(tmp), args.points, args.epochs, args.pause)
+        sizes = [(100, 0), (1000, 0), (100, args.others)]
+        costs = [[f"{n} finished", f"{o}", f"{judge_cost(Path(tmp), n, o):.2f}"] for n, o in sizes]
     ms = [[f"{1000 * f(x):.0f}" for f in (median, lambda v: pct(v, 95), max)] for x in (stops, cancels)]
     print()
     print(
         table(
             [
                 ["hyperband stop, after the metric line", len(stops), *ms[0]],
-                ["cancel (baseline), after the cancel file", len(cancels), *ms[1]],
+                ["cancel (baseline), after Spool.cancel", len(cancels), *ms[1]],
             ],
             ["stop", "n", "p50 ms", "p95 ms", "max ms"],
         )
@@ -206,6 +247,8 @@ def main() -> int:
         f"compute saved by hyperband: epochs {e0 / e1:.2f}x fewer, job-seconds {s0 / s1:.2f}x fewer, "
         f"wall {w0 / w1:.2f}x shorter; best val_loss {b1:.4f} with, {b0:.4f} without"
     )
+    print()
+    print(table(costs, ["runs in the sweep", "other jobs in done/", "one judgement, ms (median)"]))
     goals: list[tuple[str, str, bool | None]] = [
         ("stop <= 1 s after the metric line (max)", f"{1000 * max(stops):.0f} ms", max(stops) <= 1.0),
         ("compute saved (job-seconds without / with)", f"{s0 / s1:.2f}x", None),

@@ -42,7 +42,11 @@ BENCHES: dict[str, tuple[str, list[str], list[str]]] = {
     "warm": ("bench_warm.py", [], ["--jobs", "8", "--repeat", "1"]),
     "results": ("bench_results.py", [], ["--n", "1000", "--repeat", "1"]),
     "report": ("bench_report.py", [], ["--sizes", "100", "1000"]),
-    "hyperband": ("bench_hyperband.py", [], ["--bad", "3", "--points", "9", "--epochs", "9"]),
+    "hyperband": (
+        "bench_hyperband.py",
+        [],
+        ["--bad", "3", "--points", "9", "--epochs", "9", "--others", "2000"],
+    ),
 }
 
 

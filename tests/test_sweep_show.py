@@ -104,3 +104,13 @@ def test_a_sweep_without_early_terminate_shows_no_table(tmp_path: Path) -> None:
     )
     view = sp.sweep(sid)
     assert "hyperband" not in view and view["jobs"]["pending"] == 1
+
+
+def test_a_sweeps_own_text_cannot_drive_the_terminal(tmp_path: Path) -> None:
+    sp = Spool.init(tmp_path / "spool")
+    (sp.scripts_dir / "t.py").write_text("print('{}')\n")
+    text = 'program: t.py\nname: "evil\\e[2J\\e]0;pwned\\a"\nmethod: grid\nparameters:\n  x: {values: [1]}\n'
+    sid, _ = create_sweep(sp, plan_from_wandb(text), {})
+    out = subprocess.run([str(BIN), "--spool", str(sp.root), "show", sid], capture_output=True, text=True)
+    assert out.returncode == 0 and "\x1b" not in out.stdout and "\x07" not in out.stdout
+    assert "evil?[2J?]0;pwned?" in out.stdout

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from spool.cli.output import compact, print_table
 
 __all__ = ["print_sweep"]
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # a sweep file's text never drives the terminal
+
+
+def _text(value: Any, width: int) -> str:
+    return _CONTROL.sub("?", compact(value, width))
 
 
 def _num(x: Any) -> str:
@@ -59,13 +66,13 @@ def _bayes(view: dict[str, Any]) -> None:
 
 def print_sweep(view: dict[str, Any]) -> None:
     """The summary lines, then the hyperband table when the sweep has one."""
-    name = f"  {compact(view['name'], 40)}" if view.get("name") else ""
-    print(f"sweep {view['id']}{name}  {compact(view.get('script'), 60)}  {view.get('method')}")
+    name = f"  {_text(view['name'], 40)}" if view.get("name") else ""
+    print(f"sweep {view['id']}{name}  {_text(view.get('script'), 60)}  {_text(view.get('method'), 20)}")
     jobs = "  ".join(f"{k} {v}" for k, v in view["jobs"].items() if v)
     print(f"  jobs: {jobs or 'none'} (of {view.get('count')} points)")
     metric = view.get("metric")
     if isinstance(metric, dict):
-        print(f"  metric: {compact(metric.get('name'), 60)} ({metric.get('goal')})")
+        print(f"  metric: {_text(metric.get('name'), 60)} ({_text(metric.get('goal'), 10)})")
     if "bayes" in view:
         _bayes(view["bayes"])
     if "hyperband" in view:
