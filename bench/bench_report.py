@@ -272,7 +272,8 @@ def _incremental(base: Path, large: dict[str, Any], repeat: int, processes: int 
         info["maker"].job(job_id, sid, size)
         info["sweeps"][at] = (sid, size + 1)
         wall, cpu, stats = timed_build(root, processes)
-        assert stats.jobs_rendered == [job_id] and stats.sweeps_charted == [sid], stats
+        what = (stats.full, stats.jobs_rendered[:3], stats.sweeps_charted)
+        assert stats.jobs_rendered == [job_id] and stats.sweeps_charted == [sid], what
         incs.append((wall, cpu, stats))
         print(
             f"incremental rebuild after {job_id}: {wall:.2f} s wall, {cpu:.2f} s CPU, "

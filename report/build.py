@@ -52,13 +52,14 @@ from report.incremental import (
 )
 from report.metrics_cache import MetricsIndex
 from report.pages import all_jobs_page, index_page, summary, sweep_page
-from report.render import Renderer, copy_static, write_atomic
+from report.render import Renderer, copy_static
 from report.stats import BuildStats
 from report.sweepcharts import plan as plan_charts
 from report.sweepcharts import redraw
 from report.workers import Workers, get_workers
 from spool.api import Spool
 from spool.errors import NotFound, UsageError
+from spool.protocol import publish_text
 from spool.results import load_results
 from spool.states import State
 
@@ -309,7 +310,7 @@ class _Builder:
                 "jobs_removed": len(self.stats.jobs_removed),
             },
         }
-        write_atomic(
+        publish_text(
             self.out / MANIFEST, json.dumps(manifest, separators=(",", ":"), default=str), fsync=True
         )
         live.write_beacon(self.out, beacon, self.built_at)
@@ -369,7 +370,8 @@ class _Builder:
             with self.stats.phase("sweep_pages"):
                 state = live.page_state(f"sweep:{sid}", page_sig, live.sweep_unfinished(counts, total))
                 chart_info = {"charts": entry.charts, **entry.info}
-                runs = runs_json(sub, params + ([seed] if seed else []), metrics_cache.get(sid))
+                shown = params + ([seed] if seed else [])
+                runs = runs_json(self.out, sid, sub, shown, metrics_cache.get(sid), self.job_key)
                 sweep_page(
                     self.pages,
                     self.job_key,

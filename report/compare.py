@@ -3,20 +3,25 @@
 Embedded in the page as `<script type="application/json" id="runs-data">` (data, never run:
 the page's Content-Security-Policy allows only `static/report.js`), so ticking runs in the
 table compares them in the browser, offline, with nothing fetched. Each run keeps at most
-`MAX_KEYS` numeric metrics keys and `MAX_POINTS` lines of each (evenly thinned beyond).
+`MAX_KEYS` numeric metrics keys and `MAX_POINTS` lines of each (evenly thinned beyond). Cached per job
+key like the table rows (`tables`).
 """
 
 from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from markupsafe import Markup
 
 from report.data import fmt
+from report.incremental import JobKey, sig_hash
 from report.metrics_cache import MetricsIndex
+from spool.errors import SpoolError
+from spool.protocol import publish_text
 
 __all__ = ["MAX_KEYS", "MAX_POINTS", "runs_json"]
 
@@ -50,21 +55,61 @@ def _curves(cols: dict[str, list[Any]] | None) -> dict[str, Any]:
     return {"x": "epoch" if xkey == "epoch" else "step", "curves": curves} if curves else {}
 
 
-def runs_json(sub: pd.DataFrame, params: list[str], metrics: MetricsIndex | None) -> Markup:
-    """The runs of a sweep for the compare view, as JSON safe to place inside a `<script>` element."""
+def _run(rec: dict[Any, Any], params: list[str], results: list[str], metrics: MetricsIndex | None) -> str:
+    jid = str(rec["id"])
+    run = {
+        "id": jid,
+        "state": fmt(rec.get("state")),
+        "params": {p.removeprefix("param."): fmt(rec.get(p)) for p in params},
+        "result": {r.removeprefix("result."): fmt(rec.get(r)) for r in results if fmt(rec.get(r)) != ""},
+    }
+    run.update(_curves(metrics.columns(jid) if metrics is not None else None))
+    text = json.dumps(run, separators=(",", ":"), allow_nan=False)
+    # inside <script>: no "</script>", no "<!--"; the JSON stays the same JSON
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def runs_json(
+    out: Path,
+    sid: str,
+    sub: pd.DataFrame,
+    params: list[str],
+    metrics: MetricsIndex | None,
+    job_key: dict[str, JobKey | None],
+) -> Markup:
+    """The runs of a sweep for the compare view, as JSON safe to place inside a `<script>` element.
+
+    Each run's JSON is kept in `.cache/runs-<sweep>.json` under its job's key (and the sweep's
+    columns), so a rebuild after one new job encodes one run, not the whole sweep.
+    """
     results = [c for c in sub.columns if c.startswith("result.")][:24]
     cols = ["id", "state", *params, *results]
-    runs = []
-    for rec in sub[[c for c in cols if c in sub.columns]].to_dict("records"):
-        jid = str(rec["id"])
-        run = {
-            "id": jid,
-            "state": fmt(rec.get("state")),
-            "params": {p.removeprefix("param."): fmt(rec.get(p)) for p in params},
-            "result": {r.removeprefix("result."): fmt(rec.get(r)) for r in results if fmt(rec.get(r)) != ""},
-        }
-        run.update(_curves(metrics.columns(jid) if metrics is not None else None))
-        runs.append(run)
-    text = json.dumps({"runs": runs}, separators=(",", ":"), allow_nan=False)
-    # inside <script>: no "</script>", no "<!--"; the JSON stays the same JSON
-    return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+    path = out / ".cache" / f"runs-{sid}.json"
+    col_sig = sig_hash(cols, MAX_KEYS, MAX_POINTS)
+    try:
+        doc = json.loads(path.read_bytes())
+        cached: dict[str, Any] = doc["runs"] if doc.get("cols") == col_sig else {}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        cached = {}
+    ids = sub["id"].astype(str).tolist()
+    parts: list[str | None] = []
+    missing = []
+    for i, jid in enumerate(ids):
+        k, hit = job_key.get(jid), cached.get(jid)
+        if k is not None and isinstance(hit, list) and len(hit) == 2 and hit[0] == list(k):
+            parts.append(str(hit[1]))
+        else:
+            parts.append(None)
+            missing.append(i)
+    if missing:
+        recs = sub.iloc[missing][[c for c in cols if c in sub.columns]].to_dict("records")
+        for i, rec in zip(missing, recs, strict=True):
+            parts[i] = _run(rec, params, results, metrics)
+    keyed = zip(ids, parts, strict=True)
+    new = {jid: [list(k), text] for jid, text in keyed if (k := job_key.get(jid)) is not None}
+    try:
+        path.parent.mkdir(exist_ok=True)
+        publish_text(path, json.dumps({"cols": col_sig, "runs": new}, separators=(",", ":")), fsync=False)
+    except (OSError, SpoolError):  # a cache: the next build encodes those runs again
+        pass
+    return Markup('{"runs":[' + ",".join(t or "{}" for t in parts) + "]}")

@@ -6,6 +6,7 @@ with each job's metrics lines handed over as plain columns (no pandas per page).
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
@@ -16,7 +17,7 @@ from report.data import flatten, fmt, fmt_duration, fmt_time
 from report.render import Renderer, href, log_tail
 from spool.errors import SpoolError
 from spool.jobs import view
-from spool.layout import Entry
+from spool.layout import RESULT_FILE, Entry
 from spool.states import State
 
 __all__ = ["MAX_OUTPUT_FILES", "Columns", "job_page", "job_curves", "render_batch"]
@@ -116,18 +117,32 @@ def _flat(obj: Any) -> list[tuple[str, str]]:
     return [(k, fmt(x)) for k, x in out.items()]
 
 
+def _records(jid: str, state: str, folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The job's result record and its job: from result.json, which holds the job as run; the job
+    file is read (and checked) only when the record does not (one read less per page)."""
+    try:
+        rec = json.loads((folder / RESULT_FILE).read_bytes())
+    except FileNotFoundError:
+        if not folder.is_dir():
+            raise
+        rec = None
+    except (OSError, ValueError):
+        rec = None
+    rec = rec if isinstance(rec, dict) else {}
+    if isinstance(rec.get("job"), dict):
+        return rec, rec["job"]
+    v = view(Entry(jid, State(state), folder), with_result=False)
+    return rec, v.job or {}
+
+
 def job_page(renderer: Renderer, jid: str, state: str, sweep: str | None, cols: Columns | None) -> None:
     """Write `jobs/<jid>.html` from the job's folder (FileNotFoundError if it moved on since the scan)."""
     folder = renderer.spool.layout.state_dir(State(state)) / jid
-    if not folder.is_dir():
-        raise FileNotFoundError(folder)
-    v = view(Entry(jid, State(state), folder))
-    rec: dict[str, Any] = v.result or {}
-    job: dict[str, Any] = rec["job"] if isinstance(rec.get("job"), dict) else (v.job or {})
+    rec, job = _records(jid, state, folder)
     res = rec.get("result")
     result = _flat(res) if isinstance(res, dict) else ([("(value)", fmt(res))] if res is not None else [])
     error: dict[str, Any] | None = rec["error"] if isinstance(rec.get("error"), dict) else None
-    if v.result is None and state == "failed":
+    if not rec and state == "failed":
         error = {"kind": "unknown", "message": "no result.json in the job folder"}
     pages = renderer.out / "jobs"
     files, outputs, more_outputs = _files(folder, pages)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from report.incremental import LOOSE, sig_hash
-from report.render import write_atomic
+from spool.protocol import publish_text
 
 __all__ = [
     "BEACON",
@@ -68,4 +68,4 @@ def manifest_part(index: dict[str, Any], sweeps: dict[str, Any]) -> dict[str, An
 def write_beacon(out: Path, part: dict[str, Any], built_at: str) -> None:
     """`live.js`: JSON (ASCII-escaped, so no text from the folder can end the call) in one call."""
     doc = json.dumps({"built": built_at, **part}, sort_keys=True)
-    write_atomic(out / BEACON, f"window.spoolLive && window.spoolLive({doc});\n")
+    publish_text(out / BEACON, f"window.spoolLive && window.spoolLive({doc});\n", fsync=False)

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 
 from report.incremental import JobKey
-from report.render import write_atomic
 from spool.errors import SpoolError
 from spool.layout import Layout
+from spool.protocol import publish_text
 from spool.results import load_metrics
 
 __all__ = ["CACHE_FORMAT", "MetricsIndex", "sweep_metrics"]
@@ -33,12 +33,17 @@ class MetricsIndex:
             ends = np.concatenate([change, [len(ids)]])
             self.ranges = {ids[a]: (int(a), int(b)) for a, b in zip(starts, ends, strict=True)}
         self._lists: dict[str, list[Any]] | None = None
+        self._asked = 0
 
     def columns(self, job_id: str) -> dict[str, list[Any]] | None:
         """One job's metrics lines as plain columns (the sweep's frame is turned into lists once)."""
         r = self.ranges.get(job_id)
         if r is None or self.mdf is None:
             return None
+        self._asked += 1
+        if self._lists is None and self._asked <= 20:  # a few jobs (a rebuild): slice the frame
+            part = self.mdf.iloc[r[0] : r[1]]
+            return {str(c): part[c].tolist() for c in part.columns}
         if self._lists is None:
             self._lists = {str(c): self.mdf[c].tolist() for c in self.mdf.columns}
         return {c: v[r[0] : r[1]] for c, v in self._lists.items()}
@@ -93,9 +98,11 @@ def sweep_metrics(
             {str(c): mdf[c].tolist() for c in mdf.columns} if mdf is not None else {"id": [], "step": []}
         )
         keyed = {j: list(k) for j, k in keys.items() if k is not None}
-        write_atomic(
-            path, json.dumps({"format": CACHE_FORMAT, "keys": keyed, "columns": columns}, default=str)
+        publish_text(
+            path,
+            json.dumps({"format": CACHE_FORMAT, "keys": keyed, "columns": columns}, default=str),
+            fsync=False,
         )
-    except OSError:
+    except (OSError, SpoolError):  # a cache: the next build reads those metrics again
         pass
     return mdf

@@ -16,9 +16,9 @@ import pandas as pd
 
 from report.data import fmt, fmt_duration
 from spool.api import Spool
-from spool.protocol import publish_bytes
+from spool.protocol import publish_bytes, publish_text
 
-__all__ = ["PKG", "TAIL_LINES", "Renderer", "write_atomic", "copy_static", "log_tail", "href", "records"]
+__all__ = ["PKG", "TAIL_LINES", "Renderer", "copy_static", "log_tail", "href", "records"]
 
 PKG = Path(__file__).resolve().parent
 TAIL_LINES = 50
@@ -62,16 +62,9 @@ class Renderer:
         html = self.env.get_template(template).render(
             built_at=self.built_at, spool_root=str(self.spool.root), **ctx
         )
-        write_atomic(path, html)
-
-
-def write_atomic(path: Path, text: str, *, fsync: bool = False) -> None:
-    """`text` as UTF-8 through the spool's one atomic write (unique temp name, rename).
-
-    No fsync by default: every report file is rebuilt from the spool, and the manifest (written
-    last, with fsync) only vouches for pages whose keys still match.
-    """
-    publish_bytes(path, text.encode("utf-8"), fsync=fsync)
+        # the spool's one atomic write; no fsync: a page is rebuilt from the spool, and the
+        # manifest (written last, with fsync) only vouches for pages whose keys still match
+        publish_text(path, html, fsync=False)
 
 
 def copy_static(out: Path) -> None:

@@ -28,12 +28,13 @@ __all__ = ["plan", "redraw"]
 Submit = Callable[..., Future[Any]]
 
 
-def _labels(sub: pd.DataFrame, metric: MetricChoice | None, params: list[str]) -> dict[str, str]:
-    keys = config_keys(sub, params)
-    vals = sub[metric.column].tolist() if metric else [None] * len(sub)
+def _labels(top: pd.DataFrame, metric: MetricChoice | None, params: list[str]) -> dict[str, str]:
+    """The legend's words for the highlighted runs (only those: a sweep has thousands)."""
+    keys = config_keys(top, params)
+    vals = top[metric.column].tolist() if metric else [None] * len(top)
     return {
         jid: config_label(str(key), params) + (f" → {fmt(val)}" if metric else "")
-        for jid, key, val in zip(sub["id"], keys, vals, strict=True)
+        for jid, key, val in zip(top["id"], keys, vals, strict=True)
     }
 
 
@@ -59,9 +60,11 @@ def plan(
         made.append(spread.prepare(done, metric, params))
         made.append(parallel.prepare(done, metric, params))
     if mdf is not None and not mdf.empty:
-        ranked = rank(sub, metric)["id"].tolist() if metric else sub["id"].tolist()
+        ordered = rank(sub, metric) if metric else sub
+        ranked = ordered["id"].tolist()
         stopped = sub["id"][sub["stopped.band"].notna()].tolist() if "stopped.band" in sub.columns else []
-        made.append(curves.prepare(mdf, ranked, _labels(sub, metric, params), metric, stopped=stopped))
+        labels = _labels(ordered.head(curves.HIGHLIGHT_RUNS * 4), metric, params)
+        made.append(curves.prepare(mdf, ranked, labels, metric, stopped=stopped))
     made += adaptive_charts(layout, sid)  # bayes sweeps only
     info: dict[str, Any] = {"failure_kinds": []}
     if not sub.empty:

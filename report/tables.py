@@ -11,7 +11,9 @@ from markupsafe import Markup, escape
 
 from report.data import Column, cell
 from report.incremental import FORMAT, JobKey, sig_hash
-from report.render import Renderer, records, write_atomic
+from report.render import Renderer, records
+from spool.errors import SpoolError
+from spool.protocol import publish_text
 
 __all__ = ["table_rows"]
 
@@ -77,8 +79,9 @@ def table_rows(
             new_cache[jid] = [list(k), h]
     try:
         path.parent.mkdir(exist_ok=True)
-        write_atomic(path, json.dumps({"cols": col_sig, "rows": new_cache}, separators=(",", ":")))
-    except OSError:
+        doc = json.dumps({"cols": col_sig, "rows": new_cache}, separators=(",", ":"))
+        publish_text(path, doc, fsync=False)
+    except (OSError, SpoolError):  # a cache: the next build renders those rows again
         pass
     # the cells were escaped by the macro; the tags and rank around them are ours
     return Markup("".join(out))

@@ -205,6 +205,7 @@ def test_incremental_rebuild_touches_only_the_new_job_and_its_sweep(sp: Spool) -
         "sweeps/grid.html",
         ".cache/metrics-grid.json",
         ".cache/rows-grid.json",
+        ".cache/runs-grid.json",
     }
     unexpected = [c for c in changed if c not in allowed and c not in {f"sweeps/{d}" for d in stats.charts_drawn}]
     assert unexpected == [], unexpected

@@ -13,7 +13,9 @@ from report.charts.axes import HIGHLIGHT, alpha_for, few_ticks, figure, log_axis
 from report.charts.spec import Chart
 from report.data import MetricChoice, is_numeric
 
-__all__ = ["pick_curve_keys", "prepare", "draw"]
+__all__ = ["HIGHLIGHT_RUNS", "pick_curve_keys", "prepare", "draw"]
+
+HIGHLIGHT_RUNS = 5
 
 
 def pick_curve_keys(mdf: pd.DataFrame | None, metric: MetricChoice | None) -> tuple[str, str] | None:
@@ -36,7 +38,7 @@ def prepare(
     ranked_ids: Sequence[str],
     labels: dict[str, str],
     metric: MetricChoice | None,
-    highlight: int = 5,
+    highlight: int = HIGHLIGHT_RUNS,
     stopped: Sequence[str] = (),
 ) -> Chart | None:
     """Every run's curve of one metrics key, or None unless some run printed more than one line.
