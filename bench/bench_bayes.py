@@ -121,7 +121,7 @@ def _fake_done(folder: Path, job_id: str, point: dict[str, Any], value: float) -
     (folder / "result.json").write_text(json.dumps({"state": "done", "result": {"loss": value}}))
 
 
-def proposal_time(n: int, repeat: int) -> list[float]:
+def proposal_time(n: int, repeat: int, cpu: list[float] | None = None) -> list[float]:
     """`propose_next` on a spool holding `n` finished runs of a 6-parameter bayes sweep."""
     from spool.api import Spool
     from spool.sweeps.adaptive import propose_next
@@ -152,14 +152,73 @@ def proposal_time(n: int, repeat: int) -> list[float]:
             )
         times = []
         for _ in range(repeat):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             added = propose_next(sp, sid, want=10**6, limit=1)
             times.append(time.perf_counter() - t0)
+            if cpu is not None:
+                cpu.append(time.process_time() - c0)
             assert len(added) == 1, added
             (sp.layout.root / "pending" / f"{added[0]}.json").unlink()  # keep it at n results
         return times
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _import_time(module: str, repeat: int = 3) -> float:
+    """Median wall time of a fresh interpreter importing `module`, less a bare interpreter's."""
+    import subprocess
+
+    def run(code: str) -> float:
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True)
+        return time.perf_counter() - t0
+
+    bare = median([run("pass") for _ in range(repeat)])
+    return median([run(f"import {module}") for _ in range(repeat)]) - bare
+
+
+def model_costs(n: int, repeat: int) -> list[list[Any]]:
+    """The proposer's model (numpy/scipy) against W&B's (scikit-learn's GaussianProcessRegressor,
+    Matern 1.5, 2 optimiser restarts, fitted on at most 100 points, 1,000 candidates predicted
+    with their covariance), on `n` Hartmann-6 results: import time and one proposal's compute."""
+    rows: list[list[Any]] = []
+    rng = random.Random(1)
+    dims = PROBLEMS["hartmann6"][1]
+    runs = []
+    for i in range(n):
+        p = {d.name: rng.random() for d in dims}
+        runs.append(RunView(f"j{i}", i, "done", p, (hartmann6(p),)))
+    space, settings = Space(dims), BayesSettings(metric="loss")
+    ours = []
+    for k in range(repeat):
+        t0 = time.perf_counter()
+        propose(space, settings, runs, sample_seed=k, slot=n)
+        ours.append(time.perf_counter() - t0)
+    rows.append(["numpy + scipy (ours)", f"{_import_time('spool.sweeps.bayes'):.2f}", f"{median(ours):.3f}"])
+    try:
+        import numpy as np
+        from sklearn.gaussian_process import GaussianProcessRegressor
+        from sklearn.gaussian_process.kernels import Matern
+    except ImportError:
+        rows.append(["scikit-learn (W&B)", "not installed", "-"])
+        return rows
+    x = np.array([[r.point[d.name] for d in dims] for r in runs])
+    y = np.array([r.values[0] for r in runs])
+    theirs = []
+    for k in range(repeat):
+        t0 = time.perf_counter()
+        idx = np.random.default_rng(k).integers(0, n, size=min(100, n))
+        gp = GaussianProcessRegressor(
+            kernel=Matern(nu=1.5), n_restarts_optimizer=2, alpha=1e-7, random_state=2
+        )
+        yk = y[idx]
+        gp.fit(x[idx], (yk - yk.mean()) / (yk.std() + 1e-6))
+        gp.predict(np.random.default_rng(k).random((1000, len(dims))), return_cov=True)
+        theirs.append(time.perf_counter() - t0)
+    rows.append(
+        ["scikit-learn (W&B)", f"{_import_time('sklearn.gaussian_process'):.2f}", f"{median(theirs):.3f}"]
+    )
+    return rows
 
 
 def main() -> int:
@@ -169,13 +228,14 @@ def main() -> int:
     ap.add_argument("--results", type=int, default=1000, help="results in the proposal-time spool")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--json", metavar="FILE")
+    ap.add_argument("--only-costs", action="store_true", help="only the model comparison and proposal time")
     args = ap.parse_args()
     longest = max(args.runs)
     rows: list[list[Any]] = []
     goals: list[tuple[str, bool]] = []
     figures: dict[str, Any] = {}
     prop_times: list[float] = []
-    for problem in PROBLEMS:
+    for problem in [] if args.only_costs else PROBLEMS:
         curves: dict[str, list[list[float]]] = {"random": [], "bayes": [], "bayes-4": []}
         for seed in range(args.seeds):
             curves["random"].append(regret_random(problem, seed, longest))
@@ -204,22 +264,38 @@ def main() -> int:
             goals.append(
                 (f"{problem}@{runs} 4 workers <= 1.5x sequential", med["bayes-4"] <= 1.5 * med["bayes"])
             )
-    print(f"median simple regret over {args.seeds} seeds ({load_note()})")
-    print(
-        table(
-            rows,
-            ["problem@runs", "random", "bayes", "bayes 4 workers", "random/bayes", "4w/seq", "W&B measured"],
+    if rows:
+        print(f"median simple regret over {args.seeds} seeds ({load_note()})")
+        print(
+            table(
+                rows,
+                [
+                    "problem@runs",
+                    "random",
+                    "bayes",
+                    "bayes 4 workers",
+                    "random/bayes",
+                    "4w/seq",
+                    "W&B measured",
+                ],
+            )
         )
-    )
+        print(
+            f"in-process proposal time, 1-{longest} results: median {median(prop_times) * 1000:.0f} ms, "
+            f"max {max(prop_times) * 1000:.0f} ms"
+        )
+    print(f"the model, {args.results} results ({load_note()}):")
     print(
-        f"in-process proposal time, 1-{longest} results: median {median(prop_times) * 1000:.0f} ms, "
-        f"max {max(prop_times) * 1000:.0f} ms"
+        table(model_costs(args.results, args.repeat), ["model", "import (s)", "one proposal's compute (s)"])
     )
-    t = proposal_time(args.results, args.repeat)
+    cpu: list[float] = []
+    t = proposal_time(args.results, args.repeat, cpu)
     figures["proposal_s"] = median(t)
+    figures["proposal_cpu_s"] = median(cpu)
     print(
         f"one proposal on a spool with {args.results} results (read, fit, slot, publish): "
-        f"median {median(t):.3f} s over {args.repeat} (min {min(t):.3f}, max {max(t):.3f})"
+        f"median {median(t):.3f} s wall over {args.repeat} (min {min(t):.3f}, max {max(t):.3f}); "
+        f"CPU time {median(cpu):.3f} s (the first is a fresh process's: every slot and history read)"
     )
     goals.append((f"one proposal with {args.results} results <= 0.3 s", median(t) <= 0.3))
     for name, ok in goals:

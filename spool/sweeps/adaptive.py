@@ -103,6 +103,7 @@ def _stamp(path: Path) -> int:
 
 
 _histories: dict[str, Histories] = {}
+_docs: dict[str, tuple[int, dict[str, Any] | None]] = {}  # definitions by file stamp
 
 
 def _histories_of(layout: Layout, sweep: AdaptiveSweep) -> Histories:
@@ -114,10 +115,25 @@ def _histories_of(layout: Layout, sweep: AdaptiveSweep) -> Histories:
     return hist
 
 
+_coords_cache: dict[str, tuple[float, ...] | None] = {}
+
+
+def _coords(
+    layout: Layout, sweep: AdaptiveSweep, space: Space, slot: int, point: dict[str, Any]
+) -> tuple[float, ...] | None:
+    """A slot's point encoded once per process (a slot and its sweep's space never change)."""
+    key = f"{layout.root}\0{sweep.id}\0{slot}"
+    if key not in _coords_cache:
+        coords = space.encode(point)
+        _coords_cache[key] = None if coords is None else tuple(coords)
+    return _coords_cache[key]
+
+
 def sweep_runs(layout: Layout, sweep: AdaptiveSweep, slots: dict[int, dict[str, Any]]) -> list[RunView]:
     """Every slot's run as the folder shows it now, in slot order. pending/ is listed before
     the other folders, so a job claimed meanwhile is seen where it went."""
     prefix = sweep.id + "-"
+    space = sweep.space
     pending = {job_id for job_id, _ in layout.ids(State.PENDING) if job_id.startswith(prefix)}
     started = _histories_of(layout, sweep).read()
     runs: list[RunView] = []
@@ -126,11 +142,12 @@ def sweep_runs(layout: Layout, sweep: AdaptiveSweep, slots: dict[int, dict[str, 
         if not isinstance(point, dict):
             continue
         job_id = sweep.job_id(n)
+        coords = _coords(layout, sweep, space, n, point)
         hist = started.get(job_id)
         if hist is not None:
-            runs.append(RunView(job_id, n, hist.state.value, point, tuple(hist.values)))
+            runs.append(RunView(job_id, n, hist.state.value, point, tuple(hist.values), coords))
         else:
-            runs.append(RunView(job_id, n, "pending" if job_id in pending else "missing", point))
+            runs.append(RunView(job_id, n, "pending" if job_id in pending else "missing", point, (), coords))
     return runs
 
 
@@ -154,12 +171,24 @@ def closed_reason(layout: Layout, sweep: AdaptiveSweep, n_slots: int, runs: list
     return None
 
 
+def _definition(spool: Spool, sweep_id: str) -> dict[str, Any]:
+    """The sweep's definition, parsed once per change of its file (YAML parsing is slow)."""
+    key = f"{spool.layout.root}\0{sweep_id}"
+    stamp = _stamp(spool.layout.sweeps / f"{sweep_id}.yaml")
+    hit = _docs.get(key)
+    if hit is None or hit[0] != stamp or hit[1] is None:
+        doc = read_sweep_files(spool.layout.sweeps, sweep_id)[0]
+        _docs[key] = (stamp, doc if is_adaptive(doc) else None)
+        return doc
+    return hit[1]
+
+
 def propose_next(
     spool: Spool, sweep_id: str, *, want: int | None = None, limit: int | None = None, fs: FsOps = _DEFAULT_FS
 ) -> list[str]:
     """Finish unpublished slots, then propose until the sweep has `want` pending points (the
     sweep's `queue` by default) or `limit` new ones; returns the job ids this call published."""
-    sweep = AdaptiveSweep(sweep_id, read_sweep_files(spool.layout.sweeps, sweep_id)[0])
+    sweep = AdaptiveSweep(sweep_id, _definition(spool, sweep_id))
     queue = want if want is not None else int(sweep.block.get("queue", 1))
     space, settings = sweep.space, sweep.settings
     added: list[str] = []
@@ -186,10 +215,11 @@ def propose_next(
         made += 1
         if _publish(spool, sweep, slot, prop.point, fs):
             added.append(sweep.job_id(slot))
+        if limit is not None and made >= limit:
+            break
     return added
 
 
-_docs: dict[str, tuple[int, dict[str, Any] | None]] = {}
 _closed: set[str] = set()
 
 

@@ -116,6 +116,7 @@ class Space:
             self.slices.append((start, start + width))
             start += width
         self.width = start
+        self._coders = {d.name: _Numeric(d) for d in self.searched if d.distribution != "categorical"}
         self._keys = {
             d.name: {value_key(v): i for i, v in enumerate(d.values)}
             for d in self.searched
@@ -137,7 +138,7 @@ class Space:
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 return None
-            out.append(_Numeric(d).cdf(value))
+            out.append(self._coders[d.name].cdf(value))
         return out
 
     def decode(self, coords: Sequence[float]) -> dict[str, Any]:
@@ -148,7 +149,7 @@ class Space:
                 block = list(coords[a:b])
                 point[d.name] = d.values[block.index(max(block))]
             else:
-                point[d.name] = _Numeric(d).ppf(float(coords[a]))
+                point[d.name] = self._coders[d.name].ppf(float(coords[a]))
         for d in self.dims:
             if d.distribution == "constant":
                 point[d.name] = d.value
