@@ -47,6 +47,7 @@ BENCHES: dict[str, tuple[str, list[str], list[str]]] = {
         [],
         ["--bad", "3", "--points", "9", "--epochs", "9", "--others", "2000"],
     ),
+    "bayes": ("bench_bayes.py", [], ["--seeds", "2", "--runs", "12", "--results", "100", "--repeat", "2"]),
 }
 
 
