@@ -1,5 +1,5 @@
 """Run every benchmark (`make bench`): dispatch (on the temp folder, then on tmpfs), latency,
-scale, overhead, warm, results, report, hyperband.
+scale, overhead, warm, results, report, hyperband, bayes.
 
 Each runs as its own process, one after the other (they would skew each other if run at once);
 its tables are printed as they come, then a summary of every goal's verdict. Exit status 1
