@@ -87,8 +87,11 @@ class _CappedFile:
         self.fence = fence
 
     def create(self) -> None:
+        # Not O_APPEND: the pump is the file's only writer, and libsmbclient (smbnetfs, gvfs)
+        # cannot open a file for appending over SMB3 (ENXIO, then EIO from the share for seconds).
         try:
-            self.f = open(self.path, "ab", buffering=0)  # noqa: SIM115
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            self.f = open(fd, "wb", buffering=0)  # noqa: SIM115
         except OSError:
             self.f = None
 

@@ -57,6 +57,18 @@ class Spawners(Protocol):
     def close(self) -> None: ...
 
 
+def _still_there(path: Path) -> bool:
+    """The fence of a running job's writes: False only once its folder is really gone (taken
+    over, moved); a share that cannot say just now (EIO, ESTALE, ETIMEDOUT) is not a "gone"."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
 class Runner:
     """Watches one spool, claims what this machine can run, runs it, writes what happened."""
 
@@ -139,13 +151,14 @@ class Runner:
         busy, ended = self._tend(now)
         if now >= self._next_expiry:
             self._next_expiry = now + min(self.scan_interval, self.lease_seconds / 4)
-            busy |= self.expiry.requeue({*self.slots, *self._ending}, self.fs)
+            busy |= bool(self._guard("cannot look for expired leases", self.expiry.requeue, mine=True))
         if self._may_take_work() and (now >= self._next_scan or self._scan_due):
             self._scan_due = False
             self._next_scan = now + self.scan_interval
             if self._policy_allows(now):  # adaptive sweeps: points for our free slots first
-                busy |= self.proposer.step(self.opts.slots - len(self.slots))
-            busy |= self._take_work(now)
+                free = self.opts.slots - len(self.slots)
+                busy |= bool(self._guard("cannot propose", self.proposer.step, free))
+            busy |= bool(self._guard("cannot look for jobs", self._take_work, now))
         # the jobs that ended are written up only now, once their slots run the next jobs: the
         # next script's start waits for no result.json or rename (the machine has other cores)
         for key, slot in ended.items():
@@ -155,8 +168,21 @@ class Runner:
         self._ending = {}
         if not self.stopping:
             self.kits.fill_soon()  # the next claims' folders, made while the scripts run
-        self.heartbeat.maybe_write(now, [s.job_id for s in self.slots.values()], self._status_text())
+        jobs = [s.job_id for s in self.slots.values()]
+        self._guard("cannot write the heartbeat", self.heartbeat.maybe_write, now, jobs, self._status_text())
         return busy
+
+    def _guard(self, what: str, step: Any, *args: Any, mine: bool = False) -> Any:
+        """One step of the loop whose file work the spool may refuse for a while (an EIO, ESTALE
+        or ETIMEDOUT burst from a share, a full disk): said as storage trouble (new claims pause,
+        running jobs go on), never a crash; the step is simply tried again next time."""
+        try:
+            if mine:
+                return step({*self.slots, *self._ending}, self.fs)
+            return step(*args)
+        except (OSError, StorageError) as exc:
+            self.health.trouble(what, exc)
+            return None
 
     def _status_text(self) -> str:
         if self.stopping:
@@ -314,7 +340,7 @@ class Runner:
                     folder,
                     log_cap=self.log_cap,
                     nice=self.opts.nice,
-                    still_ours=lambda: (folder / JOB_FILE).exists(),
+                    still_ours=lambda: _still_there(folder / JOB_FILE),
                     on_exit=self.wake.set,
                     spawn=spawn,
                     on_record=slot.stopper.on_record if slot.stopper is not None else None,
@@ -322,7 +348,10 @@ class Runner:
                 self.reaper.add(slot.proc.pid)
             finally:  # just after the start: the script does not wait for these
                 self._write_claim(slot, now)
-                slot.prov = self.prov.begin(job, git)
+                try:
+                    slot.prov = self.prov.begin(job, git)
+                except OSError as exc:  # the share refused a look (EIO): the job runs, provenance-less
+                    self.health.trouble(f"cannot record the provenance of {job_id}", exc)
         except RevMissing as exc:  # found missing only now: hand it back for a runner that has it
             self.slots.pop(folder.name, None)
             self.started_count -= 1
@@ -362,7 +391,7 @@ class Runner:
             "claimed_at": slot.started_wall,
         }
         try:
-            publish_json(slot.folder / CLAIM_FILE, record, fsync=False, fs=self.fs, blank=True)
+            publish_json(slot.folder / CLAIM_FILE, record, fs=self.fs, blank=True)  # fsynced
         except StorageError as exc:
             self.health.trouble(f"cannot claim {slot.job_id}", exc)
             slot.handing_back = True
@@ -383,45 +412,52 @@ class Runner:
         changed = False
         ended: dict[str, Slot] = {}
         for key, slot in list(self.slots.items()):
-            proc = slot.proc
-            if proc is None:
-                self.slots.pop(key, None)
-                changed = True
-                continue
-            proc.tick(now)
-            if not slot.lost and now - slot.last_renew >= self.lease_seconds / 4:
-                slot.beat += 1
-                slot.last_renew = now
-                if not ((slot.folder / JOB_FILE).exists() and renew(slot.folder, slot.beat)):
-                    self._lose(slot, now)
-            if slot.publishing:  # finished, but the spool refused its result: try again, lease kept
-                if self.hand_back:
-                    self.slots.pop(key, None)  # stopping for good: the lease hands it on
-                elif now >= slot.publish_at:
-                    self._finish(slot, "", None)
-                changed |= key not in self.slots
-                continue
-            if proc.kill_deadline is None:
-                if self.hand_back:
-                    slot.handing_back = True
-                    proc.stop(now)
-                elif (slot.folder / CANCEL_FILE).exists():
-                    slot.cancelled = True
-                    proc.stop(now, grace=1.0)
-                elif slot.stopper is not None and slot.stopper.verdict is not None:
-                    self._stop_early(slot, now)
-                elif (limit := timeout_of(slot.job, self.settings)) and now - slot.started > limit:
-                    slot.timed_out = True
-                    proc.stop(now)
-            if self.pauser is not None:  # --pause-when-busy; stopped time counts towards no timeout
-                slot.started += self.pauser.tend(key, proc, now)
-            if proc.done():  # its group is ended (or being killed): nothing for the reaper
-                self.reaper.remove(proc.pid)
-                if slot.stopper is not None:
-                    slot.stopper.close()
-                ended[key] = self.slots.pop(key)
+            try:
+                changed |= self._tend_one(key, slot, now, ended)
+            except (OSError, StorageError) as exc:  # a share's burst: the job runs on, we retry
+                self.health.trouble(f"cannot look after {slot.job_id}", exc)
         self._ending = ended
         return changed or bool(ended), ended
+
+    def _tend_one(self, key: str, slot: Slot, now: float, ended: dict[str, Slot]) -> bool:
+        """One running job: renew, retry a refused write-up, stop on cancel/timeout/hyperband,
+        notice its end."""
+        proc = slot.proc
+        if proc is None:
+            self.slots.pop(key, None)
+            return True
+        proc.tick(now)
+        if not slot.lost and now - slot.last_renew >= self.lease_seconds / 4:
+            slot.beat += 1
+            slot.last_renew = now
+            if not ((slot.folder / JOB_FILE).exists() and renew(slot.folder, slot.beat)):
+                self._lose(slot, now)
+        if slot.publishing:  # finished, but the spool refused its result: try again, lease kept
+            if self.hand_back:
+                self.slots.pop(key, None)  # stopping for good: the lease hands it on
+            elif now >= slot.publish_at:
+                self._published(slot, self.writeup.retry(slot, self.fs))
+            return key not in self.slots
+        if proc.kill_deadline is None:
+            if self.hand_back:
+                slot.handing_back = True
+                proc.stop(now)
+            elif (slot.folder / CANCEL_FILE).exists():
+                slot.cancelled = True
+                proc.stop(now, grace=1.0)
+            elif slot.stopper is not None and slot.stopper.verdict is not None:
+                self._stop_early(slot, now)
+            elif (limit := timeout_of(slot.job, self.settings)) and now - slot.started > limit:
+                slot.timed_out = True
+                proc.stop(now)
+        if self.pauser is not None:  # --pause-when-busy; stopped time counts towards no timeout
+            slot.started += self.pauser.tend(key, proc, now)
+        if proc.done():  # its group is ended (or being killed): nothing for the reaper
+            self.reaper.remove(proc.pid)
+            if slot.stopper is not None:
+                slot.stopper.close()
+            ended[key] = self.slots.pop(key)
+        return key in ended
 
     def _stop_early(self, slot: Slot, now: float) -> None:
         """Hyperband says stop: stopped as a cancel is, written up as done, marked stopped."""

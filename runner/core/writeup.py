@@ -9,13 +9,14 @@ taken from us (its folder moved by someone else) gets nothing more written.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner.core.execute import Running, classify
+from runner.core.execute import Outcome, Running, classify
 from runner.core.stopper import Stopper
 from runner.core.takeover import failures_since_retry, new_id
 from runner.pins.provenance import Provenance
@@ -60,6 +61,8 @@ class Slot:
     warm: dict[str, Any] | None = None  # warm mode: {"used": bool, ...} for result.json
     stopper: Stopper | None = None  # a hyperband sweep's job: judged as its metric lines arrive
     early_stop: Verdict | None = None  # the verdict it was stopped by: done, marked stopped
+    outcome: Outcome | None = None  # what the script left, read once (its logs are closed then)
+    ending: tuple[str, dict[str, Any] | None] | None = None  # (state, error) once judged
 
 
 class StorageHealth:
@@ -89,6 +92,15 @@ class StorageHealth:
             self._log("the spool takes writes again: carrying on")
 
 
+def _there(path: Path) -> bool:
+    """Whether `path` exists; False also when the spool cannot say just now (an EIO)."""
+    try:
+        os.stat(path)
+    except OSError:
+        return False
+    return True
+
+
 def timeout_of(job: Job, settings: Settings) -> float | None:
     return job.timeout if "timeout" in job.model_fields_set else settings.defaults.timeout
 
@@ -113,15 +125,23 @@ class WriteUp:
         self._log = log
 
     def complete(self, slot: Slot, fs: FsOps) -> State | None:
-        """The script has ended: write it up. Returns where the job went (None: nowhere, yet)."""
+        """The script has ended: write it up. Returns where the job went (None: nowhere, yet).
+
+        Safe to call again after the spool refused a step (an EIO burst): the outcome is read
+        once and kept, and the retry takes up where the refusal was."""
         assert slot.proc is not None
-        outcome = slot.proc.outcome()
-        if slot.lost or not (slot.folder / JOB_FILE).exists():
-            return None
-        if slot.handing_back:
-            if move(self.layout, slot.folder, slot.job_id, State.PENDING, fs=fs) is not None:
-                self._log(f"handed back {slot.job_id}")
-            return None
+        if slot.outcome is None:
+            slot.outcome = slot.proc.outcome()
+        outcome = slot.outcome
+        try:
+            if slot.lost or not (slot.folder / JOB_FILE).exists():
+                return None
+            if slot.handing_back:
+                if move(self.layout, slot.folder, slot.job_id, State.PENDING, fs=fs) is not None:
+                    self._log(f"handed back {slot.job_id}")
+                return None
+        except (OSError, StorageError) as exc:
+            return self._refused(slot, "cannot write up", exc)
         state, error = classify(
             outcome,
             timed_out=slot.timed_out,
@@ -140,21 +160,40 @@ class WriteUp:
         }
         return self.finish(slot, state, error, fs)
 
+    def _refused(self, slot: Slot, what: str, exc: BaseException) -> State | None:
+        """The spool refused a step of the write-up (EIO, ESTALE, ETIMEDOUT, a full disk): keep
+        the job (its lease renewed) and try again in `STORAGE_RETRY` seconds."""
+        slot.publishing = True
+        slot.publish_at = time.monotonic() + STORAGE_RETRY
+        self.health.trouble(f"{what} {slot.job_id}", exc)
+        return None
+
+    def retry(self, slot: Slot, fs: FsOps) -> State | None:
+        """Try a refused write-up again, from where it was refused."""
+        if slot.ending is None and slot.proc is not None:
+            return self.complete(slot, fs)
+        state, error = slot.ending or ("failed", {"kind": "exit", "message": "no outcome"})
+        return self.finish(slot, state, error, fs)
+
     def finish(self, slot: Slot, state: str, error: dict[str, Any] | None, fs: FsOps) -> State | None:
         """Publish the record and move the job; where it went, or None (taken from us, or the
         spool refused: then `slot.publishing` says to try again at `slot.publish_at`)."""
-        if slot.final is None:  # built once: a publish the spool refused is retried as it was
-            slot.final = (*self.final_record(slot, state, error), slot.job_id)
-        rec, target, dest = slot.final
+        slot.ending = (state, error)
         try:
+            if slot.final is None:  # built once: a publish the spool refused is retried as it was
+                slot.final = (*self.final_record(slot, state, error), slot.job_id)
+            rec, target, dest = slot.final
             if not (slot.folder / JOB_FILE).exists():
                 slot.publishing = False
                 return None  # fenced: someone took the job while we were finishing
-            publish_json(slot.folder / RESULT_FILE, rec, fsync=False, fs=fs, blank=True)
+            publish_json(slot.folder / RESULT_FILE, rec, fs=fs, blank=True)
             moved = move(self.layout, slot.folder, dest, target, fs=fs)
-        except StorageError as exc:
+        except (StorageError, OSError) as exc:
+            if slot.final is None:  # could not even be built (the folder unreadable for now)
+                return self._refused(slot, "cannot write up", exc)
+            rec, target, dest = slot.final
             slot.publishing = True  # keep the slot (and renew its lease) until the spool takes it
-            if (self.layout.state_dir(target) / dest).exists():  # not the disk: the job ran twice
+            if _there(self.layout.state_dir(target) / dest):  # not the disk: the job ran twice
                 new = new_id(dest)
                 self._log(
                     f"DUPLICATE: {target.value}/{dest} exists already, so job {dest} ran twice (its "
