@@ -168,7 +168,7 @@ def test_submit_and_sweep_through_smb3(scenario, smb):
 
 @pytest.mark.slow
 @timeout_for(300, 200)
-@pytest.mark.xfail(strict=True, reason="issue 18: the runner fixes (O_APPEND logs, EIO bursts) land next")
+@pytest.mark.xfail(strict=True, reason="issue 18.12: the doctor's storage checks and Syncthing check land next")
 def test_doctor_is_clean_through_smb3(smb):
     make_spool(smb.export / "doc")
     for host in ("h1", "h2"):
