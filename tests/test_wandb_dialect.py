@@ -291,3 +291,17 @@ def test_a_hydra_script_gets_key_value_words_with_dotted_names(tmp_path: Path) -
         "layers=2",
         "name=wide net",
     ]
+
+
+def test_a_dry_run_says_where_runs_will_be_judged(tmp_path: Path) -> None:
+    sp = Spool.init(tmp_path / "spool")
+    f = tmp_path / "s.yaml"
+    f.write_text(
+        f"program: t.py\nmethod: grid\n{BASE}metric: {{name: loss}}\n"
+        "early_terminate: {type: hyperband, max_iter: 27, s: 2}\n"
+    )
+    run = [str(BIN), "--spool", str(sp.root), "sweep", str(f), "--dry-run"]
+    text = subprocess.run(run, capture_output=True, text=True, check=True).stdout
+    assert "hyperband: runs judged at bands 3, 9 (eta 3, on the value at the band)" in text
+    js = json.loads(subprocess.run([*run, "--json"], capture_output=True, text=True, check=True).stdout)
+    assert js["early_terminate"]["bands"] == [3, 9] and js["count"] == 2

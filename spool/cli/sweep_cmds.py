@@ -76,18 +76,21 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             args.sample_seed,
             max_points=max_points,
         )
+    early = _early_terminate(plan)
     if args.dry_run and plan.adaptive is not None:
         if args.json:
-            print_json({"script": plan.script, "method": "bayes", "adaptive": plan.adaptive})
+            print_json({"script": plan.script, "method": "bayes", "adaptive": plan.adaptive, **early})
         else:
             print(f"a bayes sweep of {plan.script}: points are proposed as results arrive; nothing written")
+            _print_early(early)
         return 0
     if args.dry_run:
         if args.json:
-            print_json({"script": plan.script, "count": len(plan.points), "points": plan.points})
+            print_json({"script": plan.script, "count": len(plan.points), "points": plan.points, **early})
         else:
             print(format_points(plan.points))
             print(f"{len(plan.points)} point(s); nothing written (--dry-run)")
+            _print_early(early)
         return 0
     template = job_fields_from_args(args)
     template.pop("params", None)
@@ -99,8 +102,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print_json({"sweep": sid, "count": len(ids), "jobs": ids})
     elif plan.adaptive is not None:
         cap = plan.adaptive["run_cap"]
-        print(f"sweep {sid}: bayes, {len(ids)} point(s) queued; runners propose the rest as results arrive "
-              f"(run_cap {cap if cap is not None else 'none: stop it with spool sweep --stop ' + sid})")
+        print(
+            f"sweep {sid}: bayes, {len(ids)} point(s) queued; runners propose the rest as results arrive "
+            f"(run_cap {cap if cap is not None else 'none: stop it with spool sweep --stop ' + sid})"
+        )
     else:
         print(f"sweep {sid}: {len(ids)} job(s) queued")
     if not args.json:
@@ -115,8 +120,15 @@ def _bayes_plan(target: str, fixed: dict[str, Any], args: argparse.Namespace) ->
         raise UsageError("--random N does not apply to --method bayes; give --run-cap N")
     flags = {k: getattr(args, k) or [] for k in ("grid", "uniform", "log_uniform", "int_uniform", "choice")}
     return plan_bayes_from_flags(
-        target, flags, fixed, metric=args.metric, goal=args.goal, run_cap=args.run_cap,
-        sample_seed=args.sample_seed, seeds=args.seeds, target=args.target_value,
+        target,
+        flags,
+        fixed,
+        metric=args.metric,
+        goal=args.goal,
+        run_cap=args.run_cap,
+        sample_seed=args.sample_seed,
+        seeds=args.seeds,
+        target=args.target_value,
     )
 
 
@@ -158,6 +170,24 @@ class _AdaptiveWait:
 
     def closed(self) -> bool:
         return self._closed
+
+
+def _early_terminate(plan: Any) -> dict[str, Any]:
+    """`{"early_terminate": {..., "bands": [the first ten]}}` for a dry run, or {}."""
+    if plan.early_terminate is None:
+        return {}
+    from spool.sweeps.hyperband import Hyperband
+
+    bands = Hyperband.from_definition(plan.early_terminate, plan.metric or {}).bands
+    return {"early_terminate": {**plan.early_terminate, "bands": list(bands[:10])}}
+
+
+def _print_early(early: dict[str, Any]) -> None:
+    if early:
+        et = early["early_terminate"]
+        how = "the value at the band" if et["strict"] else "the best so far"
+        bands = ", ".join(str(b) for b in et["bands"][:6]) + (", ..." if len(et["bands"]) > 6 else "")
+        print(f"hyperband: runs judged at bands {bands} (eta {et['eta']}, on {how})")
 
 
 def cmd_wait(args: argparse.Namespace) -> int:
