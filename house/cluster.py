@@ -15,8 +15,10 @@ Each runner is named after its array task (``slurm-<array job>-<task>``,
 (``--signal=B:INT@<grace>``) to send SIGINT to the runner ``grace`` seconds before the time
 limit, so it starts nothing new; the SIGTERM at the limit is its second signal and hands the
 running job back to ``pending/``. HTCondor sends one SIGTERM when it removes or evicts a job:
-the runner stops taking work, and a job still running when HTCondor kills it is retried
-through its expired lease.
+the runner stops taking work, and a job still running when HTCondor kills it is taken over
+once its lease expires and goes back to ``pending/`` as interrupted (no retry spent). A
+``scancel`` signals the runner and its script at once: the runner writes that up as an
+interruption too (``runner.core.interrupt``).
 """
 
 from __future__ import annotations

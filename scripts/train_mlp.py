@@ -250,8 +250,7 @@ def main(argv: list[str] | None = None) -> int:
             "val_loss": finite(val_loss),
             "val_accuracy": round(val_accuracy, 6),
         }
-        print(json.dumps(record), flush=True)
-        if ckpt:
+        if ckpt:  # saved before it is reported: an epoch whose record is out is never trained again
             state = {
                 "settings": {k: getattr(args, k) for k in SAME_RUN},
                 "epoch": epoch,
@@ -260,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
                 "shuffler": shuffler.get_state(),
             }
             save_checkpoint(torch, ckpt, state)
+        print(json.dumps(record), flush=True)
 
     out_dir = os.environ.get("SPOOL_OUTPUT_DIR") or "."
     os.makedirs(out_dir, exist_ok=True)

@@ -55,13 +55,17 @@ BLANKS = (blank_for(Path(CLAIM_FILE)).name, blank_for(Path(RESULT_FILE)).name)
 
 
 def drop_blanks(folder: Path, fs: FsOps | None = None) -> None:
-    """Remove unused blanks before a job folder's last move (a job failed before its start)."""
+    """Remove unused blanks, and an empty checkpoint folder, before a job folder's last move."""
     fs = fs or _DEFAULT_FS
     for name in BLANKS:
         try:
             fs.unlink(folder / name)
         except OSError:
             pass
+    try:
+        fs.rmdir(folder / CHECKPOINT_DIR)
+    except OSError:  # ENOENT: none; ENOTEMPTY: the script saved something, kept for the user
+        pass
 
 
 #: the user's own job bytes, kept beside a job.json that `spool priority` changed
@@ -69,9 +73,7 @@ ORIGINAL_JOB_FILE = "job.original.json"
 
 #: files that stay at the top of a job folder when an attempt is archived (blanks: for reuse;
 #: the checkpoint folder: carried into the next attempt, on whichever machine it runs).
-KEEP_ON_ARCHIVE = frozenset(
-    {JOB_FILE, ORIGINAL_JOB_FILE, "attempts", "retry.json", CHECKPOINT_DIR, *BLANKS}
-)
+KEEP_ON_ARCHIVE = frozenset({JOB_FILE, ORIGINAL_JOB_FILE, "attempts", "retry.json", CHECKPOINT_DIR, *BLANKS})
 
 
 class FsOps:

@@ -531,8 +531,9 @@ def test_pause_when_busy_end_to_end(spool_root: Any) -> None:
     from runner.machine.capabilities import detect
 
     toml = spool_root / "spool.toml"
-    toml.write_text(toml.read_text().replace("lease_seconds = 60", "lease_seconds = 2"))
-    assert "lease_seconds = 2" in toml.read_text()
+    # a lease renewed every 1.25 s, longer than the pause below (longer ones hand the job back)
+    toml.write_text(toml.read_text().replace("lease_seconds = 60", "lease_seconds = 5"))
+    assert "lease_seconds = 5" in toml.read_text()
     (spool_root.scripts_dir / "ticker.py").write_text(TICKER)
     sp = Spool(spool_root.root)
     jid = sp.submit("ticker.py", timeout=4)  # ~1.5 s of work; paused time must not count

@@ -7,6 +7,7 @@ Faults are injected through `FsOps` subclasses that wrap the real calls (as in t
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import threading
@@ -45,7 +46,7 @@ def test_fill_makes_folders_with_outputs_and_empty_logs(spool_root):
     assert len(made) == 2
     for name in made:
         kit = spool_root.layout.runners / name
-        assert names(kit) == {"outputs", *KIT_FILES}
+        assert names(kit) == {"outputs", "checkpoint", *KIT_FILES}
         assert all((kit / f).stat().st_size == 0 for f in KIT_FILES)
     kits.fill()  # already full: nothing more
     assert kits_of(spool_root.layout.runners) == made
@@ -58,7 +59,7 @@ def test_claim_with_a_kit_renames_it_into_place(spool_root):
     folder = claim(spool_root.layout, pending_entry(spool_root, job_id), "r1.aaaa", kit=kit)
     assert folder == spool_root / "claimed" / f"{job_id}@r1.aaaa"
     assert (folder / "job.json").read_bytes() == raw
-    assert names(folder) == {"job.json", "outputs", *KIT_FILES}
+    assert names(folder) == {"job.json", "outputs", "checkpoint", *KIT_FILES}
     assert not kit.exists() and kits_of(spool_root.layout.runners) == set()
     assert spool_root.status()["claimed"] == 1
 
@@ -69,7 +70,7 @@ def test_lost_claim_puts_the_kit_back_for_the_next_claim(spool_root):
     assert claim(spool_root.layout, entry, "r1.aaaa") is not None
     kits, kit = ready_kit(spool_root, "r2")
     assert claim(spool_root.layout, entry, "r2.bbbb", kit=kit) is None
-    assert names(kit) == {"outputs", *KIT_FILES}  # back where it was, whole
+    assert names(kit) == {"outputs", "checkpoint", *KIT_FILES}  # back where it was, whole
     assert names(spool_root / "claimed") == {f"{job_id}@r1.aaaa"}
     kits.put_back(kit)
     assert kits.take() == kit
@@ -86,7 +87,7 @@ def test_kit_claims_with_ambiguous_errors_leave_nothing_stray(spool_root):
     # every rename happens and then reports EIO: the claim is won, with the kit's contents
     folder = claim(spool_root.layout, pending_entry(spool_root, a), "r1.0b0b", kit=kit, fs=RenameThenEIO())
     assert folder == spool_root / "claimed" / f"{a}@r1.0b0b"
-    assert names(folder) == {"job.json", "outputs", *KIT_FILES}
+    assert names(folder) == {"job.json", "outputs", "checkpoint", *KIT_FILES}
     # a kit that is gone by the time of the claim: the folder is made as without one
     folder = claim(spool_root.layout, pending_entry(spool_root, b), "r1.0c0c", kit=kit)
     assert folder is not None and names(folder) == {"job.json"}
@@ -145,16 +146,17 @@ def test_a_job_failed_before_its_start_keeps_no_blank(spool_root):
         assert not [n for n in names(folder) if n.endswith(".blank") or n.endswith(".tmp")], names(folder)
 
 
-def test_a_claim_whose_runner_died_before_claim_json_fails_without_blanks(spool_root):
-    set_settings(spool_root, lease_seconds=2, scan_interval=0.2)
+def test_a_claim_whose_runner_died_before_claim_json_is_interrupted_and_ends_without_blanks(spool_root):
+    set_settings(spool_root, lease_seconds=2, scan_interval=0.2, max_interruptions=1)
     job_id = spool_root.submit("s.py", retries=0)
     _, kit = ready_kit(spool_root, "dead")  # it claimed with a kit, then died: no claim.json
     folder = claim(spool_root.layout, pending_entry(spool_root, job_id), "dead.0001", kit=kit)
     assert folder is not None and ".claim.json.blank" in names(folder)
-    runner(spool_root, "--name", "rescuer")
-    failed = spool_root.layout.state_dir(State.FAILED) / job_id
-    assert '"lost_lease"' in (failed / "result.json").read_text()
-    assert names(failed) == {"job.json", "result.json", "outputs", *LOGS}
+    runner(spool_root, "--name", "rescuer")  # takes it over (an interruption, no retry), runs it
+    done = spool_root.layout.state_dir(State.DONE) / job_id
+    first = json.loads((done / "attempts" / "1" / "result.json").read_text())
+    assert (first["state"], first["error"]["kind"]) == ("interrupted", "lost_lease")
+    assert names(done) == {"job.json", "result.json", "claim.json", "outputs", "attempts", *LOGS}
 
 
 def test_the_filler_thread_makes_kits_and_stops_with_clear(spool_root, monkeypatch):

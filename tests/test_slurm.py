@@ -7,12 +7,14 @@ slurm.conf, stopped once the queue is empty. Each test submits `spool slurm`'s s
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from runner_kit import wait_for
 from slurm_kit import SlurmCluster
 
 from house.cluster import condor_submit_description, slurm_script
@@ -72,6 +74,44 @@ def test_an_array_drains_the_spool_and_its_runners_exit(
     assert set(states.values()) == {"done"}, (states, _outputs(tmp_path))
     runners = {spool_root.get(i).result["runner"] for i in ids}
     assert runners and all(r.startswith("slurm-") for r in runners), runners
+
+
+def test_scancel_mid_run_loses_nothing_and_spends_no_retry(
+    slurm: SlurmCluster, spool_root: Any, tmp_path: Path
+) -> None:
+    """scancel with Slurm's default signals: SIGTERM to every process of the job at once (the
+    runner and its script together), SIGKILL after KillWait."""
+    ids = [spool_root.submit("sleep.py", {"seconds": 300}) for _ in range(3)]
+    job = slurm.sbatch(_script(spool_root, tmp_path, array=2))
+    wait_for(lambda: len(_claimed(spool_root)) == 2, timeout=60)
+    slurm.scancel(job)
+    slurm.wait_empty(60)
+    for i in ids:
+        view = spool_root.get(i)
+        assert view.state.value == "pending", (i, view.state, _outputs(tmp_path))
+    folders = [p for p in (spool_root.root / "pending").iterdir() if p.is_dir()]
+    interrupted = [json.loads((p / "result.json").read_text()) for p in folders]
+    assert len(interrupted) == 2
+    for rec in interrupted:
+        assert rec["state"] == "interrupted" and rec["error"]["kind"] == "stopped", rec
+        assert rec["interruptions"] == 1
+        assert rec["runner"].startswith("slurm-")
+    assert not list((spool_root.root / "failed").iterdir())
+
+
+def test_the_time_limit_hands_the_running_job_back(
+    slurm: SlurmCluster, spool_root: Any, tmp_path: Path
+) -> None:
+    """`--signal=B:INT@40` with a one-minute limit: SIGINT to the runner first (no new work), then
+    Slurm's SIGTERM to everything at the limit."""
+    jid = spool_root.submit("sleep.py", {"seconds": 600})
+    slurm.sbatch(_script(spool_root, tmp_path, array=1, time="0:01:00", grace=40))
+    wait_for(lambda: len(_claimed(spool_root)) == 1, timeout=60)
+    slurm.wait_empty(180)
+    view = spool_root.get(jid)
+    assert view.state.value == "pending", (view.state, _outputs(tmp_path))
+    rec = json.loads((view.path / "result.json").read_text())
+    assert rec["state"] == "interrupted" and rec["interruptions"] == 1, rec
 
 
 # -- HTCondor: its own parser, no pool needed -------------------------------------------------

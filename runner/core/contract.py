@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runner.core.interrupt import checkpoint_env
 from spool.errors import InvalidJob
 from spool.layout import resolve_inside
 from spool.model import Contract, Job
@@ -81,6 +82,7 @@ def build_invocation(
     folder: Path,
     device: str,
     base_env: dict[str, str] | None = None,
+    attempt: int = 1,
 ) -> Invocation:
     """The argv, environment and stdin for `job` run from `folder` (cwd is its `outputs/`)."""
     outputs = folder / "outputs"
@@ -105,6 +107,7 @@ def build_invocation(
             "SPOOL_DATA_DIR": str(spool_root / "data"),
             "SPOOL_DEVICE": device,
             "PYTHONUNBUFFERED": "1",
+            **checkpoint_env(folder, attempt),
         }
     )
     env.update(job.env)

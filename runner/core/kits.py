@@ -4,7 +4,7 @@ Creating a file or a folder is the dearest thing a runner does per job: 0.02-0.7
 on the ext4 disk of the development machine (by which block group the folder's inodes fall in),
 a round trip each over NFS or sshfs. A job needs seven (its folder, `outputs/`, `stdout.log`,
 `stderr.log`, `metrics.jsonl`, `claim.json`, `result.json`). A kit is such a folder, made while
-the previous script runs, in `runners/.kit-<runner>.<random>/`: `outputs/`, the three empty
+the previous script runs, in `runners/.kit-<runner>.<random>/`: `outputs/`, `checkpoint/`, the three empty
 logs, and two empty blanks (`.claim.json.blank`, `.result.json.blank`) that claim.json and
 result.json are written into and renamed from. `spool.protocol.claim` renames it into
 `claimed/` just before it moves the job file in, so between one script's end and the next one's
@@ -28,6 +28,7 @@ import shutil
 import threading
 from pathlib import Path
 
+from spool.layout import CHECKPOINT_DIR
 from spool.protocol import BLANKS
 
 __all__ = ["Kits", "KIT_FILES"]
@@ -94,6 +95,7 @@ class Kits:
             try:
                 os.mkdir(kit)
                 os.mkdir(kit / "outputs")
+                os.mkdir(kit / CHECKPOINT_DIR)
                 for name in KIT_FILES:
                     os.close(os.open(kit / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
             except OSError:

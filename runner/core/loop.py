@@ -20,6 +20,7 @@ from runner.core.contract import Invocation, build_invocation
 from runner.core.discover import Candidate, Scanner, Watcher
 from runner.core.execute import Running
 from runner.core.heartbeat import Heartbeat
+from runner.core.interrupt import HOLD_SIGNALLED, SIGNAL_DEATHS, give_notice, grace_of
 from runner.core.kits import Kits
 from runner.core.lease import renew
 from runner.core.options import RunnerOptions
@@ -116,6 +117,9 @@ class Runner:
         self.kits = Kits(self.layout.runners, opts.name, opts.slots)  # job folders made ahead
         self._policy_until = 0.0
         self._policy_ok: tuple[bool, str] = (True, "")
+        self._yield_until = 0.0
+        self._yield_why = ""
+        self._signalled_at = -1e9
         self._log = log or (lambda msg: None)
         self.health = StorageHealth(self._log)  # a spool refusing writes pauses new claims
         self.reaper = Reaper(self._log)  # our scripts die with us, even by SIGKILL
@@ -330,6 +334,7 @@ class Runner:
                     folder=folder,
                     device=self.device,
                     base_env=self.base_env,
+                    attempt=attempt,
                 )
                 spawn = None
                 if self.warm is not None:  # a fork of the warm server, or cold with the reason
@@ -439,21 +444,11 @@ class Runner:
                 self._published(slot, self.writeup.retry(slot, self.fs))
             return key not in self.slots
         if proc.kill_deadline is None:
-            if self.hand_back:
-                slot.handing_back = True
-                proc.stop(now)
-            elif (slot.folder / CANCEL_FILE).exists():
-                slot.cancelled = True
-                proc.stop(now, grace=1.0)
-            elif slot.stopper is not None and slot.stopper.verdict is not None:
-                self._stop_early(slot, now)
-            elif (limit := timeout_of(slot.job, self.settings)) and now - slot.started > limit:
-                slot.timed_out = True
-                proc.stop(now)
+            self._maybe_stop(slot, proc, now)
         if self.pauser is not None:  # --pause-when-busy; stopped time counts towards no timeout
             slot.started += self.pauser.tend(key, proc, now)
-        if proc.done():  # its group is ended (or being killed): nothing for the reaper
-            self.reaper.remove(proc.pid)
+        if proc.done() and self._written_up_now(slot, proc, now):
+            self.reaper.remove(proc.pid)  # its group is ended (or being killed)
             if slot.stopper is not None:
                 slot.stopper.close()
             ended[key] = self.slots.pop(key)
@@ -466,11 +461,56 @@ class Runner:
             return  # it ended on its own meanwhile: it ran to its end
         v = slot.early_stop = slot.stopper.verdict
         assert v is not None
-        slot.proc.stop(now, grace=1.0)
+        give_notice(slot.proc, slot.folder, now, grace_of(slot.job, self.settings))
         self._log(
             f"stopping {slot.job_id} early (hyperband): {v.value:g} at band {v.band}, "
             f"threshold {v.threshold:g}"
         )
+
+    def _maybe_stop(self, slot: Slot, proc: Running, now: float) -> None:
+        """Give a running job the stop notice if it is to stop: the runner stops for good, a
+        cancel, its timeout, the machine is to be yielded, or it has been paused too long."""
+        grace = grace_of(slot.job, self.settings)
+        why = None
+        if self.hand_back:
+            why = ("stopped", f"runner {self.opts.name} on {self.host} was stopped")
+        elif (slot.folder / CANCEL_FILE).exists():
+            slot.cancelled = True
+        elif slot.stopper is not None and slot.stopper.verdict is not None:
+            self._stop_early(slot, now)
+            return
+        elif (limit := timeout_of(slot.job, self.settings)) and now - slot.started > limit:
+            slot.timed_out = True
+        elif reason := self._yield_reason(now):
+            why = ("yield", f"runner {self.opts.name} on {self.host} yielded the machine: {reason}")
+        elif self.pauser is not None and self.pauser.paused_for(slot.folder.name, now) > self.lease_seconds:
+            why = ("paused", f"paused on {self.host} longer than the lease ({self.lease_seconds:g} s)")
+        else:
+            return
+        slot.interrupt = why
+        give_notice(proc, slot.folder, now, grace)
+
+    def _written_up_now(self, slot: Slot, proc: Running, now: float) -> bool:
+        """False while a script found dead of SIGTERM/SIGINT/SIGHUP/SIGKILL that we did not send
+        waits (HOLD_SIGNALLED) for its runner to get the same signal: then it was interrupted."""
+        if proc.kill_deadline is not None or proc.proc.returncode not in SIGNAL_DEATHS:
+            return True
+        if self.stopping and now - self._signalled_at <= HOLD_SIGNALLED + self.scan_interval:
+            sig = -proc.proc.returncode
+            slot.interrupt = ("stopped", f"killed by signal {sig} together with its runner {self.opts.name}")
+            return True
+        if slot.hold_until is None:
+            slot.hold_until = now + HOLD_SIGNALLED
+        return now >= slot.hold_until
+
+    def _yield_reason(self, now: float) -> str:
+        """With --yield: why the machine is to be given back now ("" while it need not be)."""
+        if not self.opts.yield_ or not self.policy.yields_for:
+            return ""
+        if now >= self._yield_until:
+            self._yield_until = now + POLICY_EVERY
+            self._yield_why = self.policy.must_yield(read(self.policy))
+        return self._yield_why
 
     def _lose(self, slot: Slot, now: float) -> None:
         slot.lost = True
@@ -501,10 +541,12 @@ class Runner:
 
     # -- lifetime ---------------------------------------------------------------
     def request_stop(self) -> None:
-        """First call: take no more work, finish what runs. Second: hand running jobs back."""
+        """First call: take no more work, finish what runs. Second: hand running jobs back
+        (interrupted: the stop notice, then back to pending/ without spending a retry)."""
         if self.stopping:
             self.hand_back = True
         self.stopping = True
+        self._signalled_at = time.monotonic()
         self.wake.set()
 
     def finished(self) -> bool:

@@ -69,6 +69,7 @@ class RunnerOptions(BaseModel):
     on_ac_power: bool = False
     when_user_idle: float | None = Field(default=None, ge=0)
     pause_when_busy: bool = False
+    yield_: bool = False  # --yield: --hours, --on-ac-power, --when-user-idle also stop running jobs
     max_jobs: int | None = Field(default=None, ge=1)
     exit_when_idle: bool = False
     nice: int = Field(default=10, ge=0, le=19)
@@ -165,6 +166,11 @@ RUNNER_FLAGS: tuple[RunnerFlag, ...] = (
         "pause_when_busy", "--pause-when-busy", "flag",
         "SIGSTOP the running job while the user is active, SIGCONT when idle again", "pause_when_busy",
         idle=True,
+    ),
+    RunnerFlag(
+        "yield_", "--yield", "flag",
+        "--hours, --on-ac-power and --when-user-idle also stop running jobs (the stop notice; back "
+        "to pending/, no retry spent), not only new starts", "yield_", idle=True,
     ),
     RunnerFlag(
         "nice", "--nice", "value", "niceness of job processes (default 10)", "nice", type=int, idle=True,

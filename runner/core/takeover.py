@@ -1,5 +1,6 @@
 """Jobs whose runner went away: a claim whose lease has run out (by the spool's clock) is
-taken over with one rename and requeued, or failed once its retries are spent.
+taken over with one rename and requeued as interrupted (no retry spent), or failed once it
+has been interrupted more than `max_interruptions` times (see `runner.core.interrupt`).
 
 One `Expiry` per runner; `Runner.run_once` calls `requeue` every quarter lease. A folder
 whose `claim.json` is missing or names another token is a claim (or take-over) in progress:
@@ -9,16 +10,17 @@ stand still for a whole lease itself.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from runner.core.interrupt import interruption
 from runner.core.lease import find_expired
 from runner.core.syncguard import double_claims
 from spool.clock import SpoolClock
 from spool.errors import SpoolError, StorageError
+from spool.history import count_since_retry
 from spool.jobs import CANCEL_FILE, failure_record, new_token
 from spool.layout import JOB_FILE, RESULT_FILE, Layout
 from spool.model import parse_job
@@ -97,14 +99,18 @@ class Expiry:
             job = None
         attempt = int(old.get("attempt") or 1)
         cancelled = (mine / CANCEL_FILE).exists()
-        kind = "cancelled" if cancelled else "lost_lease"
-        msg = (
-            "cancelled; its runner had gone"
-            if cancelled
-            else f"runner {old.get('runner', '?')} on {old.get('host', '?')} stopped renewing its lease"
-        )
-        retries = job.retries if job and "retries" in job.model_fields_set else self.settings.defaults.retries
-        target = State.FAILED if cancelled or failures_since_retry(mine) + 1 > retries else State.PENDING
+        who = f"runner {old.get('runner', '?')} on {old.get('host', '?')}"
+        extra: dict[str, object] = {"attempt": attempt, "runner": old.get("runner")}
+        if cancelled:
+            kind, msg, target = "cancelled", "cancelled; its runner had gone", State.FAILED
+        else:  # its machine or runner went away: an interruption, not a spent retry
+            state, error, target, count = interruption(
+                mine, self.settings, "lost_lease", f"{who} stopped renewing its lease"
+            )
+            kind, msg = error["kind"], error["message"]
+            extra.update(state=state, interruptions=count, started=old.get("claimed_at"))
+            if old.get("host"):  # the machine it ran on, not ours
+                extra["host"] = old["host"]
         dest = job_id
         if (self.layout.state_dir(target) / dest).exists():  # a second claim of one job: keep both
             dest = new_id(job_id)
@@ -117,8 +123,7 @@ class Expiry:
                     job.model_dump(mode="json") if job else None,
                     kind,
                     msg,
-                    attempt=attempt,
-                    runner=old.get("runner"),
+                    **extra,
                 ),
                 fs=fs,
                 blank=True,
@@ -140,18 +145,4 @@ def new_id(job_id: str) -> str:
 
 def failures_since_retry(folder: Path) -> int:
     """Failed attempts archived in `folder` since the user last retried it by hand."""
-    try:
-        base = int(json.loads((folder / "retry.json").read_bytes()).get("base", 0))
-    except (OSError, ValueError, AttributeError):
-        base = 0
-    count = 0
-    attempts = folder / "attempts"
-    if attempts.is_dir():
-        for p in attempts.iterdir():
-            if p.name.isdigit() and int(p.name) > base:
-                try:
-                    if json.loads((p / RESULT_FILE).read_bytes()).get("state") == "failed":
-                        count += 1
-                except (OSError, ValueError, AttributeError):
-                    pass
-    return count
+    return count_since_retry(folder, "failed")

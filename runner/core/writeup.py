@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from runner.core.execute import Outcome, Running, classify
+from runner.core.interrupt import CHECKPOINTED, interruption, share_full_note
 from runner.core.stopper import Stopper
 from runner.core.takeover import failures_since_retry, new_id
 from runner.pins.provenance import Provenance
 from spool.errors import StorageError
+from spool.history import INTERRUPTED, attempt_history, count_since_retry, hosts_spanned, summary, tree_bytes
 from spool.jobs import failure_record, utc_now
-from spool.layout import JOB_FILE, RESULT_FILE, Layout
+from spool.layout import CHECKPOINT_DIR, JOB_FILE, RESULT_FILE, Layout
 from spool.model import Job
 from spool.protocol import FsOps, drop_blanks, move, publish_json
 from spool.settings import Settings
@@ -63,6 +65,9 @@ class Slot:
     early_stop: Verdict | None = None  # the verdict it was stopped by: done, marked stopped
     outcome: Outcome | None = None  # what the script left, read once (its logs are closed then)
     ending: tuple[str, dict[str, Any] | None] | None = None  # (state, error) once judged
+    interrupt: tuple[str, str] | None = None  # (cause, message): stopped by us for a reason not its own
+    hold_until: float | None = None  # died of a signal not ours: written up after this (see interrupt.py)
+    interruptions: int = 0  # of this job so far, this attempt included if it was one
 
 
 class StorageHealth:
@@ -150,6 +155,8 @@ class WriteUp:
         )
         if slot.early_stop is not None:  # stopped by early termination: done, not failed
             state, error = "done", None
+        elif state != "done" and not (slot.cancelled or slot.timed_out):
+            state, error = self._not_its_fault(slot, outcome.exit_code, state, error)
         if error is not None:
             error["stderr_tail"] = outcome.stderr_tail[-2000:]
         slot.record = {
@@ -175,6 +182,24 @@ class WriteUp:
         state, error = slot.ending or ("failed", {"kind": "exit", "message": "no outcome"})
         return self.finish(slot, state, error, fs)
 
+    def _not_its_fault(
+        self, slot: Slot, exit_code: int | None, state: str, error: dict[str, Any] | None
+    ) -> tuple[str, dict[str, Any] | None]:
+        """An attempt that did not finish: saved and asking to run again (its checkpoint exit
+        code), interrupted (its machine or runner went away), or a failure of its own; a failure
+        on a full share says so."""
+        code = slot.job.checkpoint_exit_code
+        if code is not None and exit_code == code:
+            return CHECKPOINTED, None
+        if slot.interrupt is not None:
+            cause, message = slot.interrupt
+            state, error, _, slot.interruptions = interruption(slot.folder, self.settings, cause, message)
+            return state, error
+        note = share_full_note(slot.folder)
+        if note and error is not None:
+            error = {"kind": "disk_full", "message": f"{error['message']}; {note}"}
+        return state, error
+
     def finish(self, slot: Slot, state: str, error: dict[str, Any] | None, fs: FsOps) -> State | None:
         """Publish the record and move the job; where it went, or None (taken from us, or the
         spool refused: then `slot.publishing` says to try again at `slot.publish_at`)."""
@@ -187,6 +212,8 @@ class WriteUp:
                 slot.publishing = False
                 return None  # fenced: someone took the job while we were finishing
             publish_json(slot.folder / RESULT_FILE, rec, fs=fs, blank=True)
+            if target is not State.PENDING:
+                drop_blanks(slot.folder, fs)  # and an empty checkpoint folder
             moved = move(self.layout, slot.folder, dest, target, fs=fs)
         except (StorageError, OSError) as exc:
             if slot.final is None:  # could not even be built (the folder unreadable for now)
@@ -273,15 +300,33 @@ class WriteUp:
         if slot.early_stop is not None:
             rec["stopped"] = True
             rec["early_terminate"] = slot.early_stop.record()
+        self._history(slot, rec)
         target = State.DONE if state == "done" else State.FAILED
-        if (
+        if state in (INTERRUPTED, CHECKPOINTED) or (
             target is State.FAILED
             and error
-            and error["kind"] not in ("cancelled", "invalid")
+            and error["kind"] not in ("cancelled", "invalid", INTERRUPTED)
             and self.retries_left(slot)
         ):
             target = State.PENDING
         return rec, target
+
+    def _history(self, slot: Slot, rec: dict[str, Any]) -> None:
+        """Interruptions, checkpoint size and, after earlier attempts, the machines spanned and
+        each attempt's summary (the report's timeline): read from the folder, written once."""
+        if not slot.interruptions and slot.attempt > 1:
+            slot.interruptions = count_since_retry(slot.folder, INTERRUPTED)
+        rec["interruptions"] = slot.interruptions
+        ckpt = slot.folder / CHECKPOINT_DIR
+        size = tree_bytes(ckpt)
+        if size:
+            rec["checkpoint_bytes"] = size
+        if slot.attempt > 1:
+            pieces = [*attempt_history(slot.folder), summary(rec, slot.attempt)]
+            rec["attempts"] = pieces
+            rec["hosts"] = hosts_spanned(pieces)
+        else:
+            rec["hosts"] = [rec["host"]]
 
     def retries_left(self, slot: Slot) -> bool:
         retries = (

@@ -86,6 +86,7 @@ class Pauser:
         self._read_at = -math.inf
         self._warned = False
         self._paused: dict[str, float] = {}  # slot key -> when we last accounted its stopped time
+        self._since: dict[str, float] = {}  # slot key -> when it was paused
 
     @classmethod
     def from_options(
@@ -96,6 +97,11 @@ class Pauser:
 
     def is_paused(self, key: str) -> bool:
         return key in self._paused
+
+    def paused_for(self, key: str, now: float) -> float:
+        """Seconds the job has been paused without a break (0 when running)."""
+        since = self._since.get(key)
+        return 0.0 if since is None else now - since
 
     def _idle(self, now: float) -> float | None:
         if now - self._read_at >= self.read_every:
@@ -117,7 +123,7 @@ class Pauser:
         job = key.partition("@")[0]
         if want and not paused:
             proc.signal_group(signal.SIGSTOP)
-            self._paused[key] = now
+            self._paused[key] = self._since[key] = now
             self._log(f"paused {job}: the machine is in use")
             return 0.0
         if paused:
@@ -127,6 +133,7 @@ class Pauser:
             else:
                 proc.signal_group(signal.SIGCONT)
                 del self._paused[key]
+                self._since.pop(key, None)
                 if not ending:
                     self._log(f"continued {job}: the machine is idle again")
             return stopped

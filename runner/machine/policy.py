@@ -206,6 +206,19 @@ class IdlePolicy:
                 )
         return True, ""
 
+    @property
+    def yields_for(self) -> bool:
+        """Whether any rule a running job yields to (`--yield`) is on: hours, power, user idle."""
+        return self.hours is not None or self.on_ac_power or self.when_user_idle_min is not None
+
+    def must_yield(self, r: Readings) -> str:
+        """Why running jobs must give the machine back now, or "": the rules of `allows` but the
+        load (a job's own load would stop it)."""
+        ok, why = IdlePolicy(
+            hours=self.hours, on_ac_power=self.on_ac_power, when_user_idle_min=self.when_user_idle_min
+        ).allows(r)
+        return "" if ok else why
+
     def unknowns(self, r: Readings) -> list[str]:
         """What the policy needs but could not be read (allowed anyway): warn once about these."""
         out = []

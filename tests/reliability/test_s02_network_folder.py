@@ -252,3 +252,57 @@ def test_pickup_across_hosts_without_events(scenario, net):
         max_s=round(lat[-1], 2),
         mount=SSHFS_OPTS,
     )
+
+
+STEPPER = """\
+import json, os, time
+ck = os.environ["SPOOL_CHECKPOINT_DIR"]
+path = os.path.join(ck, "step")
+step = int(open(path).read()) if os.path.exists(path) else 0
+resumed_at = step
+while step < 8:
+    time.sleep(0.4)
+    step += 1
+    with open(path + ".tmp", "w") as f:
+        f.write(str(step))
+    os.replace(path + ".tmp", path)
+print(json.dumps({"resumed_at": resumed_at, "resumed": os.environ["SPOOL_RESUMED"]}))
+"""
+
+
+@pytest.mark.slow
+@timeout_for(600, 120)
+def test_the_checkpoint_folder_survives_a_take_over_from_another_host(scenario, net):
+    """Host 1's runner dies mid-job (SIGKILL; its watcher ends the script); host 2's takes the
+    job over after the lease, through its own sshfs mount, and resumes from what host 1 saved."""
+    sp = make_spool(net.export / "ckpt", scan_interval=0.2, lease_seconds=3)
+    (sp.scripts_dir / "stepper.py").write_text(STEPPER)
+    jid = sp.submit("stepper.py")
+    runners = Runners(sp, scenario.tmp_path / "logs")
+    scenario.runner_sets.append(runners)
+    first = runners.start(name="h1r", prefix=net.enter("h1"), spool_path=net.mounts["h1"] / "ckpt")
+
+    def saved() -> int:
+        found = list((sp.root / "claimed").glob("*/checkpoint/step"))
+        try:
+            return int(found[0].read_text()) if found else 0
+        except (OSError, ValueError):
+            return 0
+
+    wait_for(lambda: saved() >= 3, 60, 0.05, "host 1 saved three steps")
+    runners.kill(first)
+    runners.start(
+        name="h2r", prefix=net.enter("h2"), spool_path=net.mounts["h2"] / "ckpt", exit_when_idle=True
+    )
+    runners.wait_all(120)
+    rec = json.loads((sp.root / "done" / jid / "result.json").read_text())
+    assert rec["runner"] == "h2r" and rec["attempt"] == 2, rec
+    assert rec["result"]["resumed"] == "1" and rec["result"]["resumed_at"] >= 3, rec["result"]
+    assert (sp.root / "done" / jid / "checkpoint" / "step").read_text() == "8"
+    first_rec = json.loads((sp.root / "done" / jid / "attempts" / "1" / "result.json").read_text())
+    assert (first_rec["state"], first_rec["error"]["kind"], first_rec["runner"]) == (
+        "interrupted",
+        "lost_lease",
+        "h1r",
+    )
+    assert rec["interruptions"] == 1 and [p["runner"] for p in rec["attempts"]] == ["h1r", "h2r"]

@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from clock_kit import SHIM
 from rkit import drop, finished, job_bytes, marker_pids, size, timeout_for, wait_for
 
 from spool.states import State
@@ -31,37 +32,7 @@ LEASE = 2.0
 SKEWS = {"ahead": 300, "behind": -300}
 ROUNDS = size(4, 1)
 
-SHIM = r"""
-#define _GNU_SOURCE
-#include <dlfcn.h>
-#include <stdlib.h>
-#include <sys/time.h>
-#include <time.h>
-
-static long skew(void) { const char *s = getenv("HOUSESPOOL_WALL_SKEW"); return s ? atol(s) : 0; }
-
-int clock_gettime(clockid_t id, struct timespec *ts) {
-    static int (*real)(clockid_t, struct timespec *);
-    if (!real) real = (int (*)(clockid_t, struct timespec *))dlsym(RTLD_NEXT, "clock_gettime");
-    int rc = real(id, ts);
-    if (rc == 0 && (id == CLOCK_REALTIME || id == CLOCK_REALTIME_COARSE)) ts->tv_sec += skew();
-    return rc;
-}
-
-int gettimeofday(struct timeval *tv, void *tz) {
-    struct timespec ts;
-    int rc = clock_gettime(CLOCK_REALTIME, &ts);
-    if (rc == 0 && tv) { tv->tv_sec = ts.tv_sec; tv->tv_usec = ts.tv_nsec / 1000; }
-    return rc;
-}
-
-time_t time(time_t *t) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    if (t) *t = ts.tv_sec;
-    return ts.tv_sec;
-}
-"""
+# the preload's C source is `clock_kit.SHIM` (shared with the --yield test)
 
 
 @pytest.fixture(scope="module")
