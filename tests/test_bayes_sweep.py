@@ -310,3 +310,22 @@ def test_every_process_crashes_mid_sweep_then_a_runner_resumes(sp: Spool, tmp_pa
     assert not jobs["pending"] and not jobs["claimed"]
     points = [json.dumps(slots[i]["point"], sort_keys=True) for i in range(cap)]
     assert len(set(points)) == cap
+
+
+def test_a_void_slot_does_not_count_toward_run_cap(sp: Spool, tmp_path: Path) -> None:
+    """A slot file still empty after the settle time (a proposer killed between the O_EXCL create
+    and the write, on a share without hard links) is void: the sweep still gets run_cap points."""
+    from spool.sweeps.adaptive import propose_next
+    from spool.sweeps.slots import slots_dir
+
+    sid = make_sweep(sp, 3, tmp_path)
+    torn = slots_dir(sp.layout, sid) / "00001.json"
+    torn.write_bytes(b"")
+    old = time.time() - 3600
+    os.utime(torn, (old, old))
+    added = propose_next(sp, sid, want=10)
+    slots = read_slots(sp.layout, sid)
+    assert sorted(slots) == [0, 1, 2, 3] and slots[1].get("unreadable")
+    assert added == [f"{sid}-00002", f"{sid}-00003"]
+    assert sweep_jobs(sp, sid)["pending"] == [f"{sid}-00000", f"{sid}-00002", f"{sid}-00003"]
+    assert propose_next(sp, sid, want=10) == []  # closed: three live slots

@@ -164,9 +164,11 @@ class _AdaptiveWait:
         from spool.sweeps.store import load_sweep
 
         doc = load_sweep(self.sp, self.sweep_id, with_slots=False).doc
-        self._closed = not adaptive_view(self.sp.layout, self.sweep_id, doc)["open"]
+        settle = self.sp.settings.settle_seconds
+        self._closed = not adaptive_view(self.sp.layout, self.sweep_id, doc, settle)["open"]
         slots = read_slots(self.sp.layout, self.sweep_id)
-        return self.extra + [f"{self.sweep_id}-{n:05d}" for n in sorted(slots)]
+        with_points = [n for n, rec in sorted(slots.items()) if isinstance(rec.get("point"), dict)]
+        return self.extra + [f"{self.sweep_id}-{n:05d}" for n in with_points]
 
     def closed(self) -> bool:
         return self._closed

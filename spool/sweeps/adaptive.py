@@ -29,7 +29,7 @@ from spool.sweeps.definition import read_sweep_files
 from spool.sweeps.encoding import Space
 from spool.sweeps.expand import Dimension
 from spool.sweeps.histories import Histories
-from spool.sweeps.slots import read_slots, slot_record, stop_path, take_slot
+from spool.sweeps.slots import live_count, read_slots, slot_record, stop_path, take_slot
 
 if TYPE_CHECKING:
     from spool.api import Spool
@@ -199,7 +199,8 @@ def propose_next(
         for run in runs:  # slots taken whose job was never published (a proposer died between)
             if run.state == "missing" and _publish(spool, sweep, run.slot, run.point, fs):
                 added.append(run.job_id)
-        reason = closed_reason(spool.layout, sweep, len(slots), runs)
+        live = live_count(spool.layout, slots, spool.settings.settle_seconds)
+        reason = closed_reason(spool.layout, sweep, live, runs)
         if reason is not None:
             if reason == "target":  # remembered, so later looks need not read every run
                 publish_bytes(stop_path(spool.layout, sweep_id), json_lines({"reason": "target"}))
@@ -221,6 +222,7 @@ def propose_next(
 
 
 _closed: set[str] = set()
+_SETTLE_MAX = 0.0  # the cheap look counts every unreadable slot as void; propose_next judges
 
 
 def open_sweeps(layout: Layout) -> list[tuple[str, dict[str, Any]]]:
@@ -254,7 +256,10 @@ def open_sweeps(layout: Layout) -> list[tuple[str, dict[str, Any]]]:
         if doc is None:
             continue
         cap = doc["adaptive"].get("run_cap")
-        if stop_path(layout, sid).exists() or (cap is not None and len(read_slots(layout, sid)) >= cap):
+        full = cap is not None and len(read_slots(layout, sid)) >= cap  # void slots: see below
+        if full and live_count(layout, read_slots(layout, sid), _SETTLE_MAX) < cap:
+            full = False
+        if stop_path(layout, sid).exists() or full:
             _closed.add(key)
             continue
         out.append((sid, doc))

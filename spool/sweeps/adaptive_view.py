@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from spool.sweeps.adaptive import AdaptiveSweep, closed_reason, sweep_runs
 from spool.sweeps.bayes import observations
-from spool.sweeps.slots import read_slots, stop_path
+from spool.sweeps.slots import live_count, read_slots, stop_path
 
 if TYPE_CHECKING:
     from spool.layout import Layout
@@ -19,8 +19,10 @@ if TYPE_CHECKING:
 __all__ = ["adaptive_view"]
 
 
-def adaptive_view(layout: Layout, sweep_id: str, doc: dict[str, Any]) -> dict[str, Any]:
-    """The sweep's state as plain data (JSON-ready)."""
+def adaptive_view(
+    layout: Layout, sweep_id: str, doc: dict[str, Any], settle_seconds: float = 10.0
+) -> dict[str, Any]:
+    """The sweep's state as plain data (JSON-ready); `settle_seconds` as in spool.toml."""
     sweep = AdaptiveSweep(sweep_id, doc)
     slots = read_slots(layout, sweep_id)
     runs = sweep_runs(layout, sweep, slots)
@@ -52,7 +54,7 @@ def adaptive_view(layout: Layout, sweep_id: str, doc: dict[str, Any]) -> dict[st
                 "point": rec.get("point"),
             }
         )
-    reason = closed_reason(layout, sweep, len(slots), runs)
+    reason = closed_reason(layout, sweep, live_count(layout, slots, settle_seconds), runs)
     if reason == "stopped":
         try:
             import json

@@ -20,7 +20,7 @@ from spool.layout import Layout, is_ignored_name
 from spool.protocol import FsOps, json_lines, publish_new
 from spool.sweeps.bayes import Proposal
 
-__all__ = ["slots_dir", "stop_path", "read_slots", "slot_record", "take_slot"]
+__all__ = ["slots_dir", "stop_path", "read_slots", "live_count", "slot_record", "take_slot"]
 
 _DEFAULT_FS = FsOps()
 
@@ -56,12 +56,29 @@ def read_slots(layout: Layout, sweep_id: str) -> dict[int, dict[str, Any]]:
                     rec = json.loads(Path(de.path).read_bytes())
                 except (OSError, ValueError):
                     rec = None
-                if not isinstance(rec, dict):
-                    rec = {"point": None, "unreadable": True}
+                if not isinstance(rec, dict):  # being written (a share without links), or torn
+                    try:
+                        mtime = os.stat(de.path).st_mtime
+                    except OSError:
+                        continue
+                    rec = {"point": None, "unreadable": True, "mtime": mtime}
                 else:
                     _seen[de.path] = rec
             out[int(name[:-5])] = rec
     return out
+
+
+def live_count(layout: Layout, slots: dict[int, dict[str, Any]], settle_seconds: float) -> int:
+    """Slots that count toward run_cap: all but the void ones, files still unreadable after the
+    settle time (on a share without hard links a slot file is created, then written: a proposer
+    killed between the two leaves an empty file for good; its job never existed)."""
+    unread = [r["mtime"] for r in slots.values() if r.get("unreadable")]
+    if not unread:
+        return len(slots)
+    from spool.clock import spool_now
+
+    now = spool_now(layout)
+    return len(slots) - sum(1 for m in unread if now - m > settle_seconds)
 
 
 def slot_record(slot: int, point: dict[str, Any], proposal: Proposal | None, seed: int = 0) -> dict[str, Any]:

@@ -62,7 +62,7 @@ def sweep_view(spool: Spool, sweep_id: str) -> dict[str, Any]:
     if isinstance(doc.get("adaptive"), dict):
         from spool.sweeps.adaptive_view import adaptive_view
 
-        out["bayes"] = adaptive_view(spool.layout, sweep_id, doc)
+        out["bayes"] = adaptive_view(spool.layout, sweep_id, doc, spool.settings.settle_seconds)
     early = doc.get("early_terminate")
     if isinstance(early, dict) and isinstance(doc.get("metric"), dict):
         out["hyperband"] = hyperband_view(spool, sweep_id, early, doc["metric"])
