@@ -207,6 +207,8 @@ class JobView:
                 "ended",
                 "exit_code",
                 "usage",
+                "stopped",
+                "early_terminate",
             ):
                 if key in self.result:
                     out[key] = self.result[key]

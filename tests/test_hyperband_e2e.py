@@ -118,6 +118,12 @@ def test_two_runners_stop_the_bad_runs_into_done_marked_stopped(tmp_path: Path) 
     for rec in records.values():
         if not rec.get("stopped"):
             assert "early_terminate" not in rec and rec["result"]["done"] is True
+    # spool ls and spool show say so
+    a_stop = next(j for j, rec in records.items() if rec.get("stopped"))
+    band = records[a_stop]["early_terminate"]["band"]
+    assert f"stopped at band {band}: " in cli(sp, "ls", "--sweep", sid).stdout
+    shown = cli(sp, "show", a_stop).stdout
+    assert f"stopped early (hyperband): at band {band}," in shown
     # retry --failed leaves stopped runs alone
     out = cli(sp, "retry", "--failed", "--sweep", sid, "--json")
     assert out.returncode == 0 and json.loads(out.stdout) == []

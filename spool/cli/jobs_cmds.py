@@ -132,9 +132,16 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _number(x: Any) -> str:
+    """A number from a job's record, or `?` (the folder's text is shown only as numbers here)."""
+    return f"{x:g}" if isinstance(x, (int, float)) and not isinstance(x, bool) else "?"
+
+
 def _summary(d: dict[str, Any]) -> str:
     if d.get("error"):
         return f"{d['error'].get('kind')}: {d['error'].get('message')}"
+    if d.get("stopped") is True and isinstance(d.get("early_terminate"), dict):
+        return f"stopped at band {_number(d['early_terminate'].get('band'))}: " + compact(d.get("result"))
     if d.get("result") is not None:
         return compact(d["result"])
     return d.get("problem") or ""
@@ -190,6 +197,11 @@ def cmd_show(args: argparse.Namespace) -> int:
             print(f"  {key}: {rec.get(key, d.get(key))}")
     if rec.get("result") is not None:
         print("  result: " + json.dumps(rec["result"]))
+    et = rec.get("early_terminate")
+    if rec.get("stopped") is True and isinstance(et, dict):
+        band, value, threshold, it = (_number(et.get(k)) for k in ("band", "value", "threshold", "iteration"))
+        print(f"  stopped early (hyperband): at band {band}, {value} against threshold {threshold}", end="")
+        print(f" (iteration {it})")
     from spool.cli.prov_cmds import provenance_lines
 
     for line in provenance_lines(rec):
