@@ -19,6 +19,7 @@ from typing import Any
 
 from report.build import build
 from report.stats import BuildStats
+from report.workers import default_processes, get_workers
 from spool.api import Spool
 from spool.errors import SpoolError, UsageError
 from spool.states import State
@@ -84,6 +85,8 @@ class Watch:
             raise UsageError(f"the refresh ({refresh} s) must be between the interval and a day")
         self.spool = spool
         self.out = out
+        if processes is None:  # decided now, before the watch's own threads exist (see `workers`)
+            processes = default_processes()
         self.opts: dict[str, Any] = {"sweep": sweep, "metric": metric, "mode": mode, "processes": processes}
         self.interval = interval
         self.refresh = refresh
@@ -122,8 +125,6 @@ class Watch:
 
     def run(self, stop: threading.Event | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         """Until `stop` is set (or Ctrl-C): wait for an event or the scan interval, then a step."""
-        from report.workers import get_workers
-
         stop = stop or threading.Event()
         get_workers(self.opts["processes"]).start()  # fork the workers before watchdog's thread exists
         events = _Events(self._folders(), self.wake)

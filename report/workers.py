@@ -18,6 +18,7 @@ import atexit
 import multiprocessing
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -38,8 +39,11 @@ def _cpus() -> int:
 
 
 def default_processes() -> int:
-    """Worker processes when none are asked for: one per usable core on Linux (0 on one core)."""
-    if not sys.platform.startswith("linux"):
+    """Worker processes when none are asked for: one per usable core on Linux (0 on one core).
+
+    None either when this process already runs other threads (a notebook's kernel, a server):
+    a forked child gets only the forking thread, and a lock another thread held stays held."""
+    if not sys.platform.startswith("linux") or threading.active_count() > 1:
         return 0
     n = _cpus()
     return 0 if n < 2 else min(n, MAX_PROCESSES)
@@ -92,7 +96,10 @@ _SHARED: dict[int, Workers] = {}
 
 
 def get_workers(processes: int | None = None) -> Workers:
-    """This process's workers for `processes` (None: `default_processes()`), made on first use."""
+    """This process's workers for `processes` (None: the ones made already, else
+    `default_processes()`), made on first use."""
+    if processes is None and _SHARED:  # decided once per process (the pool's own thread counts later)
+        return next(iter(_SHARED.values()))
     n = default_processes() if processes is None else processes
     if not 0 <= n <= MAX_PROCESSES:
         raise UsageError(f"--processes must be between 0 and {MAX_PROCESSES}, not {n}")

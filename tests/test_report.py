@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -148,7 +149,10 @@ def test_everything_is_escaped(sp: Spool) -> None:
         handlers = [(t, a) for t, attrs in tags for a, _ in attrs if a.startswith("on")]
         assert handlers == [], (page, handlers)  # no element carries an event handler
         imgs = [dict(attrs).get("src") or "" for t, attrs in tags if t == "img"]
-        assert all(re.fullmatch(r"xss/[a-z_]+\.(png|svg)\?v=[0-9a-f]{12}", src) for src in imgs), (page, imgs)  # our charts
+        assert all(re.fullmatch(r"xss/[a-z_]+\.(png|svg)\?v=[0-9a-f]{12}", src) for src in imgs), (
+            page,
+            imgs,
+        )  # our charts
         assert [t for t, _ in tags if t in ("iframe", "object", "embed")] == [], page
         scripts = [dict(attrs) for t, attrs in tags if t == "script"]
         code = [a.get("src") for a in scripts if a.get("type") != "application/json"]
@@ -207,7 +211,9 @@ def test_incremental_rebuild_touches_only_the_new_job_and_its_sweep(sp: Spool) -
         ".cache/rows-grid.json",
         ".cache/runs-grid.json",
     }
-    unexpected = [c for c in changed if c not in allowed and c not in {f"sweeps/{d}" for d in stats.charts_drawn}]
+    unexpected = [
+        c for c in changed if c not in allowed and c not in {f"sweeps/{d}" for d in stats.charts_drawn}
+    ]
     assert unexpected == [], unexpected
     assert "jobs/grid-00024.html" in changed and "sweeps/grid.html" in changed
     assert not any(c.startswith("sweeps/xss") for c in changed)
@@ -244,6 +250,30 @@ def test_incremental_pages_equal_a_fresh_build(sp: Spool) -> None:
         b = b.replace(str(fresh), str(sp.root / "report"))
         assert a == b, page
     assert "0.999" in (sp.root / "report" / "sweeps" / "grid.html").read_text()
+
+
+def test_worker_processes_make_the_same_report(sp: Spool) -> None:
+    """Charts drawn and job pages written by two worker processes are those of a build without any."""
+    one = sp.root / "report-serial"
+    two = sp.root / "report-workers"  # same depth below the spool: same relative links
+    _, serial = build(sp, out=one, processes=0)
+    _, pooled = build(sp, out=two, processes=2)
+    assert (serial.processes, pooled.processes) == (0, 2)
+    assert pooled.timings.get("workers", 0) > 0 and "workers" not in serial.timings
+    assert sorted(pooled.jobs_rendered) == sorted(serial.jobs_rendered) and len(serial.jobs_rendered) == 29
+    files = sorted(str(p.relative_to(one)) for p in one.rglob("*") if p.is_file() and ".cache" not in p.parts)
+    assert files == sorted(
+        str(p.relative_to(two)) for p in two.rglob("*") if p.is_file() and ".cache" not in p.parts
+    )
+    for name in files:
+        if name.endswith(".html"):
+            a = _without_times((one / name).read_text())
+            b = _without_times((two / name).read_text()).replace(str(two), str(one))
+            assert a == b, name
+        elif name.endswith(".svg"):
+            assert (one / name).read_bytes() == (two / name).read_bytes(), name  # same data, same drawing
+    shutil.rmtree(one)
+    shutil.rmtree(two)
 
 
 def test_manifest_is_checked_against_the_folder(sp: Spool) -> None:
