@@ -148,6 +148,8 @@ def test_flags_make_the_same_kind_of_sweep(sp: Spool) -> None:
     assert set(point) == {"x", "opt", "n"} and point["n"] == 2
     bad = cli(sp, "sweep", "quad.py", "--method", "bayes", "--uniform", "x=-1:1")
     assert bad.returncode == 2 and "--metric" in bad.stderr and "Traceback" not in bad.stderr
+    bad = cli(sp, "sweep", "quad.py", "--method", "bayes", "--metric", "loss", "--uniform", "x=-1:1", "--run-cap", "0")
+    assert bad.returncode == 2 and "run_cap" in bad.stderr
 
 
 def test_wait_proposes_and_stop_closes(sp: Spool, tmp_path: Path) -> None:

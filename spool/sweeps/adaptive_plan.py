@@ -73,6 +73,8 @@ def bayes_block(
     """The `adaptive` block of a bayes sweep's definition; SweepError naming the field."""
     if seeds != 1:
         raise SweepError("--seeds does not apply to a bayes sweep (each point is chosen once)", field="seeds")
+    if run_cap is not None and (not isinstance(run_cap, int) or isinstance(run_cap, bool) or run_cap < 1):
+        raise SweepError(f"must be an integer >= 1, got {run_cap!r}", field="run_cap")
     if not isinstance(queue, int) or isinstance(queue, bool) or queue < 1:
         raise SweepError(f"must be an integer >= 1, got {queue!r}", field="queue")
     Space(dims)  # at least one searched dimension
