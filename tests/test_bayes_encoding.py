@@ -228,3 +228,17 @@ def test_a_bayes_file_needs_a_metric_and_a_varying_parameter() -> None:
     )
     assert plan.points == [] and plan.adaptive is not None
     assert plan.adaptive["run_cap"] == 5 and plan.adaptive["metric"]["target"] == 0.9
+
+
+def test_a_small_discrete_space_runs_out_gracefully() -> None:
+    """Once every point of a 4-point space is taken, a point is proposed again (no error)."""
+    space = Space(
+        [Dimension("c", "categorical", values=(False, 0)), Dimension("i", "int_uniform", low=1, high=2)]
+    )
+    pts = [{"c": c, "i": i} for c in (False, 0) for i in (1, 2)]
+    runs = [RunView(f"j{k}", k, "done", p, (float(k),)) for k, p in enumerate(pts[:3])]
+    fresh = propose(space, BayesSettings("loss"), runs, sample_seed=0, slot=3)
+    assert fresh.point == pts[3] and type(fresh.point["c"]) is int  # the one left, 0 not False
+    runs.append(RunView("j3", 3, "pending", pts[3]))
+    again = propose(space, BayesSettings("loss"), runs, sample_seed=0, slot=4)
+    assert again.method == "gp" and again.point in pts

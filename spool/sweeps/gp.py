@@ -70,6 +70,18 @@ def _neg_log_posterior(theta: np.ndarray, d2: np.ndarray, y: np.ndarray) -> tupl
     return value, grad
 
 
+def _cholesky(k: np.ndarray, noise: float) -> np.ndarray:
+    """Cholesky factor of k plus noise on the diagonal, with more jitter while it is not positive
+    definite (the same point twice, say: a repeated category, a stand-in on an observation)."""
+    jitter = _JITTER
+    for _ in range(6):
+        try:
+            return np.linalg.cholesky(k + np.eye(len(k)) * (noise + jitter))
+        except np.linalg.LinAlgError:
+            jitter *= 100.0
+    return np.linalg.cholesky(k + np.eye(len(k)) * (noise + jitter))
+
+
 @dataclass
 class GaussianProcess:
     """A fitted model, conditioned on (x, y); predicts in the units of y."""
@@ -87,8 +99,7 @@ class GaussianProcess:
         """The same kernel conditioned on other data (the stand-ins of pending points added)."""
         d2 = _sq_dists(x, x)
         k, _, _ = _matern(d2, self.length_scales, self.amplitude)
-        k[np.diag_indices(len(y))] += self.noise + _JITTER
-        chol = np.linalg.cholesky(k)
+        chol = _cholesky(k, self.noise)
         z = (y - self.y_mean) / self.y_scale
         alpha = cho_solve((chol, True), z, check_finite=False)
         return GaussianProcess(
