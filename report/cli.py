@@ -103,14 +103,20 @@ def cmd_report(args: argparse.Namespace) -> int:
     require_report_libraries()
     from report.build import build
     from spool.api import Spool
+    from spool.errors import StorageError, UsageError
 
     sp = Spool(getattr(args, "spool", None))
     out = Path(args.output) if args.output else None
+    if out is not None and (out.exists() or out.is_symlink()) and not out.is_dir():
+        raise UsageError(f"--output {out}: not a folder (the report is a folder of pages)")
     if args.watch:
         return _watch(args, sp, out)
-    index, stats = build(
-        sp, out, sweep=args.sweep, metric=args.metric, mode=args.mode, processes=args.processes
-    )
+    try:
+        index, stats = build(
+            sp, out, sweep=args.sweep, metric=args.metric, mode=args.mode, processes=args.processes
+        )
+    except OSError as exc:  # the report folder could not be written: one line, not a traceback
+        raise StorageError(f"cannot write the report ({exc.strerror})", file=exc.filename or out) from None
     if getattr(args, "json", False):
         from spool.cli.output import print_json
 

@@ -10,6 +10,7 @@ import asyncio
 import json
 import re
 import time
+from collections.abc import Collection
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -147,15 +148,15 @@ def _is_escape(message: str) -> bool:
     return "relative path" in message or "may not contain '..'" in message or "leaves" in message
 
 
-def validate_job(data: Any) -> Job:
+def validate_job(data: Any, env_allow: Collection[str] = ()) -> Job:
     """A job dict checked as the spool checks a job file: a path that leaves its folder is
     `PathEscape` (400); any other problem is one 422 listing every field at fault."""
     try:
-        return job_from_dict(data)
+        return job_from_dict(data, env_allow=env_allow)
     except InvalidJob as exc:
         if isinstance(data, dict) and "scriptName" not in data:
             try:
-                Job.model_validate(data)
+                Job.model_validate(data, context={"env_allow": env_allow})
             except ValidationError as err:
                 for e in err.errors(include_url=False):
                     if e["loc"] and e["loc"][0] in ("script", "inputs") and _is_escape(e["msg"]):
@@ -191,7 +192,7 @@ def _check_argv4_paths(params: dict[str, Any]) -> None:
 
 def submit_job(sp: Spool, data: Any, raw: bytes | None = None) -> str:
     """Queue one job (a job-file dict, or the original shape); `raw` are the bytes to keep."""
-    job = validate_job(data)
+    job = validate_job(data, sp.settings.env_allow)
     info = find_script(sp.scripts_dir, job.script)
     del info
     if job.contract.value == "argv4":
@@ -206,7 +207,7 @@ def submit_script(sp: Spool, info: ScriptInfo, body: Any, options: dict[str, Any
     params = validate_params(info, body)
     if info.contract == "argv4":
         _check_argv4_paths(params)
-    job = validate_job(job_dict_for(info, params, **options))
+    job = validate_job(job_dict_for(info, params, **options), sp.settings.env_allow)
     return sp.submit(job)
 
 

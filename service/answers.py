@@ -12,6 +12,7 @@ from service import actions
 from spool.api import Spool
 from spool.jobs import view as job_view
 from spool.states import State
+from spool.untrusted import finite
 
 __all__ = ["script_status", "failure_status", "accepted", "answer_when_done", "legacy_answer"]
 
@@ -73,7 +74,7 @@ async def answer_when_done(sp: Spool, job_id: str, wait: float | None, request: 
         "host": record.get("host"),
     }
     status = 200 if v.state is State.DONE else failure_status(record)
-    return JSONResponse(body, status_code=status, headers=headers)
+    return JSONResponse(finite(body), status_code=status, headers=headers)
 
 
 async def legacy_answer(sp: Spool, job_id: str, wait: float, request: Request) -> JSONResponse:
@@ -94,10 +95,11 @@ async def legacy_answer(sp: Spool, job_id: str, wait: float, request: Request) -
         code = script_status(status) or 200
         if v.state is not State.DONE and code < 400:
             code = 500
-        return JSONResponse(result, status_code=code, headers=headers)
-    err = record.get("error") or {}
+        return JSONResponse(finite(result), status_code=code, headers=headers)
+    err = record.get("error") or {}  # a dict: `view` makes any other error showable
+    message = err.get("message", "the script failed")
     return JSONResponse(
-        {"status": 500, "message": err.get("message", "the script failed"), "error": err, "job": job_id},
+        finite({"status": 500, "message": message, "error": err, "job": job_id}),
         status_code=500,
         headers=headers,
     )

@@ -13,6 +13,7 @@ from typing import Any
 __all__ = ["register", "cmd_serve", "DEFAULT_PORT"]
 
 DEFAULT_PORT = 8750
+HEADER_TIMEOUT = 10.0  # service.deadline's default, here so that `spool --help` imports no uvicorn
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -31,6 +32,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port must be between 0 and 65535, not {args.port}")
+    if not 0.1 <= args.header_timeout <= 3600:  # also refuses nan and inf
+        raise UsageError(f"--header-timeout must be between 0.1 and 3600 seconds, not {args.header_timeout}")
     sp = Spool(args.spool)
     sp.check()
     token = resolve_token(sp.root, args.host, args.token_file)
@@ -47,8 +50,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         lines.append("  report: /report/")
     sys.stderr.write("\n".join(lines) + "\n")
     sys.stderr.flush()
+    from service.deadline import protocol_with_timeout
+
     config = uvicorn.Config(
         app,
+        http=protocol_with_timeout(args.header_timeout),
         host=args.host,
         port=args.port,
         log_level="warning",
@@ -79,4 +85,11 @@ def register(sub: Any, common: Any) -> None:
         help="file holding the bearer token every request must carry (required off loopback, else generated)",
     )
     p.add_argument("--report", action="store_true", help="also serve the static report at /report/")
+    p.add_argument(
+        "--header-timeout",
+        type=float,
+        default=HEADER_TIMEOUT,
+        metavar="S",
+        help=f"close a connection that sent no whole request head in S seconds (default {HEADER_TIMEOUT:g})",
+    )
     p.set_defaults(func=cmd_serve)

@@ -53,7 +53,9 @@ def house_router(sp: Spool) -> APIRouter:
             format is None and "text/csv" in accept and "application/json" not in accept
         )
         if want_csv:
-            return Response(df.to_csv(index=False), media_type="text/csv; charset=utf-8")
+            from spool.results import to_csv
+
+            return Response(to_csv(df), media_type="text/csv; charset=utf-8")
         rows = json.loads(
             df.to_json(orient="records", date_format="iso", date_unit="us", double_precision=15)
         )

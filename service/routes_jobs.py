@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -18,6 +17,7 @@ from spool.api import Spool
 from spool.errors import NotFound
 from spool.layout import Entry
 from spool.states import State
+from spool.untrusted import loads, read_file
 
 __all__ = ["jobs_router", "LegacyJob", "YAML_TYPES"]
 
@@ -199,16 +199,18 @@ def jobs_router(sp: Spool, sweep_limits: tuple[int, int]) -> APIRouter:
             if entry.state is State.PENDING or not entry.is_folder:
                 break
             try:
-                raw = (entry.path / "metrics.jsonl").read_bytes()
+                raw = read_file(entry.path / "metrics.jsonl")
             except FileNotFoundError:
                 moved = sp.layout.find(job_id)
                 if moved is None or moved.path == entry.path:
                     break
                 entry = moved
                 continue
+            except OSError:  # not a regular file, or unreadable: no metrics to show
+                break
             for line in raw.splitlines():
                 try:
-                    rec = json.loads(line)
+                    rec = loads(line)
                 except (ValueError, RecursionError):
                     continue
                 if isinstance(rec, dict):

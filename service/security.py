@@ -217,7 +217,9 @@ class Guard:
         """`GET <page>?token=...`: set the cookie, and send the browser to the page without the token."""
         assert self.token is not None
         rest = urlencode([(k, v) for k, v in query.items() if k != "token"])
-        location = quote(scope.get("path", "/")) + (f"?{rest}" if rest else "")
+        # one leading slash: `//evil.example/` (or `/\\evil`) would send the browser off this server
+        path = "/" + str(scope.get("path", "/")).lstrip("/\\")
+        location = quote(path) + (f"?{rest}" if rest else "")
         cookie = f"{COOKIE}={self.token}; HttpOnly; SameSite=Strict; Path=/"
         await send(
             {

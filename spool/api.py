@@ -13,10 +13,11 @@ from spool import jobs as _jobs
 from spool.deps import ARCHIVE_DIR, check_after
 from spool.errors import InvalidJob, NotFound, SpoolExists, UsageError
 from spool.layout import JOB_FILE, Entry, Layout
-from spool.model import Job, job_from_dict, parse_job
-from spool.protocol import publish_text
-from spool.settings import SETTINGS_FILE, Settings, load_settings, render_settings
+from spool.model import MAX_JOB_BYTES, Job, job_from_dict, parse_job
+from spool.protocol import publish_new
+from spool.settings import SETTINGS_FILE, Settings, expand_path, load_settings, render_settings
 from spool.states import State
+from spool.untrusted import read_file
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,7 +30,7 @@ _SWEEP_MEMBER = re.compile(r"^(.+)-\d{5}$")
 def resolve_spool_path(path: str | os.PathLike[str] | None = None) -> Path:
     """`path`, else `$SPOOL_DIR`, else `./spool-dir`."""
     chosen = path if path is not None else os.environ.get("SPOOL_DIR") or "spool-dir"
-    return Path(chosen).expanduser().absolute()
+    return expand_path(chosen, "spool folder").absolute()
 
 
 class Spool:
@@ -41,7 +42,7 @@ class Spool:
         self.root = resolve_spool_path(path)
         self.layout = Layout(self.root)
         self._settings: Settings | None = None
-        self._scripts_override = Path(scripts).expanduser().resolve() if scripts else None
+        self._scripts_override = expand_path(scripts, "scripts folder").resolve() if scripts else None
 
     def __repr__(self) -> str:
         return f"Spool({str(self.root)!r})"
@@ -57,14 +58,16 @@ class Spool:
             scripts_value = "scripts"
             (root / "scripts").mkdir(parents=True, exist_ok=True)
         else:
-            target = Path(scripts).expanduser().absolute()
+            target = expand_path(scripts, "scripts folder").absolute()
             if not target.is_dir():
                 raise NotFound("scripts folder does not exist", file=target)
             scripts_value = os.path.relpath(target, root) if not Path(scripts).is_absolute() else str(target)
         layout = Layout(root)
         for d in layout.all_dirs():
             d.mkdir(parents=True, exist_ok=True)
-        publish_text(root / SETTINGS_FILE, render_settings(scripts_value.replace(os.sep, "/")))
+        text = render_settings(scripts_value.replace(os.sep, "/"))
+        if not publish_new(root / SETTINGS_FILE, text.encode()):  # two inits at once: one wins
+            raise SpoolExists("a spool already exists here; not touching it", file=root / SETTINGS_FILE)
         return cls(root)
 
     @property
@@ -87,10 +90,11 @@ class Spool:
         **fields: Any,
     ) -> str:
         """Queue one job: a `Job`, a job dict, or a script name with params and fields."""
+        allow = self.settings.env_allow
         if isinstance(job, str):
-            job = job_from_dict({"script": job, "params": params or {}, **fields})
+            job = job_from_dict({"script": job, "params": params or {}, **fields}, env_allow=allow)
         elif isinstance(job, dict):
-            job = job_from_dict(job)
+            job = job_from_dict(job, env_allow=allow)
         elif params or fields:
             raise UsageError("give params/fields with a script name, not with a Job")
         _jobs.check_script(self.scripts_dir, job)
@@ -101,7 +105,7 @@ class Spool:
 
     def submit_bytes(self, raw: bytes, file: str | None = None) -> str:
         """Validate job file bytes and queue them unchanged (the user's bytes are what is kept)."""
-        job = parse_job(raw, file)
+        job = parse_job(raw, file, env_allow=self.settings.env_allow)
         _jobs.check_script(self.scripts_dir, job, file)
         if job.after:
             try:
@@ -291,10 +295,10 @@ class Spool:
     def validate_file(self, path: Path) -> Job:
         """Parse and check a job file without submitting it."""
         try:
-            raw = path.read_bytes()
+            raw = read_file(path, MAX_JOB_BYTES)
         except OSError as exc:
             raise InvalidJob(f"cannot read ({exc.strerror})", file=path) from None
-        job = parse_job(raw, str(path))
+        job = parse_job(raw, str(path), env_allow=self.settings.env_allow)
         _jobs.check_script(self.scripts_dir, job, str(path))
         return job
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
+import math
 import os
 from pathlib import Path
 from typing import Any
 
 from spool.clock import spool_now
 from spool.layout import Layout
+from spool.untrusted import read_json
 
 __all__ = ["runner_rows", "ALIVE_MIN_SECONDS"]
 
@@ -27,11 +28,17 @@ def runner_rows(runners_dir: Path) -> list[dict[str, Any]]:
     for name in names:
         path = runners_dir / name
         try:
-            doc = json.loads(path.read_bytes())
+            doc = read_json(path, 1 << 20)  # the folder's text: a FIFO, a surrogate, any shape
             age = now - path.stat().st_mtime
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             continue
-        beat = float(doc.get("heartbeat_seconds") or 5)
+        if not isinstance(doc, dict):  # not a heartbeat any runner wrote
+            doc = {"name": name[:-5], "problem": f"{name} is not a JSON object"}
+        try:
+            beat = float(doc.get("heartbeat_seconds") or 5)
+        except (TypeError, ValueError):
+            beat = 5.0
+        beat = beat if math.isfinite(beat) else 5.0
         doc["age"] = round(age, 1)
         doc["alive"] = doc.get("status") != "stopped" and age < max(ALIVE_MIN_SECONDS, 3 * beat)
         rows.append(doc)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from dataclasses import dataclass, field
@@ -12,8 +11,8 @@ from typing import Any
 
 from spool.errors import InvalidJob, NotFound, SpoolError
 from spool.ids import is_valid_id, new_id
-from spool.layout import CLAIM_FILE, JOB_FILE, RESULT_FILE, Entry, Layout, resolve_inside
-from spool.model import Job, parse_job
+from spool.layout import CLAIM_FILE, DROPPED, JOB_FILE, RESULT_FILE, Entry, Layout, resolve_inside
+from spool.model import MAX_JOB_BYTES, Job, parse_job
 from spool.protocol import (
     FsOps,
     archive_previous_attempt,
@@ -25,6 +24,7 @@ from spool.protocol import (
     read_claim,
 )
 from spool.states import State
+from spool.untrusted import read_file, read_json
 
 __all__ = [
     "JobView",
@@ -111,7 +111,10 @@ def _finish_failed(layout: Layout, folder: Path, job_id: str, record: dict[str, 
 def reject(layout: Layout, entry: Entry, reason: str, token: str) -> Path | None:
     """Move a pending file that is not a valid job to failed/, its bytes kept, with the reason."""
     dest_id = entry.id if entry.is_job_name else f"invalid-{new_id()}"
-    folder = claim(layout, entry, token, dest_id=dest_id)
+    # a folder that is no job (no id for a name, or no job.json) is kept whole, beside the record
+    alien = entry.is_folder and not (entry.is_job_name and os.path.lexists(entry.path / JOB_FILE))
+    inside = DROPPED if alien else None
+    folder = claim(layout, entry, token, dest_id=dest_id, inside=inside)
     if folder is None:
         return None
     rec = failure_record(dest_id, None, "invalid", reason, original_name=entry.path.name)
@@ -160,7 +163,7 @@ def retry(layout: Layout, job_id: str) -> Path | None:
 
 def _job_dict(path: Path) -> dict[str, Any] | None:
     try:
-        return parse_job(path.read_bytes()).model_dump(mode="json")
+        return parse_job(read_file(path, MAX_JOB_BYTES), env_allow=None).model_dump(mode="json")
     except (OSError, SpoolError):
         return None
 
@@ -253,23 +256,42 @@ def _created_from_id(job_id: str) -> str | None:
         return None
 
 
+def _result_record(entry: Entry) -> dict[str, Any] | None:
+    """A finished job's result.json, made safe to show; a missing or odd one is described
+    (a failed job always has an error to show, a done one keeps None: its result is unknown)."""
+    try:
+        rec = read_json(entry.path / RESULT_FILE)
+        problem = None if isinstance(rec, dict) else "result.json is not a JSON object"
+    except FileNotFoundError:
+        rec, problem = None, "no result.json"
+    except OSError as exc:
+        rec, problem = None, f"cannot read result.json: {exc.strerror}"
+    except (ValueError, RecursionError):
+        rec, problem = None, "result.json is not valid JSON"
+    if problem is None:
+        err = rec.get("error")
+        if err is not None and not isinstance(err, dict):  # a hand-made record: keep it showable
+            rec["error"] = {"kind": "unknown", "message": str(err)}
+        return rec
+    if entry.state is State.FAILED:
+        return {"error": {"kind": "unknown", "message": problem}}
+    return None
+
+
 def view(entry: Entry, *, with_result: bool = True) -> JobView:
     """Read one entry's job (and result, claim) from disk; unreadable parts are reported, not raised."""
     v = JobView(entry.id, entry.state, entry.path, created=_created_from_id(entry.id))
     try:
-        raw = entry.job_file.read_bytes()
-        v.job = parse_job(raw).model_dump(mode="json")
+        raw = read_file(entry.job_file, MAX_JOB_BYTES)
+        v.job = parse_job(raw, env_allow=None).model_dump(mode="json")
     except SpoolError as exc:
         v.problem = exc.message
     except OSError as exc:
         v.problem = f"cannot read job file: {exc.strerror}"
     if entry.is_folder and with_result:
         if entry.state in (State.DONE, State.FAILED):
-            try:
-                v.result = json.loads((entry.path / RESULT_FILE).read_bytes())
-            except (OSError, ValueError):
-                if entry.state is State.FAILED:
-                    v.result = {"error": {"kind": "unknown", "message": "no result.json"}}
+            v.result = _result_record(entry)
+
         if entry.state is State.CLAIMED and (entry.path / CLAIM_FILE).exists():
             v.claim = read_claim(entry.path)
     return v

@@ -22,6 +22,7 @@ __all__ = [
     "JOB_FILE",
     "RESULT_FILE",
     "CLAIM_FILE",
+    "DROPPED",
     "resolve_inside",
     "listed_name",
 ]
@@ -32,6 +33,8 @@ RESULT_FILE = "result.json"
 CLAIM_FILE = "claim.json"
 #: the folder in a job folder that survives attempts and machines (`SPOOL_CHECKPOINT_DIR`)
 CHECKPOINT_DIR = "checkpoint"
+#: in a failed/ folder: a dropped folder that was not a job (its name was no id), kept whole
+DROPPED = "dropped"
 _IGNORED_SUFFIXES = (".tmp", ".part", ".swp", "~", ".crdownload", ".partial")
 
 
@@ -60,7 +63,7 @@ class Entry:
 
     @property
     def is_job_name(self) -> bool:
-        """False for a pending file that cannot be a job as named (bad id, or not `.json`)."""
+        """False for a pending entry that cannot be a job as named (bad id, or a file not `.json`)."""
         if not is_valid_id(self.id):
             return False
         return self.is_folder or self.path.name.endswith(".json")
@@ -153,10 +156,8 @@ class Layout:
         """The job id a directory name stands for (see `entry_from_name`), or None."""
         if is_ignored_name(name):
             return None
-        if state is State.PENDING:
-            if is_dir:
-                return name if is_valid_id(name) else None
-            return name[:-5] if name.endswith(".json") else name
+        if state is State.PENDING:  # a name that is no id is kept too, to be rejected
+            return name[:-5] if not is_dir and name.endswith(".json") else name
         if state is State.CLAIMED:
             job_id, sep, token = listed_name(name).partition(TOKEN_SEP)
             if not sep or not token:
@@ -221,6 +222,6 @@ class Layout:
                 return e
         for state in (State.DONE, State.FAILED):
             p = self.state_dir(state) / job_id
-            if (p / JOB_FILE).exists():
+            if (p / JOB_FILE).exists() or (state is State.FAILED and (p / DROPPED).is_dir()):
                 return Entry(job_id, state, p)
         return None

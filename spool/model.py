@@ -7,7 +7,9 @@ Unknown fields are errors naming the field. The original system's shape
 from __future__ import annotations
 
 import json
+import math
 import re
+from collections.abc import Collection
 from enum import Enum
 from pathlib import PurePosixPath
 from typing import Any
@@ -35,7 +37,9 @@ __all__ = [
     "parse_job",
     "job_from_dict",
     "check_relative_path",
+    "env_refused",
     "LEGACY_KEYS",
+    "ENV_REFUSED_PREFIXES",
 ]
 
 LEGACY_KEYS = frozenset({"scriptName", "jobParameters", "scriptsPath"})
@@ -47,6 +51,11 @@ _LABEL_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 MAX_LABELS = 64
 MAX_LABEL_VALUE = 200
 MAX_AFTER = 10_000
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+#: `env` names no job may set unless spool.toml's `env_allow` names them (SPOOL_* never):
+#: they choose the interpreter, its modules or the loader, or forge the runner's own variables.
+ENV_REFUSED_PREFIXES = ("PYTHON", "LD_", "DYLD_", "SPOOL_")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _REV = re.compile(r"^(?!.*\.\.)(?!.*@\{)[A-Za-z0-9_][A-Za-z0-9._/~^-]{0,199}$")
 
 
@@ -177,15 +186,31 @@ class Job(BaseModel):
 
     @field_validator("env")
     @classmethod
-    def _env_names(cls, v: dict[str, str]) -> dict[str, str]:
+    def _env_names(cls, v: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        allow = (info.context or {}).get("env_allow", ())
         for key, val in v.items():
-            if not key or "=" in key or "\x00" in key or "\x00" in val:
+            if not _ENV_NAME.match(key) or "\x00" in val:
                 raise ValueError(f"bad environment variable name or value: {key!r}")
+            if allow is not None and env_refused(key, allow):
+                raise ValueError(
+                    f"{key} may not be set by a job (PYTHON*, LD_*, DYLD_* and SPOOL_* choose what runs;"
+                    " the spool's owner can allow a name in spool.toml's env_allow, SPOOL_* never)"
+                )
         return v
 
     def to_file_dict(self) -> dict[str, Any]:
         """The job as written to a file: defaults left out so files stay short."""
         return self.model_dump(mode="json", exclude_defaults=True)
+
+
+def env_refused(name: str, allow: Collection[str] = ()) -> bool:
+    """True when a job may not set the environment variable `name` (see ENV_REFUSED_PREFIXES).
+
+    Compared in upper case: Windows reads names without regard to case."""
+    upper = name.upper()
+    if upper.startswith("SPOOL_"):
+        return True
+    return upper.startswith(ENV_REFUSED_PREFIXES) and name not in allow
 
 
 class LegacyJob(BaseModel):
@@ -235,51 +260,91 @@ def _explain(err: ValidationError) -> tuple[str, str]:
     return field, first["msg"].removeprefix("Value error, ")
 
 
-def _too_deep(value: Any, limit: int) -> bool:
-    stack = [(value, 1)]
+def _first_bad_value(key: str, value: Any, limit: int) -> tuple[str, str] | None:
+    """(field, reason) of the first value no job may hold, or None.
+
+    Refused anywhere in a job: nesting deeper than `limit`; a lone surrogate in a string or a
+    key (valid JSON, but not text: it cannot reach a script, a CSV or a web page); and NaN or
+    an infinity (`1e400` parses as one): JSON has no such numbers, so a job holding one would
+    run with a value its own record could not keep."""
+    stack: list[tuple[Any, str, int]] = [(value, key, 1)]
     while stack:
-        v, depth = stack.pop()
-        children = v.values() if isinstance(v, dict) else v if isinstance(v, list) else None
-        if children is None:
-            continue
-        if depth > limit:
-            return True
-        stack.extend((c, depth + 1) for c in children)
-    return False
+        v, where, depth = stack.pop()
+        if isinstance(v, str):
+            if _LONE_SURROGATE.search(v):
+                return where, "holds a lone surrogate (\\ud800-\\udfff), which is not text"
+        elif isinstance(v, float):
+            if not math.isfinite(v):
+                return where, f"{json.dumps(v)} is not a finite number (JSON has no NaN or Infinity)"
+        elif isinstance(v, (dict, list)):
+            if depth > limit:  # named by its field: the path itself would be the long part
+                return key, f"nested more than {limit} levels deep"
+            items = v.items() if isinstance(v, dict) else enumerate(v)
+            for k, child in items:
+                if isinstance(k, str) and _LONE_SURROGATE.search(k):
+                    return where, "has a key holding a lone surrogate, which is not text"
+                stack.append((child, f"{where}.{k}", depth + 1))
+    return None
 
 
-def job_from_dict(data: Any, file: str | None = None) -> Job:
-    """Validate a dict as a job; raise `InvalidJob` naming the file and the field."""
+def job_from_dict(data: Any, file: str | None = None, *, env_allow: Collection[str] | None = ()) -> Job:
+    """Validate a dict as a job; raise `InvalidJob` naming the file and the field.
+
+    `env_allow`: the `env` names spool.toml allows beyond the rule (see `env_refused`); None
+    skips the env-name rule, for showing a job already in the folder (it was checked on entry)."""
     if not isinstance(data, dict):
         raise InvalidJob("a job must be a JSON object", file=file)
     for key, value in data.items():
-        if _too_deep(value, MAX_JOB_DEPTH):
-            raise InvalidJob(f"nested more than {MAX_JOB_DEPTH} levels deep", file=file, field=str(key))
+        bad = _first_bad_value(str(key), value, MAX_JOB_DEPTH)
+        if bad is None and _LONE_SURROGATE.search(str(key)):
+            bad = ("job", "has a field name holding a lone surrogate, which is not text")
+        if bad is not None:
+            raise InvalidJob(bad[1], file=file, field=bad[0])
     if "scriptName" in data:
         try:
             data = _legacy_to_job(data)
         except InvalidJob as exc:
             raise InvalidJob(exc.message, file=file, field=exc.field) from None
     try:
-        return Job.model_validate(data)
+        return Job.model_validate(data, context={"env_allow": env_allow})
     except ValidationError as err:
         field, msg = _explain(err)
         cls = PathEscape if field in ("script", "inputs") or field.startswith("inputs.") else InvalidJob
         raise cls(msg, file=file, field=field) from None
 
 
-def parse_job(raw: bytes, file: str | None = None) -> Job:
-    """Parse the bytes of a job file."""
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return out
+
+
+def parse_job(raw: bytes, file: str | None = None, *, env_allow: Collection[str] | None = ()) -> Job:
+    """Parse the bytes of a job file (a key given twice is refused: which one was meant?)."""
     if len(raw) > MAX_JOB_BYTES:
         raise InvalidJob(f"job file is {len(raw)} bytes; the limit is {MAX_JOB_BYTES}", file=file)
     try:
-        data = json.loads(raw.decode("utf-8-sig"))  # a BOM (old Notepad) is fine
+        data = json.loads(raw.decode("utf-8-sig"), object_pairs_hook=_no_duplicates)  # a BOM is fine
     except UnicodeDecodeError:
         raise InvalidJob("not UTF-8 text", file=file) from None
     except RecursionError:
         raise InvalidJob("JSON nested too deeply", file=file) from None
+    except _DuplicateKey as dup:
+        key = dup.key.encode("utf-8", "backslashreplace").decode()
+        raise InvalidJob(f"the key {key!r} is given twice", file=file, field=key) from None
     except json.JSONDecodeError as exc:
         raise InvalidJob(
             f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})", file=file
         ) from None
-    return job_from_dict(data, file)
+    return job_from_dict(data, file, env_allow=env_allow)

@@ -19,6 +19,7 @@ from typing import Any
 from spool.errors import StorageError
 from spool.layout import CHECKPOINT_DIR, CLAIM_FILE, JOB_FILE, RESULT_FILE, TOKEN_SEP, Entry, Layout
 from spool.states import State, can_move
+from spool.untrusted import read_json
 
 __all__ = [
     "FsOps",
@@ -320,6 +321,7 @@ def claim(
     *,
     dest_id: str | None = None,
     kit: Path | None = None,
+    inside: str | None = None,
     fs: FsOps = _DEFAULT_FS,
 ) -> Path | None:
     """Take a pending job with one rename into `claimed/<id>@<token>/`; None if another runner won.
@@ -327,11 +329,13 @@ def claim(
     A fresh job (`pending/<id>.json`) is renamed into a runner-unique folder made first (or,
     given a `kit`, a folder the runner made earlier, renamed into place: no inode is created
     here; a lost claim renames it back to `kit`); a requeued job (`pending/<id>/`) is renamed
-    as a whole. Either way the source vanishes, so exactly one claimer succeeds.
+    as a whole. Either way the source vanishes, so exactly one claimer succeeds. With `inside`,
+    the entry (a file or a folder) is renamed into a fresh folder under that name instead: a
+    folder that is not a job is rejected so, its contents kept as they were.
     """
     assert entry.state is State.PENDING
     folder = layout.state_dir(State.CLAIMED) / f"{dest_id or entry.id}{TOKEN_SEP}{token}"
-    if entry.is_folder:
+    if entry.is_folder and inside is None:
         target, src = folder, entry.path
     else:
         if kit is not None:
@@ -347,11 +351,11 @@ def claim(
                 pass
             except OSError as exc:
                 raise _storage_error(exc, folder) from None
-        target, src = folder / JOB_FILE, entry.path
+        target, src = folder / (inside or JOB_FILE), entry.path
     try:
         fs.rename(src, target)
     except OSError as exc:
-        if not _exists(folder / JOB_FILE):  # really lost (or never happened): tidy our folder
+        if not _exists(folder / (inside or JOB_FILE)):  # really lost (or never happened): tidy
             if kit is not None and not entry.is_folder:
                 _tidy_kit(folder, kit, fs)
             else:
@@ -482,8 +486,8 @@ def take_over(
 
 def read_claim(folder: Path) -> dict[str, Any] | None:
     try:
-        data = json.loads((folder / CLAIM_FILE).read_bytes())
-    except (OSError, ValueError):
+        data = read_json(folder / CLAIM_FILE, 1 << 20)  # written by a runner, read as untrusted
+    except (OSError, ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
 

@@ -34,7 +34,6 @@ flatten into flat dicts and one DataFrame built from them. No per-row pandas wor
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from typing import TYPE_CHECKING, Any
@@ -43,12 +42,13 @@ from spool.errors import NotFound, UsageError
 from spool.ids import is_valid_id
 from spool.layout import JOB_FILE, RESULT_FILE, Layout, is_ignored_name
 from spool.states import State
+from spool.untrusted import loads, read_file
 from spool.where import Filter
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["load_results", "load_metrics", "FIXED_COLUMNS", "METRICS_FILE"]
+__all__ = ["load_results", "load_metrics", "to_csv", "FIXED_COLUMNS", "METRICS_FILE"]
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -75,27 +75,14 @@ _NUMERIC = ("duration", "attempt", "interruptions", "exit_code")
 _TIMES = ("started", "ended")
 _GIT_KEYS = ("commit", "branch", "dirty")
 _STATES = {None: (State.DONE, State.FAILED), "done": (State.DONE,), "failed": (State.FAILED,)}
-_FIRST_CHUNK = 1 << 16
 
 
 def _read(path: str) -> bytes | None:
-    """A whole file by raw `os.read` (no buffered file object); None if it cannot be read."""
+    """A whole regular file (see `spool.untrusted.read_file`); None if it cannot be read."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        return read_file(path)
     except OSError:
         return None
-    try:
-        data = os.read(fd, _FIRST_CHUNK)
-        if len(data) == _FIRST_CHUNK:
-            parts = [data]
-            while chunk := os.read(fd, 1 << 20):
-                parts.append(chunk)
-            data = b"".join(parts)
-        return data
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
 
 
 def _load_dict(path: str) -> dict[str, Any] | None:
@@ -103,7 +90,7 @@ def _load_dict(path: str) -> dict[str, Any] | None:
     if raw is None:
         return None
     try:
-        obj = json.loads(raw)
+        obj = loads(raw)
     except (ValueError, RecursionError):
         return None
     return obj if isinstance(obj, dict) else None
@@ -127,10 +114,10 @@ def _job_from_file(folder: str) -> dict[str, Any] | None:
     from spool.model import parse_job
 
     try:
-        return parse_job(raw).model_dump(mode="json")
+        return parse_job(raw, env_allow=None).model_dump(mode="json")
     except SpoolError:
         try:
-            data = json.loads(raw)
+            data = loads(raw)
         except (ValueError, RecursionError):
             return {}
         return data if isinstance(data, dict) else {}
@@ -333,7 +320,7 @@ def _metric_rows(job_id: str, folder: str, rows: list[dict[str, Any]], seen: dic
         return
     for step, line in enumerate(raw.splitlines()):
         try:
-            rec = json.loads(line)
+            rec = loads(line)
         except (ValueError, RecursionError):
             continue  # blank, or a line still being written
         if type(rec) is not dict:
@@ -385,3 +372,28 @@ def load_metrics(layout: Layout, job_or_sweep: str) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame({"id": pd.Series([], dtype=object), "step": pd.Series([], dtype="int64")})
     return pd.DataFrame(rows, columns=list(seen))
+
+
+#: a spreadsheet takes a cell starting with one of these as a formula (OWASP's list)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _defused(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def to_csv(df: pd.DataFrame) -> str:
+    """`df` as CSV text, safe to open in a spreadsheet: a text cell (or a column name) that
+    starts with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`, as
+    spreadsheet users expect (`=HYPERLINK(...)` from a job's name stays text). Numbers are
+    written as numbers: `-0.5` is not text and is left alone."""
+    import pandas as pd
+
+    out = df.copy()
+    for col in out.columns:
+        if not (pd.api.types.is_numeric_dtype(out[col]) or pd.api.types.is_datetime64_any_dtype(out[col])):
+            out[col] = out[col].map(_defused).astype(object)
+    out.columns = [_defused(str(c)) for c in out.columns]
+    return str(out.to_csv(index=False))

@@ -112,7 +112,9 @@ def cmd_results(args: argparse.Namespace) -> int:
         df = df.head(args.limit)
     df = df[cols]
     if args.csv:
-        df.to_csv(sys.stdout, index=False)
+        from spool.results import to_csv
+
+        sys.stdout.write(to_csv(df))
         return 0
     if args.json:
         sys.stdout.write(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from typing import Any
@@ -56,10 +57,14 @@ def cmd_runners(args: argparse.Namespace) -> int:
         return 0
     table = []
     for r in rows:
-        caps = r.get("capabilities") or {}
+        caps = r.get("capabilities")
+        caps = caps if isinstance(caps, dict) else {}  # a heartbeat is the folder's text: any shape
         live = "alive" if r["alive"] else ("stopped" if r.get("status") == "stopped" else "gone")
         dev = "gpu" if caps.get("gpu") else ("mps" if caps.get("mps") else "cpu")
-        hw = f"{caps.get('cpu_count', '?')} cpu, {caps.get('memory_gb', 0):.0f} GB, {dev}"
+        mem = caps.get("memory_gb", 0)
+        mem_text = f"{mem:.0f}" if isinstance(mem, (int, float)) and math.isfinite(mem) else "?"
+        hw = f"{caps.get('cpu_count', '?')} cpu, {mem_text} GB, {dev}"
+        jobs = r.get("jobs")
         table.append(
             [
                 r.get("name"),
@@ -67,7 +72,7 @@ def cmd_runners(args: argparse.Namespace) -> int:
                 live,
                 f"{r['age']:.0f}s",
                 r.get("status"),
-                ",".join(r.get("jobs") or []),
+                ",".join(str(j) for j in jobs) if isinstance(jobs, list) else "",
                 hw,
             ]
         )
