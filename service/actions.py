@@ -21,7 +21,7 @@ from service.scripts import ScriptInfo, find_script, job_dict_for, validate_para
 from spool.api import Spool
 from spool.errors import InvalidJob, PathEscape, SweepError
 from spool.jobs import JobView
-from spool.layout import Entry
+from spool.layout import Entry, check_write_path
 from spool.model import Job, Requires, check_relative_path, job_from_dict
 from spool.states import State
 
@@ -173,8 +173,9 @@ def validate_job(data: Any, env_allow: Collection[str] = ()) -> Job:
         raise BodyInvalid([{"loc": loc, "msg": exc.message, "type": "invalid_job"}]) from None
 
 
-def _check_argv4_paths(params: dict[str, Any]) -> None:
-    """Spool-relative `dataPath`/`writePath`, and a bare `dataFileName`, or a 400 naming the field."""
+def _check_argv4_paths(sp: Spool, params: dict[str, Any]) -> None:
+    """Spool-relative `dataPath`/`writePath` (one the spool lets a job write into, as the runner
+    checks it), and a bare `dataFileName`, or a 400 naming the field."""
     for key in ("dataPath", "writePath"):
         value = params.get(key)
         if value is None or value == "":
@@ -185,6 +186,11 @@ def _check_argv4_paths(params: dict[str, Any]) -> None:
             check_relative_path(value, key)
         except ValueError as exc:
             raise PathEscape(str(exc), field=key) from None
+        if key == "writePath":
+            try:
+                check_write_path(sp.root, value, sp.scripts_dir)
+            except PathEscape as exc:
+                raise PathEscape(exc.message, field=key) from None
     name = params.get("dataFileName")
     if isinstance(name, str) and ("/" in name or "\\" in name or name in (".", "..") or "\x00" in name):
         raise PathEscape("dataFileName must be a file name, not a path", field="dataFileName")
@@ -196,7 +202,7 @@ def submit_job(sp: Spool, data: Any, raw: bytes | None = None) -> str:
     info = find_script(sp.scripts_dir, job.script)
     del info
     if job.contract.value == "argv4":
-        _check_argv4_paths(job.params)
+        _check_argv4_paths(sp, job.params)
     if raw is not None:
         return sp.submit_bytes(raw)
     return sp.submit(job)
@@ -206,7 +212,7 @@ def submit_script(sp: Spool, info: ScriptInfo, body: Any, options: dict[str, Any
     """Queue the script `info` with the params of a request body (checked against its definition)."""
     params = validate_params(info, body)
     if info.contract == "argv4":
-        _check_argv4_paths(params)
+        _check_argv4_paths(sp, params)
     job = validate_job(job_dict_for(info, params, **options), sp.settings.env_allow)
     return sp.submit(job)
 

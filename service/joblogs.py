@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from spool.api import Spool
 from spool.states import State
+from spool.untrusted import open_regular
 
 __all__ = ["open_log", "read_all", "follow"]
 
@@ -23,10 +24,12 @@ def open_log(sp: Spool, job_id: str, name: str) -> Any:
         if entry is None or entry.state is State.PENDING or not entry.is_folder:
             return None
         try:
-            return open(entry.path / name, "rb")  # noqa: SIM115 - closed by the reader
+            return open_regular(entry.path / name)  # closed by the reader; a FIFO is never opened
         except FileNotFoundError:
             if entry.state is not State.CLAIMED:
                 return None
+        except OSError:  # not a regular file, or unreadable: no log to show
+            return None
     return None
 
 

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from spool import jobs as _jobs
 from spool.deps import ARCHIVE_DIR, check_after
-from spool.errors import InvalidJob, NotFound, SpoolExists, UsageError
-from spool.layout import JOB_FILE, Entry, Layout
-from spool.model import MAX_JOB_BYTES, Job, job_from_dict, parse_job
+from spool.errors import InvalidJob, NotFound, PathEscape, SpoolExists, UsageError
+from spool.layout import JOB_FILE, Entry, Layout, check_write_path
+from spool.model import MAX_JOB_BYTES, Contract, Job, job_from_dict, parse_job
 from spool.protocol import publish_new
 from spool.settings import SETTINGS_FILE, Settings, expand_path, load_settings, render_settings
 from spool.states import State
@@ -97,7 +97,7 @@ class Spool:
             job = job_from_dict(job, env_allow=allow)
         elif params or fields:
             raise UsageError("give params/fields with a script name, not with a Job")
-        _jobs.check_script(self.scripts_dir, job)
+        self._check_paths(job)
         if job.after:
             check_after(self.layout, job.after, job_id=job_id)
         raw = json.dumps(job.to_file_dict(), indent=1).encode() + b"\n"
@@ -106,13 +106,24 @@ class Spool:
     def submit_bytes(self, raw: bytes, file: str | None = None) -> str:
         """Validate job file bytes and queue them unchanged (the user's bytes are what is kept)."""
         job = parse_job(raw, file, env_allow=self.settings.env_allow)
-        _jobs.check_script(self.scripts_dir, job, file)
+        self._check_paths(job, file)
         if job.after:
             try:
                 check_after(self.layout, job.after)
             except InvalidJob as exc:
                 raise InvalidJob(exc.message, file=file, field=exc.field) from None
         return _jobs.publish_job(self.layout, raw)
+
+    def _check_paths(self, job: Job, file: str | None = None) -> None:
+        """The script is in the scripts folder; an argv4 `writePath` is one a job may write into
+        (the runner checks both again: a file dropped by hand comes by neither of these)."""
+        _jobs.check_script(self.scripts_dir, job, file)
+        write = job.params.get("writePath") if job.contract is Contract.ARGV4 else None
+        if isinstance(write, str) and write:
+            try:
+                check_write_path(self.root, write, self.scripts_dir)
+            except PathEscape as exc:
+                raise PathEscape(exc.message, file=file, field=exc.field) from None
 
     # -- look -------------------------------------------------------------------
     def check(self) -> Settings:
@@ -299,7 +310,7 @@ class Spool:
         except OSError as exc:
             raise InvalidJob(f"cannot read ({exc.strerror})", file=path) from None
         job = parse_job(raw, str(path), env_allow=self.settings.env_allow)
-        _jobs.check_script(self.scripts_dir, job, str(path))
+        self._check_paths(job, str(path))
         return job
 
     def rerun(self, job_id: str, *, force: bool = False) -> str:

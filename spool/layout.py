@@ -25,6 +25,8 @@ __all__ = [
     "DROPPED",
     "resolve_inside",
     "listed_name",
+    "check_write_path",
+    "SPOOL_OWN_NAMES",
 ]
 
 TOKEN_SEP = "@"
@@ -77,6 +79,38 @@ class Entry:
         if self.state is State.CLAIMED:
             return self.path.name.partition(TOKEN_SEP)[2]
         return None
+
+
+#: the spool's own names, which no job may write into (argv4's `writePath`): the state folders,
+#: the runners' heartbeats, sweep definitions, pinned diffs, the report, reserved ids, notes,
+#: the archive and the settings
+SPOOL_OWN_NAMES = frozenset(
+    {"pending", "claimed", "done", "failed", "runners", "sweeps", "diffs", "report", "ids", "notes",
+     "archive", "spool.toml"}
+)
+
+
+def check_write_path(root: Path, rel: str, scripts_dir: Path, own: Path | None = None) -> Path:
+    """`root/rel` resolved (symlinks too), refused unless a job may write there.
+
+    Kept: `data/` (the original jobs write beside their data) and the job's own folder `own`,
+    and any folder of the user's in the spool. Refused: the spool itself, the folders and files
+    of `SPOOL_OWN_NAMES`, hidden names (`.serve-token`...), and the scripts folder: a job
+    writing there would make phantom jobs, write into other jobs or change what runs."""
+    what = "params.writePath"
+    target = resolve_inside(root, rel, what)
+    base = root.resolve()
+    if own is not None and (target == own.resolve() or own.resolve() in target.parents):
+        return target
+    scripts = scripts_dir.resolve()
+    if target == scripts or scripts in target.parents:
+        raise PathEscape(f"writePath {rel!r} is inside the scripts folder", field=what)
+    if target == base:
+        raise PathEscape(f"writePath {rel!r} is the spool folder itself; use data/...", field=what)
+    first = target.relative_to(base).parts[0]
+    if first in SPOOL_OWN_NAMES or first.startswith("."):
+        raise PathEscape(f"writePath {rel!r} is inside the spool's own {first}; use data/...", field=what)
+    return target
 
 
 def resolve_inside(base: Path, rel: str, what: str) -> Path:

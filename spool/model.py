@@ -35,6 +35,7 @@ __all__ = [
     "LegacyJob",
     "job_file_schema",
     "parse_job",
+    "decode_job",
     "job_from_dict",
     "check_relative_path",
     "env_refused",
@@ -330,19 +331,29 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def parse_job(raw: bytes, file: str | None = None, *, env_allow: Collection[str] | None = ()) -> Job:
-    """Parse the bytes of a job file (a key given twice is refused: which one was meant?)."""
+def decode_job(raw: bytes, file: str | None = None) -> Any:
+    """The JSON of a job file's bytes, a key given twice refused (which one was meant?).
+
+    Raises `InvalidJob` for a file over the size limit or a duplicate key, and `ValueError`
+    (`UnicodeDecodeError`, `json.JSONDecodeError`) or `RecursionError` when the bytes do not
+    parse: perhaps still being written, which a scanner judges by time."""
     if len(raw) > MAX_JOB_BYTES:
         raise InvalidJob(f"job file is {len(raw)} bytes; the limit is {MAX_JOB_BYTES}", file=file)
     try:
-        data = json.loads(raw.decode("utf-8-sig"), object_pairs_hook=_no_duplicates)  # a BOM is fine
+        return json.loads(raw.decode("utf-8-sig"), object_pairs_hook=_no_duplicates)  # a BOM is fine
+    except _DuplicateKey as dup:
+        key = dup.key.encode("utf-8", "backslashreplace").decode()
+        raise InvalidJob(f"the key {key!r} is given twice", file=file, field=key) from None
+
+
+def parse_job(raw: bytes, file: str | None = None, *, env_allow: Collection[str] | None = ()) -> Job:
+    """Parse and validate the bytes of a job file (see `decode_job` and `job_from_dict`)."""
+    try:
+        data = decode_job(raw, file)
     except UnicodeDecodeError:
         raise InvalidJob("not UTF-8 text", file=file) from None
     except RecursionError:
         raise InvalidJob("JSON nested too deeply", file=file) from None
-    except _DuplicateKey as dup:
-        key = dup.key.encode("utf-8", "backslashreplace").decode()
-        raise InvalidJob(f"the key {key!r} is given twice", file=file, field=key) from None
     except json.JSONDecodeError as exc:
         raise InvalidJob(
             f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})", file=file

@@ -23,9 +23,12 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-__all__ = ["NotRegular", "TooLarge", "read_file", "read_json", "loads", "safe_text", "clean", "finite"]
+__all__ = [
+    "NotRegular", "TooLarge", "read_file", "read_json", "open_regular",
+    "loads", "safe_text", "clean", "finite",
+]
 
 #: a lone-surrogate escape (`\ud800`...`\udfff`) or the raw UTF-8-encoded form json also accepts
 _SUSPECT = re.compile(rb"\\[uU][dD][89a-fA-F]|\xed[\xa0-\xbf]")
@@ -78,6 +81,20 @@ def read_file(path: str | os.PathLike[str], limit: int | None = None) -> bytes:
                 return b"".join(parts)
     finally:
         os.close(fd)
+
+
+def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
+    """`open(path, "rb")` for a regular file only (`NotRegular` otherwise), never blocking on a
+    FIFO: for readers that stream (logs), where `read_file` would hold a whole file."""
+    fd = os.open(path, _FLAGS)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotRegular(path)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def safe_text(text: str) -> str:

@@ -179,14 +179,18 @@ def test_a_fifo_in_the_folder_pins_no_reader(spool_root: Any) -> None:
     (done / "result.json").unlink()
     os.mkfifo(done / "result.json")
     os.mkfifo(done / "metrics.jsonl")
+    os.mkfifo(done / "stdout.log")
     os.mkfifo(sp.root / "runners" / "r.json")
     with _serve(sp) as port:
         for i in range(60):
-            path = ("/jobs", "/results", "/jobs/fifo", "/jobs/j1", "/jobs/j1/metrics", "/runners")[i % 6]
+            path = ("/jobs", "/results", "/jobs/fifo", "/jobs/j1", "/jobs/j1/metrics", "/runners",
+                    "/jobs/j1/logs")[i % 7]
             assert _get(port, path) == (404 if path == "/jobs/fifo" else 200), path  # a FIFO is no job
         assert _get(port, "/status") == 200
     rc, out, err = _cli("--spool", str(sp.root), "ls")
     assert rc == 0 and "not a regular file" in out, err
+    rc, out, err = _cli("--spool", str(sp.root), "logs", "j1")
+    assert rc == 2 and "not a regular file" in err, err
 
 
 # -- 3. a job file over the limit --------------------------------------------------------------

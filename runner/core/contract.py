@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from runner.core.interrupt import checkpoint_env
 from spool.errors import InvalidJob
-from spool.layout import resolve_inside
-from spool.model import Contract, Job
+from spool.layout import check_write_path, resolve_inside
+from spool.model import Contract, Job, env_refused
 
 __all__ = ["Invocation", "build_invocation", "flag_value"]
 
@@ -46,7 +47,7 @@ def _dir_arg(path: Path) -> str:
     return text if text.endswith(os.sep) else text + os.sep
 
 
-def _argv4(job: Job, spool_root: Path, outputs: Path) -> list[str]:
+def _argv4(job: Job, spool_root: Path, outputs: Path, script_dir: Path) -> list[str]:
     p = job.params
     for key in ("dataFileName",):
         if not isinstance(p.get(key, ""), str):
@@ -61,7 +62,7 @@ def _argv4(job: Job, spool_root: Path, outputs: Path) -> list[str]:
             raise InvalidJob(
                 "writePath must be spool-relative (or left out for outputs/)", field="params.writePath"
             )
-        write_dir = resolve_inside(spool_root, write_rel, "params.writePath")
+        write_dir = check_write_path(spool_root, write_rel, script_dir, own=outputs.parent)
         write_dir.mkdir(parents=True, exist_ok=True)
     else:
         write_dir = outputs
@@ -83,8 +84,14 @@ def build_invocation(
     device: str,
     base_env: dict[str, str] | None = None,
     attempt: int = 1,
+    env_allow: Collection[str] = (),
+    scripts_dir: Path | None = None,
 ) -> Invocation:
-    """The argv, environment and stdin for `job` run from `folder` (cwd is its `outputs/`)."""
+    """The argv, environment and stdin for `job` run from `folder` (cwd is its `outputs/`).
+
+    The job's `env` is applied before the runner's own variables, so no job can forge a
+    `SPOOL_*`; and a name that would choose what runs (`PYTHON*`, `LD_*`, `DYLD_*`, unless
+    spool.toml's `env_allow` names it) is refused here too, whoever validated the job."""
     outputs = folder / "outputs"
     outputs.mkdir(exist_ok=True)
     stdin: bytes | None = None
@@ -93,11 +100,15 @@ def build_invocation(
     elif job.contract is Contract.HYDRA:
         tail = [f"{k}={flag_value(v)}" for k, v in job.params.items()]
     elif job.contract is Contract.ARGV4:
-        tail = _argv4(job, spool_root, outputs)
+        tail = _argv4(job, spool_root, outputs, scripts_dir or script.parent)
     else:
         tail = []
         stdin = json.dumps(job.params).encode()
+    refused = sorted(k for k in job.env if env_refused(k, env_allow))
+    if refused:
+        raise InvalidJob(f"{refused[0]} may not be set by a job (it chooses what runs)", field="env")
     env = dict(os.environ if base_env is None else base_env)
+    env.update(job.env)
     env.update(
         {
             "SPOOL_JOB_ID": job_id,
@@ -110,5 +121,4 @@ def build_invocation(
             **checkpoint_env(folder, attempt),
         }
     )
-    env.update(job.env)
     return Invocation([python, str(script), *job.args, *tail], env, stdin, outputs)

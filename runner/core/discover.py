@@ -7,22 +7,21 @@ events on overflow, so the runner always scans too. Parsed jobs are cached by
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import stat
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from spool.errors import SpoolError
 from spool.layout import Entry, Layout
-from spool.model import Job, job_from_dict
+from spool.model import MAX_JOB_BYTES, Job, decode_job, job_from_dict
 from spool.states import State
+from spool.untrusted import NotRegular, TooLarge, read_file
 
 __all__ = ["Candidate", "Scanner", "Watcher"]
 
@@ -67,10 +66,17 @@ class Scanner:
 
     FULL_SCAN_EVERY = 30.0
 
-    def __init__(self, layout: Layout, keep: Callable[[Candidate], bool] | None = None):
+    def __init__(
+        self,
+        layout: Layout,
+        keep: Callable[[Candidate], bool] | None = None,
+        env_allow: Collection[str] = (),
+    ):
         """`keep` (judged once per job file) drops jobs this runner can never take from the
-        list a scan returns: an idle runner then walks none of the 10,000 it cannot run."""
+        list a scan returns: an idle runner then walks none of the 10,000 it cannot run.
+        `env_allow`: spool.toml's exceptions to the job `env` rule."""
         self.layout = layout
+        self.env_allow = env_allow
         self.keep = keep or (lambda cand: True)
         self._cache: dict[tuple[str, int], _Item] = {}
         self._order: list[tuple[tuple[str, int], _Item]] = []  # kept entries, best first
@@ -150,25 +156,25 @@ class Scanner:
         self._had_unsettled = bool(unsettled)
         return self._last
 
-    @staticmethod
-    def _read(entry: Entry) -> Candidate:
+    def _read(self, entry: Entry) -> Candidate:
         if not entry.is_job_name:
             why = "not a job file name (jobs are <id>.json; ids use letters, digits, '.', '_', '-')"
             return Candidate(entry, None, why, settling=True)
-        try:
-            if not stat.S_ISREG(os.stat(entry.job_file).st_mode):  # a FIFO would block the read forever
-                return Candidate(entry, None, "not a regular file (a pipe, socket or device is never a job)")
-            raw = entry.job_file.read_bytes()
+        try:  # a FIFO is never opened blocking, a file over the limit never read (spool.untrusted)
+            raw = read_file(entry.job_file, MAX_JOB_BYTES)
+        except NotRegular:
+            return Candidate(entry, None, "not a regular file (a pipe, socket or device is never a job)")
+        except TooLarge as exc:
+            return Candidate(entry, None, f"job file is {exc.size} bytes; the limit is {exc.limit}")
         except OSError as exc:
             return Candidate(entry, None, f"cannot read: {exc.strerror}", settling=True)
         try:
-            data: Any = json.loads(raw.decode("utf-8-sig"))
-        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-            return Candidate(entry, None, f"not valid JSON: {exc}", settling=True)
-        try:
-            return Candidate(entry, job_from_dict(data, entry.path.name))
-        except SpoolError as exc:
+            data: Any = decode_job(raw, entry.path.name)
+            return Candidate(entry, job_from_dict(data, entry.path.name, env_allow=self.env_allow))
+        except SpoolError as exc:  # it parsed: a duplicate key or an invalid field is final
             return Candidate(entry, None, str(exc))
+        except (ValueError, RecursionError) as exc:
+            return Candidate(entry, None, f"not valid JSON: {exc}", settling=True)
 
 
 class _Inotify:

@@ -42,6 +42,8 @@ class Outcome:
     stderr_tail: str
     stdout_truncated: bool
     stderr_truncated: bool
+    #: the last JSON-object-like line was over MAX_LINE: the result is unknown, never an earlier line
+    overlong_result: bool = False
 
 
 def classify(
@@ -60,6 +62,12 @@ def classify(
                 name = f"signal {-o.exit_code}"
             return "failed", {"kind": "exit", "message": f"killed by {name}"}
         return "failed", {"kind": "exit", "message": f"exit code {o.exit_code}"}
+    if o.overlong_result:
+        return "failed", {
+            "kind": "result_too_long",
+            "message": f"the script's last JSON line is over {MAX_LINE} bytes, the most a result may be;"
+            " it is in stdout.log, and no earlier line stands in for it",
+        }
     if o.result is None:
         return "failed", {"kind": "no_result", "message": "the script printed no JSON object on stdout"}
     status = o.result.get("status")
@@ -144,6 +152,7 @@ class Running:
         self.started = time.monotonic()
         self.kill_deadline: float | None = None
         self.result: dict[str, Any] | None = None
+        self.overlong_result = False
         self.metrics_count = 0
         self._tail = b""
         self._out = _CappedFile(folder / "stdout.log", log_cap, self.fence)
@@ -236,6 +245,7 @@ class Running:
                 except (OSError, ValueError):  # a warm job's status, read and closed already
                     exit_fd = None
             pending = b""
+            skipping = False  # inside a line over MAX_LINE: its tail is never a line of its own
             open_pipes = 2
             tell_at: float | None = None  # once exited: when to tell the loop, pipes still open
             while open_pipes:
@@ -260,16 +270,22 @@ class Running:
                         open_pipes -= 1
                     elif fd == out_fd:
                         self._out.write(chunk)
+                        if skipping:  # the rest of an overlong line: up to its newline, not a line
+                            nl = chunk.find(b"\n")
+                            if nl < 0:
+                                continue
+                            chunk, skipping = chunk[nl + 1 :], False
                         pending += chunk
                         *lines, pending = pending.split(b"\n")
                         for line in lines:
                             self._line(line)
                         if len(pending) > MAX_LINE:
-                            pending = b""  # a line this long is output, not a metrics record
+                            self._overlong(pending)
+                            pending, skipping = b"", True
                     else:
                         self._err.write(chunk)
                         self._tail = (self._tail + chunk)[-TAIL_BYTES:]
-            if pending:
+            if pending and not skipping:
                 self._line(pending)
         finally:  # whatever happened above, the loop must learn that this job is over
             try:
@@ -283,7 +299,17 @@ class Running:
                 self._drained.set()
                 self._on_exit()
 
+    def _overlong(self, head: bytes) -> None:
+        """A stdout line over MAX_LINE: not kept as a record. If it began like a JSON object it
+        may have been the result: until a later record comes, the job cannot end "done" with an
+        earlier line standing in for it (`classify` fails it, kind `result_too_long`)."""
+        if head.lstrip().startswith(b"{"):
+            self.overlong_result = True
+
     def _line(self, line: bytes) -> None:
+        if len(line) > MAX_LINE:
+            self._overlong(line)
+            return
         line = line.strip()
         if not (line.startswith(b"{") and line.endswith(b"}")):
             return
@@ -293,6 +319,7 @@ class Running:
             return
         if isinstance(obj, dict):
             self.result = obj
+            self.overlong_result = False
             self.metrics_count += 1
             self._metrics.write(line + b"\n")
             if self._on_record is not None:
@@ -338,9 +365,10 @@ class Running:
             f.close()
         return Outcome(
             self.proc.returncode,
-            self.result,
+            None if self.overlong_result else self.result,  # never an earlier line for the result
             self.metrics_count,
             self._tail.decode("utf-8", "replace"),
             self._out.dropped > 0,
             self._err.dropped > 0,
+            self.overlong_result,
         )

@@ -100,7 +100,7 @@ class Runner:
         )
         self._warned: set[str] = set()
         self.clock = SpoolClock(self.layout, opts.name)
-        self.scanner = Scanner(self.layout, keep=self._worth_a_look)
+        self.scanner = Scanner(self.layout, keep=self._worth_a_look, env_allow=self.settings.env_allow)
         self._rest: list[Candidate] = []  # the last full scan's candidates not yet tried
         self._rest_until = 0.0
         self.wake = threading.Event()
@@ -313,7 +313,7 @@ class Runner:
             return False
         self.health.ok()
         try:
-            job = parse_job(raw, job_id)
+            job = parse_job(raw, job_id, env_allow=self.settings.env_allow)
         except SpoolError as exc:
             self.writeup.fail_now(folder, job_id, None, "invalid", str(exc), attempt, self.fs)
             return True
@@ -335,6 +335,8 @@ class Runner:
                     device=self.device,
                     base_env=self.base_env,
                     attempt=attempt,
+                    env_allow=self.settings.env_allow,
+                    scripts_dir=self.scripts_dir,
                 )
                 spawn = None
                 if self.warm is not None:  # a fork of the warm server, or cold with the reason

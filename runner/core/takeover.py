@@ -94,7 +94,7 @@ class Expiry:
         if mine is None:
             return False
         try:
-            job = parse_job((mine / JOB_FILE).read_bytes(), job_id)
+            job = parse_job((mine / JOB_FILE).read_bytes(), job_id, env_allow=None)  # a record only
         except SpoolError:
             job = None
         attempt = int(old.get("attempt") or 1)

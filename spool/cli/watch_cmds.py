@@ -10,6 +10,7 @@ from typing import Any
 
 from spool.cli.output import print_json, print_table
 from spool.errors import NotFound
+from spool.untrusted import open_regular
 
 __all__ = ["register"]
 
@@ -30,7 +31,11 @@ def cmd_logs(args: argparse.Namespace) -> int:
             raise NotFound(f"no {name} for job {args.id}", file=view.path)
         time.sleep(0.1)
     out = sys.stdout.buffer
-    with open(path, "rb") as f:  # the open file follows the folder when the job moves to done/
+    try:
+        f = open_regular(path)  # a FIFO or device in its place is never read
+    except OSError as exc:
+        raise NotFound(f"cannot read {name} ({exc.strerror})", file=view.path) from None
+    with f:  # the open file follows the folder when the job moves to done/
         while True:
             chunk = f.read(1 << 16)
             if chunk:

@@ -36,7 +36,7 @@ value = st.recursive(
     max_leaves=10,
 )
 env_name = st.text(alphabet=string.ascii_uppercase + "_", min_size=1, max_size=8).filter(
-    lambda k: not k.startswith(("PYTHON", "LD_")) and k not in ("PATH", "HOME")
+    lambda k: not k.startswith(("PYTHON", "LD_", "DYLD_", "SPOOL_")) and k not in ("PATH", "HOME")
 )
 valid_job = st.fixed_dictionaries(
     {"script": st.just("fz.py")},
@@ -163,9 +163,31 @@ EDGES = {
     "number.json": b"12",
     "utf16.json": '{"script": "fz.py"}'.encode("utf-16"),
     "over-limit.json": b'{"script": "fz.py", "params": {"x": "' + b"a" * MAX_JOB_BYTES + b'"}}',
+    "nan-param.json": b'{"script": "fz.py", "params": {"x": NaN}}',
+    "huge-float-param.json": b'{"script": "fz.py", "params": {"x": [1e400]}}',
+    "surrogate-key.json": b'{"script": "fz.py", "params": {"\\ud800": 1}}',
+    "dup-param.json": b'{"script": "fz.py", "params": {"a": 1, "a": 2}}',
+    "env-pythonpath.json": b'{"script": "fz.py", "env": {"PYTHONPATH": "/tmp"}}',
+    "env-spool.json": b'{"script": "fz.py", "env": {"SPOOL_JOB_ID": "x"}}',
+    "formula-name.json": b'{"script": "fz.py", "name": "=HYPERLINK(\\"http://x\\")"}',
 }
 
 files = st.lists(st.tuples(name, suffix, content), min_size=BATCH // 2, max_size=BATCH)
+
+
+def readers_survive(sp: Any) -> None:
+    """After the storm every reader still reads the spool: the CLI's (a strict UTF-8 pipe), the
+    report's; none prints a traceback (issue 19)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).parent / "spool"
+    for verb in (["ls"], ["ls", "--json"], ["status"], ["results", "--all"], ["results", "--all", "--csv"],
+                 ["results", "--all", "--json"], ["report", "--output", str(sp.root.parent / "fz-report")]):
+        res = subprocess.run([str(exe), "--spool", str(sp.root), *verb], capture_output=True, timeout=600,
+                             env={**os.environ, "PYTHONIOENCODING": "utf-8:strict"})
+        assert res.returncode == 0 and b"Traceback" not in res.stderr, (verb, res.stderr[-2000:])
 
 
 @pytest.mark.slow
@@ -223,6 +245,7 @@ def test_fuzzed_job_files_never_crash_the_runner(scenario):
 
     drop_batch()
     runners.stop_all()
+    readers_survive(sp)
     v = scenario.check(sp, submitted, remain=remain)
     assert v.done + v.failed == len(submitted) - len(remain)
     scenario.figures(
