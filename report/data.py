@@ -18,6 +18,7 @@ import pandas as pd
 import yaml
 
 from spool.layout import Layout
+from spool.untrusted import clean, read_file
 
 __all__ = [
     "SweepDef",
@@ -84,8 +85,7 @@ def read_sweep_defs(layout: Layout) -> dict[str, SweepDef]:
             sid = de.name[:-5]
             try:
                 st = de.stat()
-                with open(de.path, "rb") as f:
-                    doc = yaml.safe_load(f)
+                doc = clean(yaml.safe_load(read_file(de.path, 1 << 20)))  # regular files only
             except (OSError, yaml.YAMLError):
                 doc, st = None, None
             out[sid] = SweepDef(sid, doc if isinstance(doc, dict) else {}, st.st_mtime_ns if st else 0)

@@ -6,7 +6,6 @@ with each job's metrics lines handed over as plain columns (no pandas per page).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -19,6 +18,7 @@ from spool.errors import SpoolError
 from spool.jobs import view
 from spool.layout import RESULT_FILE, Entry
 from spool.states import State
+from spool.untrusted import read_json
 
 __all__ = ["MAX_OUTPUT_FILES", "Columns", "job_page", "job_curves", "render_batch"]
 
@@ -121,12 +121,12 @@ def _records(jid: str, state: str, folder: Path) -> tuple[dict[str, Any], dict[s
     """The job's result record and its job: from result.json, which holds the job as run; the job
     file is read (and checked) only when the record does not (one read less per page)."""
     try:
-        rec = json.loads((folder / RESULT_FILE).read_bytes())
+        rec = read_json(folder / RESULT_FILE)  # the folder's text, made safe (spool.untrusted)
     except FileNotFoundError:
         if not folder.is_dir():
             raise
         rec = None
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         rec = None
     rec = rec if isinstance(rec, dict) else {}
     if isinstance(rec.get("job"), dict):
