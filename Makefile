@@ -35,7 +35,7 @@ bench: venv
 demo-clean:
 	rm -rf spool-dir/pending/* spool-dir/claimed/* spool-dir/done/* spool-dir/failed/* \
 	       spool-dir/runners/*.json spool-dir/sweeps/*.yaml spool-dir/sweeps/*.json \
-	       spool-dir/report spool-dir/diffs
+	       spool-dir/sweeps/*.slots spool-dir/sweeps/*.stop spool-dir/report spool-dir/diffs
 
 # a real sweep on the bundled spool, two local runners, the best rows, a report
 demo: venv demo-clean

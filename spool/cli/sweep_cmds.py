@@ -81,7 +81,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if args.json:
             print_json({"script": plan.script, "method": "bayes", "adaptive": plan.adaptive, **early})
         else:
-            print(f"a bayes sweep of {plan.script}: points are proposed as results arrive; nothing written")
+            m, cap = plan.adaptive["metric"], plan.adaptive["run_cap"]
+            print(
+                f"a bayes sweep of {plan.script}: {m['name']} ({m['goal']}), run_cap {cap}; points are "
+                "proposed as results arrive; nothing written (--dry-run)"
+            )
             _print_early(early)
         return 0
     if args.dry_run:
