@@ -1,17 +1,16 @@
 """Incremental rebuilds: each finished job's key, the signatures of sweeps and pages, and the manifest.
 
-Before the results are read, every finished job's `result.json` is stat'ed; its key is
-`(state, mtime_ns, size)`. A job page is rewritten only when its key differs from the manifest's
-or the page is missing; a sweep's charts only when the hash of its jobs' keys (plus metric and
-mode) changed, and then each chart only when the digest of its own data changed (see
-`charts.spec`); a sweep page also when its progress changed. Stat-before-read makes the manifest
-safe: a file that changes after its stat carries a newer key next time, so the page is rebuilt
-then. A job page depends only on the files of its own folder (result, logs, metrics, outputs), so
-its key covers it. The manifest also records a hash of the report's own code, templates and
-static files and where the spool is relative to the report: if either changed, everything is
-rebuilt. The manifest is written last (atomically), so a build that dies midway leaves keys that
-no longer match and the next build redoes those pages.
-"""
+Before the results are read, every finished job's `result.json` is stat'ed; its key is `(state,
+mtime_ns, size)` (the mtime is its notes folder's when that is later). A job page is rewritten
+only when its key differs from the manifest's or the page is missing; a sweep's charts only when
+the hash of its jobs' keys (plus metric and mode) changed, and then each chart only when the
+digest of its own data changed (see `charts.spec`); a sweep page also when its progress changed.
+Stat-before-read makes the manifest safe: a file that changes after its stat carries a newer key
+next time, so the page is rebuilt then. A job page depends only on the files of its own folder
+(result, logs, metrics, outputs) and its notes, so its key covers it. The manifest also records a hash of the
+report's own code, templates and static files and where the spool is relative to the report: if
+either changed, everything is rebuilt. The manifest is written last (atomically), so a build that
+dies midway leaves keys that no longer match and the next build redoes those pages."""
 
 from __future__ import annotations
 
@@ -31,6 +30,7 @@ from report.render import PKG
 from spool.api import Spool
 from spool.ids import is_valid_id
 from spool.layout import RESULT_FILE, is_ignored_name
+from spool.notes import NOTES_DIR
 from spool.states import State
 
 __all__ = [
@@ -150,7 +150,29 @@ def scan_keys(spool: Spool, sweep: str | None) -> dict[str, JobKey]:
                     except OSError:
                         continue
                 keys[name] = (state.value, st.st_mtime_ns, st.st_size)
+    _fold_in_notes(spool, keys)
     return keys
+
+
+def _fold_in_notes(spool: Spool, keys: dict[str, JobKey]) -> None:
+    """A job's page shows its notes (`notes/<id>/`, outside its folder): a job with notes has
+    the later of its result's and its notes folder's mtime in its key, so a new note redoes its
+    page. One listing of `notes/`, one stat per job that has notes."""
+    try:
+        it = os.scandir(spool.root / NOTES_DIR)
+    except OSError:
+        return
+    with it:
+        for de in it:
+            k = keys.get(de.name)
+            if k is None:
+                continue
+            try:
+                mtime = de.stat(follow_symlinks=False).st_mtime_ns
+            except OSError:
+                continue
+            if mtime > k[1]:
+                keys[de.name] = (k[0], mtime, k[2])
 
 
 def finished(df: pd.DataFrame) -> pd.DataFrame:

@@ -17,6 +17,7 @@ from report.render import Renderer, href, log_tail
 from spool.errors import SpoolError
 from spool.jobs import view
 from spool.layout import RESULT_FILE, Entry
+from spool.notes import read_notes
 from spool.states import State
 from spool.untrusted import read_json
 
@@ -24,6 +25,7 @@ __all__ = ["MAX_OUTPUT_FILES", "Columns", "job_page", "job_curves", "render_batc
 
 MAX_OUTPUT_FILES = 200
 JOB_KEYS = (
+    "labels",
     "script",
     "contract",
     "sweep",
@@ -161,6 +163,7 @@ def job_page(renderer: Renderer, jid: str, state: str, sweep: str | None, cols: 
         meta=_meta(job, rec),
         provenance=_flat(rec["provenance"] if isinstance(rec.get("provenance"), dict) else {}),
         curves=job_curves(cols),
+        notes=[(fmt_time(n.get("at")), str(n.get("text", ""))) for n in read_notes(renderer.spool.root, jid)],
         stdout=log_tail(folder / "stdout.log"),
         stderr=stderr if stderr is not None else (error or {}).get("stderr_tail"),
         files=files,

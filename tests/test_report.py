@@ -252,6 +252,18 @@ def test_incremental_pages_equal_a_fresh_build(sp: Spool) -> None:
     assert "0.999" in (sp.root / "report" / "sweeps" / "grid.html").read_text()
 
 
+def test_a_note_redoes_its_job_page(sp: Spool) -> None:
+    """Notes live outside the job folder (`notes/<id>/`); the job's key follows them."""
+    build_report(sp)
+    sp.note("grid-00003", "rerun with more epochs <b>later</b>")
+    _, stats = build(sp)
+    assert stats.jobs_rendered == ["grid-00003"] and not stats.full
+    html = (sp.root / "report" / "jobs" / "grid-00003.html").read_text()
+    assert "rerun with more epochs &lt;b&gt;later&lt;/b&gt;" in html  # text, never HTML
+    _, again = build(sp)
+    assert again.jobs_rendered == []
+
+
 def test_worker_processes_make_the_same_report(sp: Spool) -> None:
     """Charts drawn and job pages written by two worker processes are those of a build without any."""
     one = sp.root / "report-serial"
