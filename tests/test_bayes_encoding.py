@@ -242,3 +242,13 @@ def test_a_small_discrete_space_runs_out_gracefully() -> None:
     runs.append(RunView("j3", 3, "pending", pts[3]))
     again = propose(space, BayesSettings("loss"), runs, sample_seed=0, slot=4)
     assert again.method == "gp" and again.point in pts
+
+
+def test_the_bundled_bayes_example_reads() -> None:
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "spool-dir" / "examples" / "mlp_bayes.yaml"
+    plan = plan_from_wandb(path.read_text(), str(path))
+    assert plan.script == "train_mlp.py" and plan.adaptive is not None
+    assert plan.adaptive["metric"]["name"] == "val_loss" and plan.adaptive["run_cap"] == 12
+    assert (path.parents[2] / "scripts" / "train_mlp.py").is_file()
