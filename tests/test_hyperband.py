@@ -320,3 +320,14 @@ def test_an_ended_job_is_not_read_again_unless_its_folder_changed(tmp_path: Path
     (folder / "metrics.jsonl").write_text('{"loss": 7}\n')
     os.utime(folder, ns=(0, os.stat(folder).st_mtime_ns + 10**9))  # a coarse clock: a clear step
     assert hist.read()["sw-00000"].values == [7.0]
+
+
+def test_a_fifo_named_metrics_jsonl_never_blocks_the_reader(tmp_path: Path) -> None:
+    for state in State:
+        (tmp_path / state.value).mkdir()
+    _job(tmp_path, State.DONE, "sw-00000", [{"loss": 1}])
+    folder = tmp_path / "claimed" / "sw-00001@r1-x"
+    folder.mkdir()
+    os.mkfifo(folder / "metrics.jsonl")
+    found = Histories(Layout(tmp_path), "sw", "loss").read()  # would hang on a blocking open
+    assert found["sw-00000"].values == [1.0] and found["sw-00001"].values == []

@@ -25,6 +25,7 @@ from spool.errors import SpoolError, SweepError
 from spool.layout import Layout
 from spool.sweeps.histories import Histories
 from spool.sweeps.hyperband import Hyperband, Verdict, metric_values
+from spool.untrusted import read_file
 
 __all__ = ["Stopper", "StopperFactory", "MIN_GAP"]
 
@@ -108,8 +109,8 @@ class StopperFactory:
 
     def _read(self, sweep_id: str) -> Hyperband | None:
         path = self._layout.sweeps / f"{sweep_id}.yaml"
-        try:
-            doc = yaml.safe_load(path.read_bytes())
+        try:  # a regular file of at most 4 MB: a FIFO here must not block the runner's loop
+            doc = yaml.safe_load(read_file(path, limit=4 << 20))
         except FileNotFoundError:
             return None  # a job naming a sweep that has no definition: nothing to judge by
         except (OSError, yaml.YAMLError) as exc:

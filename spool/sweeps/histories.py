@@ -18,6 +18,7 @@ from spool.layout import Layout
 from spool.results import METRICS_FILE
 from spool.states import State
 from spool.sweeps.hyperband import metric_values
+from spool.untrusted import open_regular
 
 __all__ = ["Histories", "RunHistory"]
 
@@ -96,25 +97,22 @@ class Histories:
 
     def _read_on(self, run: RunHistory) -> None:
         path = os.path.join(run.folder, METRICS_FILE)
-        try:
-            fd = os.open(path, os.O_RDONLY)
+        try:  # a regular file only: a FIFO named metrics.jsonl never blocks the reader
+            f = open_regular(path)
         except OSError:
-            return  # none yet (a job just claimed), or the job moved on between two looks
-        try:
-            st = os.fstat(fd)
-            inode = (st.st_dev, st.st_ino)
-            if inode != run._inode or st.st_size < run._offset:
-                run.values, run._offset, run._inode = [], 0, inode
-            if st.st_size == run._offset:
+            return  # none yet (a job just claimed), the job moved on between two looks, or a pipe
+        with f:
+            try:
+                st = os.fstat(f.fileno())
+                inode = (st.st_dev, st.st_ino)
+                if inode != run._inode or st.st_size < run._offset:
+                    run.values, run._offset, run._inode = [], 0, inode
+                if st.st_size == run._offset:
+                    return
+                f.seek(run._offset)
+                data = f.read()
+            except OSError:
                 return
-            os.lseek(fd, run._offset, os.SEEK_SET)
-            data = b""
-            while chunk := os.read(fd, 1 << 20):
-                data += chunk
-        except OSError:
-            return
-        finally:
-            os.close(fd)
         end = data.rfind(b"\n") + 1  # only whole lines; the rest is read next time
         records = []
         for line in data[:end].splitlines():

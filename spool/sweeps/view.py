@@ -8,7 +8,6 @@ of now, how many runs reached it and which were stopped there; and each run's pl
 
 from __future__ import annotations
 
-import json
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +16,7 @@ from spool.states import State
 from spool.sweeps.histories import Histories
 from spool.sweeps.hyperband import Hyperband
 from spool.sweeps.store import load_sweep
+from spool.untrusted import read_json
 
 if TYPE_CHECKING:
     from spool.api import Spool
@@ -33,9 +33,8 @@ def stop_record(result: Any) -> dict[str, Any] | None:
 
 
 def _result(folder: str) -> Any:
-    try:
-        with open(os.path.join(folder, RESULT_FILE), "rb") as f:
-            return json.loads(f.read())
+    try:  # a regular file only, never over 16 MB (spool.untrusted)
+        return read_json(os.path.join(folder, RESULT_FILE), limit=16 << 20)
     except (OSError, ValueError, RecursionError):
         return None
 
