@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from report.attempts import timeline
 from report.charts.inline_svg import svg_curve
 from report.data import flatten, fmt, fmt_duration, fmt_time
 from report.render import Renderer, href, log_tail
@@ -76,7 +77,7 @@ def _meta(job: dict[str, Any], rec: dict[str, Any]) -> list[tuple[str, str]]:
             meta.append((k, fmt_time(rec.get(k)) if k in ("started", "ended") else fmt(rec.get(k))))
     if rec.get("duration") is not None:
         meta.append(("duration", f"{fmt_duration(rec['duration'])} ({fmt(rec['duration'])} s)"))
-    for k in ("attempt", "exit_code", "metrics_count", "logs_truncated"):
+    for k in ("attempt", "interruptions", "exit_code", "metrics_count", "logs_truncated", "checkpoint_bytes"):
         if rec.get(k) is not None:
             meta.append((k, fmt(rec.get(k))))
     prov = rec["provenance"] if isinstance(rec.get("provenance"), dict) else {}
@@ -164,6 +165,7 @@ def job_page(renderer: Renderer, jid: str, state: str, sweep: str | None, cols: 
         provenance=_flat(rec["provenance"] if isinstance(rec.get("provenance"), dict) else {}),
         curves=job_curves(cols),
         notes=[(fmt_time(n.get("at")), str(n.get("text", ""))) for n in read_notes(renderer.spool.root, jid)],
+        attempts=timeline(rec),
         stdout=log_tail(folder / "stdout.log"),
         stderr=stderr if stderr is not None else (error or {}).get("stderr_tail"),
         files=files,

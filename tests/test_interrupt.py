@@ -145,6 +145,19 @@ def test_second_signal_gives_the_stop_notice_and_requeues_without_a_retry(sp: Sp
         json.loads((sp.get(jid).path / "checkpoint" / "attempt-2.json").read_text())["SPOOL_RESUMED"] == "1"
     )
     assert done["checkpoint_bytes"] > 0
+    shown = subprocess.run([str(BIN), "--spool", str(sp.root), "show", jid], capture_output=True, text=True)
+    assert "attempts: 2 (1 interrupted)" in shown.stdout, shown.stdout
+    assert "  1: interrupted (stopped) on " in shown.stdout
+    row = Spool(sp.root).results().set_index("id").loc[jid]
+    assert row["interruptions"] == 1 and row["hosts"]
+    # the report's job page draws the two pieces on the run's timeline
+    from report.build import build_report
+
+    index = build_report(Spool(sp.root), processes=0)
+    page = (index.parent / "jobs" / f"{jid}.html").read_text()
+    assert page.count('class="attempt-piece state-interrupted"') == 1
+    assert page.count('class="attempt-piece state-done"') == 1
+    assert "2, 1 interrupted, on 1 machine" in page
 
 
 def test_a_script_ignoring_the_notice_is_killed_after_its_stop_grace(sp: Spool) -> None:
