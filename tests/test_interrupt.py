@@ -316,3 +316,30 @@ def test_a_job_paused_longer_than_the_lease_is_handed_back_not_held(sp: Spool) -
     assert rec["state"] == "interrupted" and rec["error"]["kind"] == "paused", rec
     assert json.loads((sp.get(jid).path / "checkpoint" / "saved").read_text()) == {"stop_file": True}
     r.reaper.close()
+
+
+def test_a_checkpoint_that_fills_the_share_fails_saying_the_share_is_full(tmp_path: Path) -> None:
+    """The spool on an 8 MB tmpfs; the script's checkpoint save runs out of room (ENOSPC), it
+    removes its temp file and fails: the error names the full share, kind disk_full."""
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    r = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mnt)], capture_output=True, text=True
+    )
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {r.stderr.strip()}")
+    try:
+        sp = Spool.init(mnt / "spool")
+        (sp.scripts_dir / "hog.py").write_text(
+            "import os\ntmp = os.path.join(os.environ['SPOOL_CHECKPOINT_DIR'], 'state.tmp')\n"
+            "try:\n    with open(tmp, 'wb') as f:\n        while True:\n            f.write(b'x' * 65536)\n"
+            "finally:\n    os.unlink(tmp)\n"
+        )
+        jid = sp.submit("hog.py")
+        runner(sp)
+        rec = record(sp, jid)
+        assert rec["state"] == "failed" and rec["error"]["kind"] == "disk_full", rec["error"]
+        assert "the share holding the job folder was full" in rec["error"]["message"]
+        assert "exit code 1" in rec["error"]["message"]
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)

@@ -103,15 +103,18 @@ def checkpoint_env(folder: Path, attempt: int) -> dict[str, str]:
     }
 
 
-def share_full_note(folder: Path) -> str | None:
-    """A sentence for a failure when the share holding `folder` is (nearly) full, else None."""
+def share_full_note(folder: Path, stderr_tail: str = "") -> str | None:
+    """A sentence for a failure when the share holding `folder` is (nearly) full, or the script
+    said it found it full (ENOSPC: "No space left on device"), else None."""
     try:
-        free = shutil.disk_usage(folder).free
+        free: int | None = shutil.disk_usage(folder).free
     except OSError:
+        free = None
+    said = "No space left on device" in stderr_tail or "[Errno 28]" in stderr_tail
+    if not said and (free is None or free >= FULL_SHARE):
         return None
-    if free >= FULL_SHARE:
-        return None
+    left = f"{free} bytes free now" if free is not None else "free space unknown"
     return (
-        f"the share holding the job folder is full ({free} bytes free): its checkpoint folder "
-        "and outputs could not be written"
+        f"the share holding the job folder was full ({left}): its checkpoint folder ({CHECKPOINT_DIR}/) "
+        "and outputs could not be written; free space on the spool and retry"
     )

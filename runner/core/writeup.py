@@ -156,7 +156,7 @@ class WriteUp:
         if slot.early_stop is not None:  # stopped by early termination: done, not failed
             state, error = "done", None
         elif state != "done" and not (slot.cancelled or slot.timed_out):
-            state, error = self._not_its_fault(slot, outcome.exit_code, state, error)
+            state, error = self._not_its_fault(slot, outcome, state, error)
         if error is not None:
             error["stderr_tail"] = outcome.stderr_tail[-2000:]
         slot.record = {
@@ -183,19 +183,19 @@ class WriteUp:
         return self.finish(slot, state, error, fs)
 
     def _not_its_fault(
-        self, slot: Slot, exit_code: int | None, state: str, error: dict[str, Any] | None
+        self, slot: Slot, outcome: Outcome, state: str, error: dict[str, Any] | None
     ) -> tuple[str, dict[str, Any] | None]:
         """An attempt that did not finish: saved and asking to run again (its checkpoint exit
         code), interrupted (its machine or runner went away), or a failure of its own; a failure
         on a full share says so."""
         code = slot.job.checkpoint_exit_code
-        if code is not None and exit_code == code:
+        if code is not None and outcome.exit_code == code:
             return CHECKPOINTED, None
         if slot.interrupt is not None:
             cause, message = slot.interrupt
             state, error, _, slot.interruptions = interruption(slot.folder, self.settings, cause, message)
             return state, error
-        note = share_full_note(slot.folder)
+        note = share_full_note(slot.folder, outcome.stderr_tail)
         if note and error is not None:
             error = {"kind": "disk_full", "message": f"{error['message']}; {note}"}
         return state, error
