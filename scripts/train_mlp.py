@@ -169,11 +169,18 @@ SAME_RUN = ("data", "lr", "hidden", "layers", "batch_size", "seed", "optimizer",
 def save_checkpoint(torch, path: str, state: dict) -> None:
     """Write ``state`` beside ``path`` and rename it over: readers see the old or the new, whole."""
     tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # a full share, a kill mid-save: leave the last whole checkpoint only
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def load_checkpoint(torch, path: str, args: argparse.Namespace) -> dict | None:
