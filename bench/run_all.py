@@ -1,5 +1,5 @@
 """Run every benchmark (`make bench`): dispatch (on the temp folder, then on tmpfs), latency,
-scale, overhead, warm, results, report, hyperband, bayes.
+scale, overhead, interrupt, warm, results, report, hyperband, bayes.
 
 Each runs as its own process, one after the other (they would skew each other if run at once);
 its tables are printed as they come, then a summary of every goal's verdict. Exit status 1
@@ -39,6 +39,7 @@ BENCHES: dict[str, tuple[str, list[str], list[str]]] = {
         ["--pending", "10000", "--unrunnable", "2000", "--idle", "5", "--repeat", "2"],
     ),
     "overhead": ("bench_overhead.py", [], ["--epochs", "1", "--repeat", "1"]),
+    "interrupt": ("bench_interrupt.py", [], ["--epochs", "5"]),
     "warm": ("bench_warm.py", [], ["--jobs", "8", "--repeat", "1"]),
     "results": ("bench_results.py", [], ["--n", "1000", "--repeat", "1"]),
     "report": ("bench_report.py", [], ["--sizes", "100", "1000"]),
