@@ -165,7 +165,8 @@ def render_settings(scripts: str) -> str:
     ):
         for line in why.split("\n"):
             doc.add(tomlkit.comment(line))
-        doc.add(key, value)
+        whole = isinstance(value, float) and value.is_integer()
+        doc.add(key, int(value) if whole else value)  # `lease_seconds = 60`, as people write it
     doc.add(tomlkit.comment("env names jobs may set although PYTHON*, LD_* and DYLD_* are refused"))
     doc.add(tomlkit.comment('(SPOOL_* never): env_allow = ["PYTHONHASHSEED"]'))
     doc.add(tomlkit.nl())

@@ -218,7 +218,7 @@ def test_folders_in_pending_with_names_that_are_no_ids_are_rejected(spool_root: 
         (sp.root / "pending" / name / "result.json").write_text("the user's own file\n")
     assert sp.status()["pending"] == 3  # counted, not ignored
     (sp.root / "spool.toml").write_text(
-        (sp.root / "spool.toml").read_text().replace("settle_seconds = 10.0", "settle_seconds = 0.0")
+        (sp.root / "spool.toml").read_text().replace("settle_seconds = 10", "settle_seconds = 0")
     )
     runner(sp)
     st = sp.status()

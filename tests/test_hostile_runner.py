@@ -29,7 +29,7 @@ from service.app import create_app  # noqa: E402
 
 def _settle_now(sp: Spool) -> None:
     toml = sp.root / "spool.toml"
-    toml.write_text(toml.read_text().replace("settle_seconds = 10.0", "settle_seconds = 0.0"))
+    toml.write_text(toml.read_text().replace("settle_seconds = 10", "settle_seconds = 0"))
 
 
 def _drop(sp: Spool, name: str, job: dict[str, Any] | str) -> None:
