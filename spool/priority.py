@@ -15,7 +15,7 @@ import json
 from spool.errors import InvalidJob, NotFound, SpoolError
 from spool.jobs import new_token
 from spool.layout import JOB_FILE, Layout
-from spool.model import job_from_dict
+from spool.model import decode_job, job_from_dict
 from spool.protocol import ORIGINAL_JOB_FILE, claim, move, publish_bytes, publish_new
 from spool.states import State
 
@@ -34,8 +34,8 @@ def set_priority(layout: Layout, job_id: str, priority: int) -> str:
         return set_priority(layout, job_id, priority)
     try:
         raw = (folder / JOB_FILE).read_bytes()
-        data = json.loads(raw.decode("utf-8-sig"))
-        job = job_from_dict(data, f"{job_id}.json")
+        data = decode_job(raw, f"{job_id}.json")
+        job = job_from_dict(data, f"{job_id}.json", env_allow=None)  # checked on entry, and by the runner
         if job.priority != priority:
             if not (folder / ORIGINAL_JOB_FILE).exists():
                 publish_new(folder / ORIGINAL_JOB_FILE, raw)

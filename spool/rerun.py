@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from spool import jobs as _jobs
 from spool.diffs import SHA256_RE, patch_files, patch_path
 from spool.errors import InvalidJob, NotFound, SpoolError, UsageError
 from spool.layout import resolve_inside
-from spool.model import Job, job_from_dict, parse_job
+from spool.model import MAX_JOB_BYTES, Job, job_from_dict, parse_job
 from spool.states import State
+from spool.untrusted import read_file
 
 if TYPE_CHECKING:
     from spool.api import Spool
@@ -29,10 +31,10 @@ if TYPE_CHECKING:
 __all__ = ["rerun", "diff_runs", "run_facts", "format_value"]
 
 
-def _job_of(view: JobView) -> Job:
+def _job_of(view: JobView, env_allow: Collection[str] = ()) -> Job:
     try:
-        raw = view.path.read_bytes() if not view.path.is_dir() else (view.path / "job.json").read_bytes()
-        return parse_job(raw, view.id)
+        raw = read_file(view.path / "job.json" if view.path.is_dir() else view.path, MAX_JOB_BYTES)
+        return parse_job(raw, view.id, env_allow=env_allow)
     except OSError as exc:
         raise InvalidJob(f"cannot read the job file of {view.id} ({exc.strerror})") from None
 
@@ -40,7 +42,7 @@ def _job_of(view: JobView) -> Job:
 def rerun(spool: Spool, job_id: str, *, force: bool = False) -> tuple[str, list[str]]:
     """Submit a job identical to `job_id`'s run; returns (new id, warnings)."""
     view = spool.get(job_id)
-    job = _job_of(view)
+    job = _job_of(view, spool.settings.env_allow)
     rec = view.result or {}
     data = job.to_file_dict()
     warnings: list[str] = []
@@ -76,7 +78,7 @@ def rerun(spool: Spool, job_id: str, *, force: bool = False) -> tuple[str, list[
             warnings.append(
                 f"run {job_id} recorded no commit ({why}); the rerun uses the scripts folder as it is now"
             )
-    new = job_from_dict(data)
+    new = job_from_dict(data, env_allow=spool.settings.env_allow)
     if not new.rev:
         _jobs.check_script(spool.scripts_dir, new)
     warnings += _changed_inputs(spool, (prov or {}).get("inputs"))

@@ -326,6 +326,11 @@ def test_env_allow_in_spool_toml_lets_a_named_variable_through(spool_root: Any) 
     assert sp.submit("s.py", env={"PYTHONHASHSEED": "0"})
     with pytest.raises(InvalidJob):
         sp.submit("s.py", env={"PYTHONPATH": "/x"})
+    root = str(spool_root.root)
+    rc, _out, err = _cli("--spool", root, "sweep", "s.py", "--grid", "a=1,2", "--env", "PYTHONHASHSEED=0")
+    assert rc == 0, err  # a sweep's jobs pass the same rule
+    rc, _out, err = _cli("--spool", root, "sweep", "s.py", "--grid", "a=1,2", "--env", "PYTHONPATH=/x")
+    assert rc == 2 and "PYTHONPATH" in err
     toml.write_text(toml.read_text().replace('"PYTHONHASHSEED"', '"SPOOL_DIR"'))
     with pytest.raises(ConfigError, match="SPOOL_"):
         load_settings(spool_root.root)

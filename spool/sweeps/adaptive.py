@@ -152,7 +152,8 @@ def sweep_runs(layout: Layout, sweep: AdaptiveSweep, slots: dict[int, dict[str, 
 
 
 def _publish(spool: Spool, sweep: AdaptiveSweep, slot: int, point: dict[str, Any], fs: FsOps) -> bool:
-    raw = json.dumps(job_from_dict(sweep.job_dict(point)).to_file_dict(), indent=1).encode() + b"\n"
+    job = job_from_dict(sweep.job_dict(point), env_allow=spool.settings.env_allow)
+    raw = json.dumps(job.to_file_dict(), indent=1).encode() + b"\n"
     try:
         publish_job(spool.layout, raw, sweep.job_id(slot), fs=fs)
     except InvalidJob:

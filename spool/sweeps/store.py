@@ -94,7 +94,8 @@ def create_sweep(
         doc["adaptive"] = plan.adaptive
         doc["count"] = plan.adaptive.get("run_cap")
     record = SweepRecord(sid, doc, plan.points or [_example_point(plan)])
-    first = job_from_dict(record.job_dict(0))  # validate the template once, before writing anything
+    # validate the template once, before writing anything
+    first = job_from_dict(record.job_dict(0), env_allow=spool.settings.env_allow)
     check_script(spool.scripts_dir, first)
     if first.after:
         check_after(spool.layout, first.after, sweep=sid)
@@ -139,7 +140,8 @@ def _publish_missing(spool: Spool, record: SweepRecord, limit: int | None = None
             break
         if layout.find(job_id) is not None:  # (find looks again if a job moved meanwhile)
             continue
-        raw = json.dumps(job_from_dict(record.job_dict(i)).to_file_dict(), indent=1).encode() + b"\n"
+        job = job_from_dict(record.job_dict(i), env_allow=spool.settings.env_allow)
+        raw = json.dumps(job.to_file_dict(), indent=1).encode() + b"\n"
         try:
             publish_job(layout, raw, job_id, fsync=False)
         except InvalidJob:
