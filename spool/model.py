@@ -358,4 +358,6 @@ def parse_job(raw: bytes, file: str | None = None, *, env_allow: Collection[str]
         raise InvalidJob(
             f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})", file=file
         ) from None
+    except ValueError as exc:  # an integer of more than 4300 digits, say
+        raise InvalidJob(f"not valid JSON ({exc})", file=file) from None
     return job_from_dict(data, file, env_allow=env_allow)

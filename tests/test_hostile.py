@@ -464,3 +464,11 @@ def test_fuzz_hostile_params_and_results_through_every_reader(tmp_path_factory: 
 
     build(sp, root / "report")
     assert sp.status()["total"] == 2  # the spool is still readable
+
+
+def test_a_job_file_with_an_integer_of_5000_digits_is_shown_not_raised(spool_root: Any) -> None:
+    """json refuses integers over 4300 digits with a bare ValueError: `ls` crashed on one."""
+    (spool_root.root / "pending" / "bigint.json").write_bytes(b'{"script": "s.py", "priority": 1' + b"0" * 5000 + b"}")
+    rc, out, err = _cli("--spool", str(spool_root.root), "ls")
+    assert rc == 0 and "not valid JSON" in out, err
+    assert _client(spool_root).get("/jobs").status_code == 200
