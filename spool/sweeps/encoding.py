@@ -90,7 +90,9 @@ class _Numeric:
         if dist.startswith("q_"):  # as W&B and the random sampler: may round to within q/2 outside
             return quantize(x, d.q)
         low, high = self._bounds()
-        return min(max(x, low), high)
+        if u >= 1.0 or x >= high:  # the bound itself, not exp(log(0.03)) = 0.029999999999999995
+            return high
+        return low if u <= 0.0 or x <= low else x
 
     def _bounds(self) -> tuple[float, float]:
         """min and max as values (`log_uniform` and `q_log_uniform` give them as natural logs)."""
