@@ -160,6 +160,7 @@ def main(argv: list[str]) -> int:
         columns_in=columns_in,
         columns_out=int(encoded.shape[1]),
         output=output,
+        path=write_path + output,  # as the original workers' scripts report it: the path written
     )
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "listed_name",
     "check_write_path",
     "SPOOL_OWN_NAMES",
+    "relocated",
 ]
 
 TOKEN_SEP = "@"
@@ -111,6 +112,15 @@ def check_write_path(root: Path, rel: str, scripts_dir: Path, own: Path | None =
     if first in SPOOL_OWN_NAMES or first.startswith("."):
         raise PathEscape(f"writePath {rel!r} is inside the spool's own {first}; use data/...", field=what)
     return target
+
+
+def relocated(root: str | os.PathLike[str], folder: str | os.PathLike[str], rel: str) -> str:
+    """Where an output path recorded at write-up (spool-relative, `<state>/<id>/outputs/x`) is on
+    this machine now: under the spool, or, if the job has moved since, under its current folder."""
+    parts = rel.split("/", 2)
+    if len(parts) == 3 and not os.path.exists(os.path.join(root, rel)):
+        return os.path.join(folder, parts[2])
+    return os.path.join(root, rel)
 
 
 def resolve_inside(base: Path, rel: str, what: str) -> Path:

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from spool.errors import NotFound, UsageError
 from spool.ids import is_valid_id
-from spool.layout import JOB_FILE, RESULT_FILE, Layout, is_ignored_name
+from spool.layout import JOB_FILE, RESULT_FILE, Layout, is_ignored_name, relocated
 from spool.states import State
 from spool.untrusted import loads, read_file
 from spool.where import Filter
@@ -178,15 +178,6 @@ def _hosts(rec: dict[str, Any]) -> str | None:
     return str(host) if host is not None else None
 
 
-def _relocated(root: str, folder: str, rel: str) -> str:
-    """Where a spool-relative output path recorded at write-up is on this machine now: under the
-    job's current folder (the record names `<state>/<id>/...`; the job may since have moved)."""
-    parts = rel.split("/", 2)
-    if len(parts) == 3 and not os.path.exists(os.path.join(root, rel)):
-        return os.path.join(folder, parts[2])
-    return os.path.join(root, rel)
-
-
 def _rows(
     found: list[tuple[str, str, str]], sweep: str | None, root: str = ""
 ) -> tuple[list[dict[str, Any]], dict[str, None]]:
@@ -243,7 +234,7 @@ def _rows(
             if type(moved) is dict:
                 for key, rel in moved.items():
                     if "result." + key in row and type(rel) is str:
-                        row["result." + key] = _relocated(root, folder, rel)
+                        row["result." + key] = relocated(root, folder, rel)
         elif result is not None:
             row["result.value"] = result
         stop = rec.get("early_terminate")

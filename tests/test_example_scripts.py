@@ -123,6 +123,7 @@ def test_encode_csv_encodes_and_prefixes(tmp_path):
         "columns_in": 9,
         "columns_out": 13,
         "output": "iris_small_encoded.csv",
+        "path": f"{write}{os.sep}iris_small_encoded.csv",
     }
     assert len(json_objects(proc.stdout)) == 1
     encoded = pd.read_csv(write / "iris_small_encoded.csv")

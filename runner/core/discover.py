@@ -86,6 +86,7 @@ class Scanner:
         self._had_unsettled = False
         self._full_at = 0.0
         self.full_scans = 0
+        self._job_inodes: dict[str, int] = {}  # job.json's inode, for folder entries
 
     def scan(self) -> list[Candidate]:
         """Every pending entry worth a look, best first (priority, then id). Do not change it."""
@@ -123,6 +124,8 @@ class Scanner:
                 try:
                     key = (de.name, de.inode())
                     item = cache.get(key)  # the common case: known, nothing more to look at
+                    if item is not None and item[1].entry.is_folder and self._changed_inside(item[1]):
+                        item = None  # a folder keeps its inode when its job.json is replaced
                     if item is None:
                         is_dir = de.is_dir(follow_symlinks=False)
                 except OSError:
@@ -141,10 +144,10 @@ class Scanner:
         self._cache = seen
         self._settling = bool(unsettled)
         if fresh:
-            order = [(k, it) for k, it in self._order if k in seen] + [f for f in fresh if f[1][2]]
+            order = [(k, it) for k, it in self._order if seen.get(k) is it] + [f for f in fresh if f[1][2]]
             order.sort(key=_sort_key)
         elif len(seen) != len(cache):  # only departures: what is left is still in order
-            order = [(k, it) for k, it in self._order if k in seen]
+            order = [(k, it) for k, it in self._order if seen.get(k) is it]
         else:
             order = self._order
         if order is not self._order or unsettled or self._had_unsettled:
@@ -156,7 +159,23 @@ class Scanner:
         self._had_unsettled = bool(unsettled)
         return self._last
 
+    def _changed_inside(self, cand: Candidate) -> bool:
+        """A requeued job's folder (`pending/<id>/`) whose job.json was replaced since it was read
+        (`spool priority` does that): one stat, for folder entries only (few: retries, changes)."""
+        try:
+            return os.stat(cand.entry.job_file).st_ino != self._job_inodes.get(cand.entry.id)
+        except OSError:
+            return True
+
     def _read(self, entry: Entry) -> Candidate:
+        if entry.is_folder:
+            try:
+                self._job_inodes[entry.id] = os.stat(entry.job_file).st_ino
+            except OSError:
+                self._job_inodes.pop(entry.id, None)
+        return self._read_job(entry)
+
+    def _read_job(self, entry: Entry) -> Candidate:
         if not entry.is_job_name:
             why = "not a job file name (jobs are <id>.json; ids use letters, digits, '.', '_', '-')"
             return Candidate(entry, None, why, settling=True)

@@ -44,6 +44,8 @@ class Outcome:
     stderr_truncated: bool
     #: the last JSON-object-like line was over MAX_LINE: the result is unknown, never an earlier line
     overlong_result: bool = False
+    rusage: Any = None  # `wait4`'s resource use of the script (None: a warm job)
+    wall: float = 0.0  # seconds from the start to the exit
 
 
 def classify(
@@ -150,6 +152,9 @@ class Running:
         self._last_fence = 0.0
         self._fenced = False
         self.started = time.monotonic()
+        self.rusage: Any = None  # `wait4`'s resource use, once reaped
+        self.ended: float | None = None  # monotonic time of the exit, once reaped
+        self._reap_lock = threading.Lock()
         self.kill_deadline: float | None = None
         self.result: dict[str, Any] | None = None
         self.overlong_result = False
@@ -260,7 +265,7 @@ class Running:
                     fd = key.fd
                     if fd == exit_fd:
                         sel.unregister(fd)
-                        self.proc.wait()
+                        self._reap(block=True)
                         # usually the pipes close at once: then the loop is woken once, below
                         tell_at = time.monotonic() + EXIT_GRACE
                         continue
@@ -294,7 +299,7 @@ class Running:
                     os.close(exit_fd)
                 self.proc.stdout.close()
                 self.proc.stderr.close()
-                self.proc.wait()
+                self._reap(block=True)
             finally:
                 self._drained.set()
                 self._on_exit()
@@ -343,7 +348,7 @@ class Running:
 
     def done(self) -> bool:
         """The process has exited and its output is fully drained."""
-        if self.proc.poll() is None:
+        if self._reap(block=False) is None:
             return False
         if self.kill_deadline is None:
             # the leader exited; its children may hold the pipes open: end the group now
@@ -356,6 +361,31 @@ class Running:
         self._drained.wait(timeout)
         for t in self._threads:
             t.join(timeout)
+
+    def _reap(self, *, block: bool) -> int | None:
+        """Reap the script by `wait4`, keeping its rusage (CPU, peak memory) in `rusage`: whoever
+        reaps first, the pump or `done`, does it this way. A warm job is not our child: its pool
+        reaps it. The exit code, None while it runs."""
+        proc = self.proc
+        with self._reap_lock:
+            if not isinstance(proc, subprocess.Popen):
+                code = proc.wait() if block else proc.poll()
+            elif proc.returncode is None:
+                try:
+                    pid, status, usage = os.wait4(proc.pid, 0 if block else os.WNOHANG)
+                except ChildProcessError:  # reaped by Popen's own wait (tests, shutdown): no rusage
+                    pid, status, usage = -1, 0, None
+                if pid == 0:
+                    return None
+                if pid > 0:
+                    proc.returncode = os.waitstatus_to_exitcode(status)
+                    self.rusage = usage
+                code = proc.returncode if pid > 0 else (proc.wait() if block else proc.poll())
+            else:
+                code = proc.returncode
+            if code is not None and self.ended is None:
+                self.ended = time.monotonic()
+        return code
 
     def outcome(self) -> Outcome:
         self._drained.wait(5)
@@ -371,4 +401,6 @@ class Running:
             self._out.dropped > 0,
             self._err.dropped > 0,
             self.overlong_result,
+            self.rusage,
+            (self.ended or time.monotonic()) - self.started,
         )

@@ -7,6 +7,7 @@ best pending jobs this machine can run and start them.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import socket
@@ -19,6 +20,7 @@ from typing import Any, Protocol
 from runner.core.contract import Invocation, build_invocation
 from runner.core.discover import Candidate, Scanner, Watcher
 from runner.core.execute import Running
+from runner.core.gate import GO, WAIT, AfterGate, fail_dependency
 from runner.core.heartbeat import Heartbeat
 from runner.core.interrupt import HOLD_SIGNALLED, SIGNAL_DEATHS, give_notice, grace_of
 from runner.core.kits import Kits
@@ -29,10 +31,12 @@ from runner.core.reaper import Reaper
 from runner.core.stopper import StopperFactory
 from runner.core.syncguard import claim_safety_warnings
 from runner.core.takeover import Expiry, new_id
+from runner.core.usage import UsageSampler, gpu_sampling_every
 from runner.core.writeup import Slot, StorageHealth, WriteUp, timeout_of
-from runner.machine.capabilities import Capabilities, detect, meets, pick_device
+from runner.machine.capabilities import Capabilities, meets, pick_device
 from runner.machine.pause import Pauser
 from runner.machine.policy import IdlePolicy, read
+from runner.machine.probe import CapsProbe
 from runner.pins.provenance import Provenance
 from runner.pins.revcache import RevCache, RevMissing
 from spool.api import Spool
@@ -47,6 +51,7 @@ from spool.states import State
 __all__ = ["Runner", "Slot"]
 
 POLICY_EVERY = 5.0
+PROBE_WAIT_AT_EXIT = 30.0  # seconds a stopping runner waits for its probe (so the next start has it)
 
 
 class Spawners(Protocol):
@@ -86,7 +91,13 @@ class Runner:
         self.opts = opts
         self.settings = spool.settings
         self.layout = spool.layout
-        self.caps = caps or detect(opts.python, opts.tags)
+        self._log = log or (lambda msg: None)
+        self.wake = threading.Event()
+        self.probe: CapsProbe | None = None  # torch and the GPU probed on a thread, jobs taken meanwhile
+        if caps is None:
+            self.probe = CapsProbe(opts.python, opts.tags, log=self._log, on_done=self.wake.set)
+            caps = self.probe.caps
+        self.caps = caps
         self.device = pick_device(self.caps)
         self.scripts_dir = spool.scripts_dir
         self.lease_seconds = self.settings.lease_seconds
@@ -101,9 +112,9 @@ class Runner:
         self._warned: set[str] = set()
         self.clock = SpoolClock(self.layout, opts.name)
         self.scanner = Scanner(self.layout, keep=self._worth_a_look, env_allow=self.settings.env_allow)
+        self.gate = AfterGate(self.layout)  # jobs with `after` wait for their dependencies
         self._rest: list[Candidate] = []  # the last full scan's candidates not yet tried
         self._rest_until = 0.0
-        self.wake = threading.Event()
         self.slots: dict[str, Slot] = {}
         self._ending: dict[str, Slot] = {}  # ended this step, written up at its end
         self.started_count = 0
@@ -139,7 +150,10 @@ class Runner:
             "device": self.device,
         }
         self.stoppers = StopperFactory(self.layout, self.wake.set, self._log)  # early termination
-        self.writeup = WriteUp(self.layout, self.settings, self.prov, who, self.health, self._log)
+        self.usage = UsageSampler(gpu_every=gpu_sampling_every(self.caps.cuda_devices, self.lease_seconds))
+        self.writeup = WriteUp(
+            self.layout, self.settings, self.prov, who, self.health, self._log, usage=self.usage
+        )
         self.proposer = Proposer(spool, self.fs, lambda req: meets(req, self.caps)[0], self._log)
         self.revs = RevCache(self.scripts_dir, self.spool.root, fetch=opts.git_fetch, log=self._log)
         self.heartbeat.extra["revs_missing"] = self.revs.notes  # why pinned jobs are left to others
@@ -149,6 +163,8 @@ class Runner:
     def run_once(self, now: float | None = None) -> bool:
         """One step of the loop; returns True if it started or finished anything."""
         now = time.monotonic() if now is None else now
+        if self.probe is not None and not self.probe.ready and (full := self.probe.poll()) is not None:
+            self._adopt(full)
         if self.wake.is_set():  # consumed here, so a full runner waits instead of spinning
             self.wake.clear()
             self._scan_due = True
@@ -188,6 +204,19 @@ class Runner:
             self.health.trouble(what, exc)
             return None
 
+    def _adopt(self, full: Capabilities) -> None:
+        """The background probe's verdict: every holder of `caps` sees it (updated in place), and
+        the jobs left out or waiting for it are judged again."""
+        for f in dataclasses.fields(Capabilities):
+            if f.name != "tags":
+                setattr(self.caps, f.name, getattr(full, f.name))
+        self.device = self.prov.device = self.writeup.who["device"] = pick_device(self.caps)
+        self.writeup.who["python_version"] = self.caps.python_version
+        self.usage.gpu_every = gpu_sampling_every(self.caps.cuda_devices, self.lease_seconds)
+        self.scanner = Scanner(self.layout, keep=self._worth_a_look, env_allow=self.settings.env_allow)
+        self._rest, self._scan_due = [], True
+        self._log(f"probed {self.opts.python}: device {self.device} ({self.caps.gpu_reason})")
+
     def _status_text(self) -> str:
         if self.stopping:
             return "stopping"
@@ -225,6 +254,7 @@ class Runner:
             cands = self.scanner.scan()
             self._rest_until = now + self.scan_interval
         self._rest = []
+        self.gate.new_pass()
         runnable = unsettled = 0
         started = False
         spool_now: float | None = None
@@ -249,6 +279,17 @@ class Runner:
                 continue
             if cand.job.rev and not self.revs.available(cand.job.rev):
                 continue  # this runner's repository lacks the commit: leave it to one that has it
+            if self._probing and cand.job.requires is not None and cand.job.requires.gpu:
+                unsettled += 1  # whether this machine has a usable GPU is not known yet
+                continue
+            if cand.job.after and (verdict := self.gate.verdict(cand.job)) != GO:
+                if verdict == WAIT:  # what it waits for is queued or running: not drained yet
+                    unsettled += 1
+                else:
+                    started |= fail_dependency(
+                        self.layout, cand.entry, verdict, self.opts.name, self.writeup.fail_now, self.fs
+                    )
+                continue
             runnable += 1
             if not self._policy_allows(now):
                 break
@@ -265,7 +306,13 @@ class Runner:
         """False for a job whose `requires` this runner can never meet (its capabilities are fixed
         for its life): the scanner judges each job file once and leaves those out of its list."""
         req = cand.job.requires if cand.job is not None else None
+        if req is not None and req.gpu and self._probing:
+            return True  # judged again once the probe has said (a new scanner)
         return req is None or meets(req.model_dump(), self.caps)[0]
+
+    @property
+    def _probing(self) -> bool:
+        return self.probe is not None and not self.probe.ready
 
     def _others_running(self) -> bool:
         """Jobs other runners hold: a drained spool has none (their leases may yet expire to us).
@@ -353,6 +400,7 @@ class Runner:
                     on_record=slot.stopper.on_record if slot.stopper is not None else None,
                 )
                 self.reaper.add(slot.proc.pid)
+                self.usage.add(slot.proc.pid)
             finally:  # just after the start: the script does not wait for these
                 self._write_claim(slot, now)
                 try:
@@ -532,6 +580,8 @@ class Runner:
         if went is State.PENDING:  # a retry: pending/ is not drained after all
             self.idle = False
             self._scan_due = True
+        elif went is not None and self.gate.waiting:  # jobs waiting (`after`) may go now
+            self._scan_due = True
 
     # -- dead runners' jobs -----------------------------------------------------
     def _new_id_if_finished(self, job_id: str) -> str | None:
@@ -581,9 +631,12 @@ class Runner:
             self.kits.clear()
             if self.warm is not None:
                 self.warm.close()
+            self.usage.close()
             self.reaper.close()  # scripts still listed (a crash of this loop) are stopped
             self.heartbeat.write(time.monotonic(), [], "stopped")
             self.clock.remove()
+            if self.probe is not None:  # let a probe under way finish: its verdict is cached
+                self.probe.wait(PROBE_WAIT_AT_EXIT)
             for s, h in old.items():  # last: a second signal while shutting down must not kill us
                 signal.signal(s, h)
         return 0

@@ -18,8 +18,10 @@ from typing import Any
 
 from runner.core.execute import Outcome, Running, classify
 from runner.core.interrupt import CHECKPOINTED, interruption, share_full_note
+from runner.core.outputs import result_paths
 from runner.core.stopper import Stopper
 from runner.core.takeover import failures_since_retry, new_id
+from runner.core.usage import Peak, UsageSampler, usage_record
 from runner.pins.provenance import Provenance
 from spool.errors import StorageError
 from spool.history import INTERRUPTED, attempt_history, count_since_retry, hosts_spanned, summary, tree_bytes
@@ -64,6 +66,7 @@ class Slot:
     stopper: Stopper | None = None  # a hyperband sweep's job: judged as its metric lines arrive
     early_stop: Verdict | None = None  # the verdict it was stopped by: done, marked stopped
     outcome: Outcome | None = None  # what the script left, read once (its logs are closed then)
+    peak: Peak | None = None  # what sampling saw of its memory (and GPU memory), read once with it
     ending: tuple[str, dict[str, Any] | None] | None = None  # (state, error) once judged
     interrupt: tuple[str, str] | None = None  # (cause, message): stopped by us for a reason not its own
     hold_until: float | None = None  # died of a signal not ours: written up after this (see interrupt.py)
@@ -121,6 +124,7 @@ class WriteUp:
         who: dict[str, Any],
         health: StorageHealth,
         log: Callable[[str], None],
+        usage: UsageSampler | None = None,
     ):
         self.layout = layout
         self.settings = settings
@@ -128,6 +132,7 @@ class WriteUp:
         self.who = who  # runner, host, python, python_version, device
         self.health = health
         self._log = log
+        self.usage = usage  # samples each running script's memory (and GPU memory)
 
     def complete(self, slot: Slot, fs: FsOps) -> State | None:
         """The script has ended: write it up. Returns where the job went (None: nowhere, yet).
@@ -137,6 +142,7 @@ class WriteUp:
         assert slot.proc is not None
         if slot.outcome is None:
             slot.outcome = slot.proc.outcome()
+            slot.peak = self.usage.remove(slot.proc.pid) if self.usage is not None else Peak()
         outcome = slot.outcome
         try:
             if slot.lost or not (slot.folder / JOB_FILE).exists():
@@ -160,6 +166,7 @@ class WriteUp:
         if error is not None:
             error["stderr_tail"] = outcome.stderr_tail[-2000:]
         slot.record = {
+            "usage": usage_record(outcome.wall, outcome.rusage, slot.peak or Peak()),
             "result": outcome.result,
             "exit_code": outcome.exit_code,
             "metrics_count": outcome.metrics_count,
@@ -293,6 +300,8 @@ class WriteUp:
             "metrics_count": slot.record.get("metrics_count", 0),
             "provenance": self.prov.end(slot.prov, wait=self.settings.lease_seconds / 4),
         }
+        if slot.record.get("usage"):
+            rec["usage"] = slot.record["usage"]
         if slot.record.get("truncated"):
             rec["logs_truncated"] = True
         if slot.warm is not None:
@@ -309,6 +318,9 @@ class WriteUp:
             and self.retries_left(slot)
         ):
             target = State.PENDING
+        moved = result_paths(rec["result"], slot.folder, f"{target.value}/{slot.job_id}")
+        if moved:  # where the files the result names are after the move (argv4 scripts)
+            rec["result_paths"] = moved
         return rec, target
 
     def _history(self, slot: Slot, rec: dict[str, Any]) -> None:

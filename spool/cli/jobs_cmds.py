@@ -202,6 +202,12 @@ def cmd_show(args: argparse.Namespace) -> int:
         band, value, threshold, it = (_number(et.get(k)) for k in ("band", "value", "threshold", "iteration"))
         print(f"  stopped early (hyperband): at band {band}, {value} against threshold {threshold}", end="")
         print(f" (iteration {it})")
+    from spool.layout import relocated
+
+    for key, rel in (rec.get("result_paths") or {}).items():
+        print(f"  result.{key} now at: {relocated(sp.root, v.path, str(rel))}")
+    if isinstance(rec.get("usage"), dict):
+        print("  usage: " + ", ".join(f"{k} {val}" for k, val in rec["usage"].items()))
     from spool.cli.prov_cmds import provenance_lines
 
     for line in provenance_lines(rec):
