@@ -361,6 +361,8 @@ def table_columns(
     cols.append(Column("state", "state", "state"))
     for p in params:
         cols.append(Column(p, p.removeprefix("param."), "num" if is_numeric(df[p]) else "text"))
+    for lab in [c for c in df.columns if str(c).startswith("label.") and _has_values(df[c])][:8]:
+        cols.append(Column(lab, str(lab), "text"))  # the user's own labels, named as in `results`
     results = [c for c in df.columns if c.startswith("result.") and _has_values(df[c])]
     if metric is not None and metric.column in results:
         results.remove(metric.column)
@@ -372,6 +374,9 @@ def table_columns(
         cols.append(Column(r, title, "num" if is_numeric(df[r]) else "text"))
     cols.append(Column("host", "host", "text"))
     cols.append(Column("duration", "duration", "duration"))
+    for col, title in (("usage.max_rss_mb", "peak MB"), ("usage.gpu_mem_mb", "GPU MB")):
+        if col in df.columns and _has_values(df[col]):
+            cols.append(Column(col, title, "num"))
     if "attempt" in df.columns and pd.to_numeric(df["attempt"], errors="coerce").fillna(1).gt(1).any():
         cols.append(Column("attempt", "attempt", "num"))
     if "error.kind" in df.columns and df["error.kind"].notna().any():

@@ -38,6 +38,7 @@ JOB_KEYS = (
     "retries",
     "requires",
     "env",
+    "after",
 )
 RUN_KEYS = ("host", "runner", "device", "python", "python_version", "started", "ended")
 
@@ -80,6 +81,7 @@ def _meta(job: dict[str, Any], rec: dict[str, Any]) -> list[tuple[str, str]]:
     for k in ("attempt", "interruptions", "exit_code", "metrics_count", "logs_truncated", "checkpoint_bytes"):
         if rec.get(k) is not None:
             meta.append((k, fmt(rec.get(k))))
+    meta += usage_rows(rec.get("usage"))
     prov = rec["provenance"] if isinstance(rec.get("provenance"), dict) else {}
     git = prov["git"] if isinstance(prov.get("git"), dict) else {}
     if git.get("commit"):
@@ -144,6 +146,9 @@ def job_page(renderer: Renderer, jid: str, state: str, sweep: str | None, cols: 
     rec, job = _records(jid, state, folder)
     res = rec.get("result")
     result = _flat(res) if isinstance(res, dict) else ([("(value)", fmt(res))] if res is not None else [])
+    moved = rec["result_paths"] if isinstance(rec.get("result_paths"), dict) else {}
+    if moved:  # where the files the result names are now (argv4 scripts' absolute paths)
+        result = [(k, f"{moved[k]} (now)" if isinstance(moved.get(k), str) else x) for k, x in result]
     error: dict[str, Any] | None = rec["error"] if isinstance(rec.get("error"), dict) else None
     if not rec and state == "failed":
         error = {"kind": "unknown", "message": "no result.json in the job folder"}
@@ -173,6 +178,22 @@ def job_page(renderer: Renderer, jid: str, state: str, sweep: str | None, cols: 
         more_outputs=more_outputs,
         folder=href(folder, pages) + "/",
     )
+
+
+def usage_rows(usage: Any) -> list[tuple[str, str]]:
+    """What the run cost, as rows of the Run table."""
+    if not isinstance(usage, dict):
+        return []
+    rows = []
+    if usage.get("user_s") is not None:
+        rows.append(("CPU", f"{fmt(usage['user_s'])} s user + {fmt(usage.get('sys_s'))} s system"))
+    elif usage.get("cpu_s") is not None:
+        rows.append(("CPU", f"{fmt(usage['cpu_s'])} s (sampled)"))
+    if usage.get("max_rss_mb") is not None:
+        rows.append(("peak memory", f"{fmt(usage['max_rss_mb'])} MB (RSS of its process tree)"))
+    if usage.get("gpu_mem_mb") is not None:
+        rows.append(("peak GPU memory", f"{fmt(usage['gpu_mem_mb'])} MB"))
+    return rows
 
 
 def _load_columns(renderer: Renderer, jid: str) -> Columns | None:

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from report.adaptive import adaptive_charts
-from report.charts import Chart, curves, failure_kinds, linearity, machines, parallel, render, spread
+from report.charts import Chart, curves, failure_kinds, linearity, machines, parallel, render, spread, usage
 from report.data import MetricChoice, config_keys, config_label, fmt, rank
 from report.incremental import JobKey
 from report.metrics_cache import MetricsIndex, sweep_metrics
@@ -69,6 +69,7 @@ def plan(
     info: dict[str, Any] = {"failure_kinds": []}
     if not sub.empty:
         made.append(machines.prepare(sub))
+        made.append(usage.prepare(sub))
         failed = sub["state"] == "failed"
         kinds = (
             Counter(sub.loc[failed, "error.kind"].fillna("unknown"))

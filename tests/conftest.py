@@ -97,3 +97,16 @@ def _no_runner_outlives_its_test():
     """A test that fails before stopping its runner must not leave it running (and its scripts)."""
     yield
     stop_leftover_runners()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _probe_cache_of_the_session(tmp_path_factory):
+    """Runners cache their interpreter's torch/GPU probe (runner.machine.probe): in a folder of
+    this test session, never the user's ~/.cache (runner processes inherit the variable)."""
+    old = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    yield
+    if old is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = old

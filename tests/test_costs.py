@@ -232,3 +232,26 @@ def test_runner_takes_cpu_jobs_while_probing_and_gpu_jobs_wait(spool_root, tmp_p
     assert Spool(spool_root.root).get(cpu).state is State.DONE
     assert Spool(spool_root.root).get(gpu).state is State.PENDING  # no GPU here: left for another
     assert list((tmp_path / "fresh-cache" / "housespool").glob("probe-*.json"))
+
+
+def test_report_shows_labels_notes_and_usage(spool_root, run_cli):
+    pytest.importorskip("matplotlib")
+    root = str(spool_root.root)
+    out = run_cli("--spool", root, "sweep", "sleep.py", "--grid", "seconds=0.1,0.2", "--label", "group=g1",
+                  "--json")
+    sweep = json.loads(out.stdout)
+    runner(spool_root)
+    first = sweep["jobs"][0]
+    run_cli("--spool", root, "note", first, "looks <b>odd</b>")
+    assert run_cli("--spool", root, "report").returncode == 0
+    page = (spool_root.root / "report" / "jobs" / f"{first}.html").read_text()
+    assert "looks &lt;b&gt;odd&lt;/b&gt;" in page and "<b>odd</b>" not in page  # text, never HTML
+    assert "peak memory" in page and "group" in page
+    sweep_page = (spool_root.root / "report" / "sweeps" / f"{sweep['sweep']}.html").read_text()
+    assert "Time and memory per machine" in sweep_page and "label.group" in sweep_page
+    assert (spool_root.root / "report" / "sweeps" / sweep["sweep"] / "usage.png").stat().st_size > 1000
+    # a note added later rebuilds that job's page (its key follows notes/<id>/)
+    time.sleep(0.01)
+    run_cli("--spool", root, "note", first, "second thoughts")
+    assert run_cli("--spool", root, "report").returncode == 0
+    assert "second thoughts" in (spool_root.root / "report" / "jobs" / f"{first}.html").read_text()

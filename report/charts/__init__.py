@@ -12,12 +12,13 @@ a `Chart` (or None when there is nothing worth drawing), and `draw(data, path)`,
     curves         learning curves of every run (only when runs printed more than one line)
     machines       timeline and throughput per host
     failure_kinds  failures by error kind
+    usage          wall time and peak memory of each job, per host
     inline_svg     the job pages' small curves (`svg_curve`)
 """
 
 from __future__ import annotations
 
-from report.charts import curves, failure_kinds, linearity, machines, parallel, spread
+from report.charts import curves, failure_kinds, linearity, machines, parallel, spread, usage
 from report.charts.axes import DPI
 from report.charts.inline_svg import svg_curve
 from report.charts.spec import Chart, render
@@ -31,6 +32,7 @@ __all__ = [
     "curves",
     "machines",
     "failure_kinds",
+    "usage",
     "svg_curve",
     "DPI",
 ]

@@ -400,13 +400,13 @@ class Runner:
                     on_record=slot.stopper.on_record if slot.stopper is not None else None,
                 )
                 self.reaper.add(slot.proc.pid)
-                self.usage.add(slot.proc.pid)
             finally:  # just after the start: the script does not wait for these
                 self._write_claim(slot, now)
                 try:
                     slot.prov = self.prov.begin(job, git)
                 except OSError as exc:  # the share refused a look (EIO): the job runs, provenance-less
                     self.health.trouble(f"cannot record the provenance of {job_id}", exc)
+            self.usage.add(slot.proc.pid)  # sampled from now on (its thread starts with the first job)
         except RevMissing as exc:  # found missing only now: hand it back for a runner that has it
             self.slots.pop(folder.name, None)
             self.started_count -= 1
