@@ -43,6 +43,7 @@ BENCHES: dict[str, tuple[str, list[str], list[str]]] = {
     "warm": ("bench_warm.py", [], ["--jobs", "8", "--repeat", "1"]),
     "results": ("bench_results.py", [], ["--n", "1000", "--repeat", "1"]),
     "report": ("bench_report.py", [], ["--sizes", "100", "1000"]),
+    "start": ("bench_start.py", [], ["--rounds", "1"]),
     "hyperband": (
         "bench_hyperband.py",
         [],

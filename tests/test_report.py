@@ -71,6 +71,7 @@ def test_pages_exist(sp: Spool) -> None:
         "parallel.svg",
         "seed_spread.svg",
         "timeline.png",
+        "usage.png",  # time and memory per machine, from each run's usage
     ]
     for c in charts:
         data = (out / "sweeps" / "grid" / c).read_bytes()

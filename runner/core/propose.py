@@ -8,13 +8,13 @@ logged and the runner goes on: the next proposer, here or elsewhere, finishes th
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
 from spool.api import Spool
 from spool.errors import SpoolError
 from spool.protocol import FsOps
-from spool.sweeps.adaptive import open_sweeps, propose_next
 
 __all__ = ["Proposer"]
 
@@ -26,11 +26,37 @@ class Proposer:
     def __init__(self, spool: Spool, fs: FsOps, can_serve: Callable[[dict[str, Any]], bool], log: Any):
         self.spool, self.fs, self.can_serve, self._log = spool, fs, can_serve, log
         self._warned: set[str] = set()
+        self._seen: tuple[int, bool] | None = None  # (sweeps/ mtime, some definition says bayes)
+
+    def _maybe_adaptive(self) -> bool:
+        """Whether some sweep definition may be adaptive (its bytes name `bayes`): only then is the
+        proposer (numpy, scipy: seconds to import on an old machine) loaded, so a runner on a spool
+        without adaptive sweeps takes its first job without waiting for it. Judged again when
+        `sweeps/` changes."""
+        folder = self.spool.layout.sweeps
+        try:
+            stamp = os.stat(folder).st_mtime_ns
+        except OSError:
+            return False
+        if self._seen is None or self._seen[0] != stamp:
+            found = False
+            for name in os.listdir(folder):
+                if name.endswith((".yaml", ".yml")) and not name.startswith("."):
+                    try:
+                        found = b"bayes" in (folder / name).read_bytes()
+                    except OSError:
+                        continue
+                    if found:
+                        break
+            self._seen = (stamp, found)
+        return self._seen[1]
 
     def step(self, free: int) -> bool:
         """Propose for every open sweep this runner can serve; True if a job was published."""
-        if free <= 0:
+        if free <= 0 or not self._maybe_adaptive():
             return False
+        from spool.sweeps.adaptive import open_sweeps, propose_next
+
         published = False
         for sweep_id, doc in open_sweeps(self.spool.layout):
             requires = (doc.get("template") or {}).get("requires") or {}
