@@ -264,7 +264,9 @@ def test_killed_runner_job_is_requeued_after_lease(sp: Spool) -> None:
     set_settings(sp, lease_seconds=2, scan_interval=0.2)
     jid = sp.submit("sleep.py", {"s": 3}, retries=1)
     a = runner(sp, "--name", "doomed", wait=False)
-    wait_for(lambda: sp.get(jid).state.value == "claimed" and (sp.get(jid).path / "stdout.log").exists())
+    # claim.json (who holds it) is written just after the start, the logs by the job's pump thread:
+    # either may come first, so wait for both before the kill
+    wait_for(lambda: sp.get(jid).state.value == "claimed" and (sp.get(jid).path / "claim.json").exists())
     a.send_signal(signal.SIGKILL)
     a.communicate()
     runner(sp, "--name", "rescuer")
