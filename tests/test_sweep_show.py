@@ -114,3 +114,22 @@ def test_a_sweeps_own_text_cannot_drive_the_terminal(tmp_path: Path) -> None:
     out = subprocess.run([str(BIN), "--spool", str(sp.root), "show", sid], capture_output=True, text=True)
     assert out.returncode == 0 and "\x1b" not in out.stdout and "\x07" not in out.stdout
     assert "evil?[2J?]0;pwned?" in out.stdout
+
+
+def test_a_fifo_for_a_sweep_definition_never_blocks(tmp_path: Path) -> None:
+    import os
+
+    from spool.errors import SweepError
+    from spool.sweeps.store import load_sweep
+
+    sp = Spool.init(tmp_path / "spool")
+    os.mkfifo(sp.root / "sweeps" / "20260101T000000-000000-abcd.yaml")
+    with pytest.raises(SweepError, match="unreadable"):
+        load_sweep(sp, "20260101T000000-000000-abcd")
+    out = subprocess.run(
+        [str(BIN), "--spool", str(sp.root), "show", "20260101T000000-000000-abcd"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode in (1, 2) and "Traceback" not in out.stderr

@@ -13,15 +13,19 @@ from typing import Any
 import yaml
 
 from spool.errors import NotFound, SweepError
+from spool.untrusted import read_file
 
 __all__ = ["read_sweep_files"]
+
+_LIMIT = 256 << 20  # a sweep's points: 100,000 of them with a few keys each is ~10 MB
 
 
 def read_sweep_files(sweeps: Path, sweep_id: str) -> tuple[dict[str, Any], Any]:
     """(definition, points as published) of the sweep `sweep_id` in the folder `sweeps`."""
     try:
-        doc = yaml.safe_load((sweeps / f"{sweep_id}.yaml").read_text())
-        points = json.loads((sweeps / f"{sweep_id}.points.json").read_bytes())
+        # regular files only, bounded (spool.untrusted): a FIFO here must not block any reader
+        doc = yaml.safe_load(read_file(sweeps / f"{sweep_id}.yaml", limit=_LIMIT))
+        points = json.loads(read_file(sweeps / f"{sweep_id}.points.json", limit=_LIMIT))
     except FileNotFoundError:
         raise NotFound(f"no sweep {sweep_id!r} in {sweeps}") from None
     except (OSError, ValueError, yaml.YAMLError) as exc:
