@@ -276,3 +276,19 @@ def test_completion_script(run_cli, shell, tmp_path):
                  "COMP_POINT=9; _shtab_spool spool pri spool; echo ${COMPREPLY[@]}")
         done = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, timeout=30)
         assert "priority" in done.stdout, done.stderr
+
+
+def test_a_runners_scanner_sees_a_second_priority_change(spool_root):
+    """A requeued job is a folder, which keeps its inode when its job.json is replaced: the
+    scanner's cache must still see the new priority (it looks at job.json's inode)."""
+    from runner.core.discover import Scanner
+
+    a, b = spool_root.submit("s.py"), spool_root.submit("s.py")
+    scanner = Scanner(spool_root.layout)
+    assert [c.entry.id for c in scanner.scan()] == [a, b]
+    spool_root.set_priority(b, priority=5)  # a file becomes a folder
+    assert [c.entry.id for c in scanner.scan()] == [b, a]
+    spool_root.set_priority(a, priority=3)
+    assert [(c.entry.id, c.priority) for c in scanner.scan()] == [(b, 5), (a, 3)]
+    spool_root.set_priority(a, priority=9)  # the same folder, renamed out and back
+    assert [(c.entry.id, c.priority) for c in scanner.scan()] == [(a, 9), (b, 5)]

@@ -142,6 +142,9 @@ class Scanner:
                     fresh.append((key, item))
                 seen[key] = item
         self._cache = seen
+        if len(self._job_inodes) > len(seen) + 64:  # folders that left pending/ long ago
+            here = {it[1].entry.id for it in seen.values()}
+            self._job_inodes = {k: v for k, v in self._job_inodes.items() if k in here}
         self._settling = bool(unsettled)
         if fresh:
             order = [(k, it) for k, it in self._order if seen.get(k) is it] + [f for f in fresh if f[1][2]]
