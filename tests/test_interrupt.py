@@ -303,7 +303,8 @@ def test_a_job_paused_longer_than_the_lease_is_handed_back_not_held(sp: Spool) -
     r.pauser.read_idle = lambda: idle[0]
     r.pauser.read_every = 0.0
     end = time.monotonic() + 60
-    while not (r.slots and (sp.get(jid).path / "checkpoint" / "attempt-1.json").exists()):
+    # its first metrics line comes once its SIGTERM handler is in place
+    while not (r.slots and (sp.get(jid).path / "metrics.jsonl").stat().st_size > 0):
         assert time.monotonic() < end
         r.run_once()
         time.sleep(0.05)
