@@ -238,60 +238,11 @@ class Running:
         assert self.proc.stdout is not None and self.proc.stderr is not None
         for f in (self._out, self._err, self._metrics):  # the pipes hold the output meanwhile
             f.create()
-        out_fd, err_fd = self.proc.stdout.fileno(), self.proc.stderr.fileno()
         exit_fd = self._exit_fd()
         sel = selectors.DefaultSelector()
         try:
-            sel.register(out_fd, selectors.EVENT_READ)
-            sel.register(err_fd, selectors.EVENT_READ)
-            if exit_fd is not None:
-                try:
-                    sel.register(exit_fd, selectors.EVENT_READ)
-                except (OSError, ValueError):  # a warm job's status, read and closed already
-                    exit_fd = None
-            pending = b""
-            skipping = False  # inside a line over MAX_LINE: its tail is never a line of its own
-            open_pipes = 2
-            tell_at: float | None = None  # once exited: when to tell the loop, pipes still open
-            while open_pipes:
-                wait = None if tell_at is None else max(0.0, tell_at - time.monotonic())
-                events = sel.select(wait)
-                if tell_at is not None and time.monotonic() >= tell_at:
-                    # exited, yet something it started holds the pipes: the loop ends the
-                    # group (`done`), and meanwhile the pumping goes on
-                    tell_at = None
-                    self._on_exit()
-                for key, _ in events:
-                    fd = key.fd
-                    if fd == exit_fd:
-                        sel.unregister(fd)
-                        self._reap(block=True)
-                        # usually the pipes close at once: then the loop is woken once, below
-                        tell_at = time.monotonic() + EXIT_GRACE
-                        continue
-                    chunk = os.read(fd, CHUNK)
-                    if not chunk:
-                        sel.unregister(fd)
-                        open_pipes -= 1
-                    elif fd == out_fd:
-                        self._out.write(chunk)
-                        if skipping:  # the rest of an overlong line: up to its newline, not a line
-                            nl = chunk.find(b"\n")
-                            if nl < 0:
-                                continue
-                            chunk, skipping = chunk[nl + 1 :], False
-                        pending += chunk
-                        *lines, pending = pending.split(b"\n")
-                        for line in lines:
-                            self._line(line)
-                        if len(pending) > MAX_LINE:
-                            self._overlong(pending)
-                            pending, skipping = b"", True
-                    else:
-                        self._err.write(chunk)
-                        self._tail = (self._tail + chunk)[-TAIL_BYTES:]
-            if pending and not skipping:
-                self._line(pending)
+            exit_fd = self._watch(sel, exit_fd)
+            self._pump_until_closed(sel, exit_fd)
         finally:  # whatever happened above, the loop must learn that this job is over
             try:
                 sel.close()
@@ -303,6 +254,67 @@ class Running:
             finally:
                 self._drained.set()
                 self._on_exit()
+
+    def _watch(self, sel: selectors.BaseSelector, exit_fd: int | None) -> int | None:
+        """Register both pipes and the exit fd; returns the exit fd, None if it cannot be watched."""
+        sel.register(self.proc.stdout.fileno(), selectors.EVENT_READ)
+        sel.register(self.proc.stderr.fileno(), selectors.EVENT_READ)
+        if exit_fd is not None:
+            try:
+                sel.register(exit_fd, selectors.EVENT_READ)
+            except (OSError, ValueError):  # a warm job's status, read and closed already
+                return None
+        return exit_fd
+
+    def _pump_until_closed(self, sel: selectors.BaseSelector, exit_fd: int | None) -> None:
+        out_fd = self.proc.stdout.fileno()
+        pending = b""  # stdout after its last newline
+        skipping = False  # inside a line over MAX_LINE: its tail is never a line of its own
+        open_pipes = 2
+        tell_at: float | None = None  # once exited: when to tell the loop, pipes still open
+        while open_pipes:
+            wait = None if tell_at is None else max(0.0, tell_at - time.monotonic())
+            events = sel.select(wait)
+            if tell_at is not None and time.monotonic() >= tell_at:
+                # exited, yet something it started holds the pipes: the loop ends the group
+                # (`kill_leftovers_if_exited`), and meanwhile the pumping goes on
+                tell_at = None
+                self._on_exit()
+            for key, _ in events:
+                if key.fd == exit_fd:
+                    sel.unregister(key.fd)
+                    self._reap(block=True)
+                    # usually the pipes close at once: then the loop is woken once, at the end
+                    tell_at = time.monotonic() + EXIT_GRACE
+                    continue
+                chunk = os.read(key.fd, CHUNK)
+                if not chunk:
+                    sel.unregister(key.fd)
+                    open_pipes -= 1
+                elif key.fd == out_fd:
+                    pending, skipping = self._stdout(pending, skipping, chunk)
+                else:
+                    self._err.write(chunk)
+                    self._tail = (self._tail + chunk)[-TAIL_BYTES:]
+        if pending and not skipping:
+            self._line(pending)
+
+    def _stdout(self, pending: bytes, skipping: bool, chunk: bytes) -> tuple[bytes, bool]:
+        """Log a stdout chunk and read each whole line in it: (what follows the last newline,
+        whether it is the rest of an overlong line)."""
+        self._out.write(chunk)
+        if skipping:  # the rest of an overlong line: up to its newline, not a line
+            nl = chunk.find(b"\n")
+            if nl < 0:
+                return pending, True
+            chunk, skipping = chunk[nl + 1 :], False
+        *lines, pending = (pending + chunk).split(b"\n")
+        for line in lines:
+            self._line(line)
+        if len(pending) > MAX_LINE:
+            self._overlong(pending)
+            return b"", True
+        return pending, skipping
 
     def _overlong(self, head: bytes) -> None:
         """A stdout line over MAX_LINE: not kept as a record. If it began like a JSON object it
@@ -346,8 +358,10 @@ class Running:
         if self.kill_deadline is not None and now >= self.kill_deadline:
             self.signal_group(signal.SIGKILL)
 
-    def done(self) -> bool:
-        """The process has exited and its output is fully drained."""
+    def kill_leftovers_if_exited(self) -> bool:
+        """True once the process has exited and its output is fully drained. Not a mere query:
+        the first time it finds the script's own process gone, it SIGKILLs the rest of its
+        process group (whatever the script left running would hold the pipes open)."""
         if self._reap(block=False) is None:
             return False
         if self.kill_deadline is None:
@@ -356,7 +370,7 @@ class Running:
         return self._drained.is_set()
 
     def wait(self, timeout: float | None = None) -> None:
-        """Block until done (tests and shutdown only; the loop uses `done`)."""
+        """Block until done (tests and shutdown only; the loop uses `kill_leftovers_if_exited`)."""
         self.proc.wait(timeout)
         self._drained.wait(timeout)
         for t in self._threads:

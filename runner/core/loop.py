@@ -163,6 +163,7 @@ class Runner:
     def run_once(self, now: float | None = None) -> bool:
         """One step of the loop; returns True if it started or finished anything."""
         now = time.monotonic() if now is None else now
+        self.health.at(now)  # the step's time is the only one the step reads
         if self.probe is not None and not self.probe.ready and (full := self.probe.poll()) is not None:
             self._adopt(full)
         if self.wake.is_set():  # consumed here, so a full runner waits instead of spinning
@@ -172,7 +173,7 @@ class Runner:
         if now >= self._next_expiry:
             self._next_expiry = now + min(self.scan_interval, self.lease_seconds / 4)
             busy |= bool(self._guard("cannot look for expired leases", self.expiry.requeue, mine=True))
-        if self._may_take_work() and (now >= self._next_scan or self._scan_due):
+        if self._may_take_work(now) and (now >= self._next_scan or self._scan_due):
             self._scan_due = False
             self._next_scan = now + self.scan_interval
             if self._policy_allows(now):  # adaptive sweeps: points for our free slots first
@@ -224,10 +225,10 @@ class Runner:
             return f"waiting: {self._policy_ok[1]}"
         return "running" if self.slots else "idle"
 
-    def _may_take_work(self) -> bool:
+    def _may_take_work(self, now: float) -> bool:
         if self.stopping or len(self.slots) >= self.opts.slots:
             return False
-        if time.monotonic() < self.health.pause_until:
+        if now < self.health.pause_until:
             return False
         return self.opts.max_jobs is None or self.started_count < self.opts.max_jobs
 
@@ -259,7 +260,7 @@ class Runner:
         started = False
         spool_now: float | None = None
         for i, cand in enumerate(cands):
-            if not self._may_take_work():
+            if not self._may_take_work(now):
                 self._rest = cands[i:]
                 break
             if cand.job is None:
@@ -297,7 +298,7 @@ class Runner:
         if rest:  # idle is judged on full scans only; an exhausted list means: read pending/ now
             return started or (not self._rest and self._take_work(now))
         self.idle = not self.slots and runnable == 0 and unsettled == 0 and not self._others_running()
-        self.idle &= time.monotonic() >= self.health.pause_until  # a refused write is not "drained"
+        self.idle &= now >= self.health.pause_until  # a refused write is not "drained"
         if not self._policy_ok[0] and not self.slots:
             self.idle = True
         return started
@@ -337,6 +338,24 @@ class Runner:
             self.health.trouble(f"cannot reject {cand.entry.path.name}", exc)
 
     def _claim_and_start(self, cand: Candidate, now: float) -> bool:
+        got = self._claim(cand)
+        if got is None:
+            return False
+        folder, job_id, attempt, raw, token = got
+        try:
+            job = parse_job(raw, job_id, env_allow=self.settings.env_allow)
+        except SpoolError as exc:
+            self.writeup.fail_now(folder, job_id, None, "invalid", str(exc), attempt, self.fs)
+            return True
+        slot = Slot(job_id, folder, job, attempt, utc_now(), now, last_renew=now)
+        slot.original_name = cand.entry.path.name if job_id != cand.entry.id else None
+        slot.token = token
+        self.slots[folder.name] = slot
+        self.started_count += 1
+        return self._start(slot, now)
+
+    def _claim(self, cand: Candidate) -> tuple[Path, str, int, bytes, str] | None:
+        """Claim `cand`: (folder, job id, attempt, job bytes, token), or None (lost, or refused)."""
         token = new_token(self.opts.name)
         dest_id = None if cand.entry.is_folder else self._new_id_if_finished(cand.entry.id)
         kit = None if cand.entry.is_folder else self.kits.take()
@@ -348,7 +367,7 @@ class Runner:
         if folder is None:
             if kit is not None:
                 self.kits.put_back(kit)
-            return False
+            return None
         job_id = dest_id or cand.entry.id
         if dest_id:
             self._log(f"{cand.entry.id} has run before: running this new copy as {dest_id}")
@@ -357,80 +376,78 @@ class Runner:
             raw = (folder / JOB_FILE).read_bytes()
         except (OSError, StorageError) as exc:  # the spool would not take a write: not the job's fault
             self._give_back(folder, job_id, f"cannot claim {job_id}", exc)
-            return False
+            return None
         self.health.ok()
+        return folder, job_id, attempt, raw, token
+
+    def _start(self, slot: Slot, now: float) -> bool:
+        """Start the slot's script. A job that cannot start is failed at once; one whose commit
+        this runner lacks goes back to pending/ for a runner that has it (False)."""
         try:
-            job = parse_job(raw, job_id, env_allow=self.settings.env_allow)
-        except SpoolError as exc:
-            self.writeup.fail_now(folder, job_id, None, "invalid", str(exc), attempt, self.fs)
-            return True
-        slot = Slot(job_id, folder, job, attempt, utc_now(), now, last_renew=now)
-        slot.original_name = cand.entry.path.name if dest_id else None
-        slot.token = token
-        self.slots[folder.name] = slot
-        self.started_count += 1
-        try:
-            script, git = self.revs.script_for(job, job_id)
+            script, git = self.revs.script_for(slot.job, slot.job_id)
             try:
-                inv = build_invocation(
-                    job,
-                    job_id=job_id,
-                    python=self.opts.python,
-                    script=script,
-                    spool_root=self.spool.root,
-                    folder=folder,
-                    device=self.device,
-                    base_env=self.base_env,
-                    attempt=attempt,
-                    env_allow=self.settings.env_allow,
-                    scripts_dir=self.scripts_dir,
-                )
-                spawn = None
-                if self.warm is not None:  # a fork of the warm server, or cold with the reason
-                    spawn, slot.warm = self.warm.spawner(job)
-                slot.stopper = self.stoppers.for_job(job.sweep, job_id)
-                slot.proc = Running(
-                    inv,
-                    folder,
-                    log_cap=self.log_cap,
-                    nice=self.opts.nice,
-                    still_ours=lambda: _still_there(folder / JOB_FILE),
-                    on_exit=self.wake.set,
-                    spawn=spawn,
-                    on_record=slot.stopper.on_record if slot.stopper is not None else None,
-                )
-                self.reaper.add(slot.proc.pid)
+                self._spawn(slot, script)
             finally:  # just after the start: the script does not wait for these
                 self._write_claim(slot, now)
                 try:
-                    slot.prov = self.prov.begin(job, git)
+                    slot.prov = self.prov.begin(slot.job, git)
                 except OSError as exc:  # the share refused a look (EIO): the job runs, provenance-less
-                    self.health.trouble(f"cannot record the provenance of {job_id}", exc)
+                    self.health.trouble(f"cannot record the provenance of {slot.job_id}", exc)
+            assert slot.proc is not None
             self.usage.add(slot.proc.pid)  # sampled from now on (its thread starts with the first job)
         except RevMissing as exc:  # found missing only now: hand it back for a runner that has it
-            self.slots.pop(folder.name, None)
+            self.slots.pop(slot.folder.name, None)
             self.started_count -= 1
-            if self.revs.hand_back(self.layout, folder, job_id, exc, self.opts.name, self.fs):
-                self._log(f"handed back {job_id}: {exc.reason}")
+            if self.revs.hand_back(self.layout, slot.folder, slot.job_id, exc, self.opts.name, self.fs):
+                self._log(f"handed back {slot.job_id}: {exc.reason}")
             return False
-        except SpoolError as exc:
-            self._finish(
-                slot,
-                "failed",
-                {
-                    "kind": getattr(exc, "kind", "invalid"),
-                    "message": exc.message if not exc.field else f"{exc.field}: {exc.message}",
-                },
-            )
-        except OSError as exc:
-            self._finish(
-                slot, "failed", {"kind": "exit", "message": f"cannot start {self.opts.python}: {exc}"}
-            )
-        except ValueError as exc:  # a NUL or lone surrogate cannot be an argument or variable
-            msg = f"its params, args or env cannot be passed to a script ({exc})"
-            self._finish(slot, "failed", {"kind": "invalid", "message": msg})
-        self._log(f"started {job_id} (attempt {attempt})")
+        except (SpoolError, OSError, ValueError) as exc:
+            self._finish(slot, "failed", self._start_error(exc))
+            self._log(f"could not start {slot.job_id} (attempt {slot.attempt}): {exc}")
+            return True
+        self._log(f"started {slot.job_id} (attempt {slot.attempt})")
         return True
+
+    def _spawn(self, slot: Slot, script: Path) -> None:
+        job, folder = slot.job, slot.folder
+        inv = build_invocation(
+            job,
+            job_id=slot.job_id,
+            python=self.opts.python,
+            script=script,
+            spool_root=self.spool.root,
+            folder=folder,
+            device=self.device,
+            base_env=self.base_env,
+            attempt=slot.attempt,
+            env_allow=self.settings.env_allow,
+            scripts_dir=self.scripts_dir,
+        )
+        spawn = None
+        if self.warm is not None:  # a fork of the warm server, or cold with the reason
+            spawn, slot.warm = self.warm.spawner(job)
+        slot.stopper = self.stoppers.for_job(job.sweep, slot.job_id)
+        slot.proc = Running(
+            inv,
+            folder,
+            log_cap=self.log_cap,
+            nice=self.opts.nice,
+            still_ours=lambda: _still_there(folder / JOB_FILE),
+            on_exit=self.wake.set,
+            spawn=spawn,
+            on_record=slot.stopper.on_record if slot.stopper is not None else None,
+        )
+        self.reaper.add(slot.proc.pid)
+
+    def _start_error(self, exc: BaseException) -> dict[str, Any]:
+        """The `error` of a job that could not start."""
+        if isinstance(exc, SpoolError):
+            kind = getattr(exc, "kind", "invalid")
+            return {"kind": kind, "message": exc.message if not exc.field else f"{exc.field}: {exc.message}"}
+        if isinstance(exc, OSError):
+            return {"kind": "exit", "message": f"cannot start {self.opts.python}: {exc}"}
+        # a NUL or lone surrogate cannot be an argument or variable
+        return {"kind": "invalid", "message": f"its params, args or env cannot be passed to a script ({exc})"}
 
     def _write_claim(self, slot: Slot, now: float) -> None:
         """claim.json, written once the script has started (its start waits for no file create).
@@ -497,7 +514,7 @@ class Runner:
             self._maybe_stop(slot, proc, now)
         if self.pauser is not None:  # --pause-when-busy; stopped time counts towards no timeout
             slot.started += self.pauser.tend(key, proc, now)
-        if proc.done() and self._written_up_now(slot, proc, now):
+        if proc.kill_leftovers_if_exited() and self._written_up_now(slot, proc, now):
             self.reaper.remove(proc.pid)  # its group is ended (or being killed)
             if slot.stopper is not None:
                 slot.stopper.close()
@@ -621,7 +638,7 @@ class Runner:
             self.kits.clear()  # a crashed predecessor's of the same name
             self.heartbeat.write(time.monotonic(), [], "starting")
             while True:
-                self.run_once()
+                self.run_once(time.monotonic())  # the loop's one reading of the clock per step
                 if self.finished():
                     break
                 timeout = 0.2 if self.slots else max(0.01, self._next_scan - time.monotonic())

@@ -10,7 +10,6 @@ taken from us (its folder moved by someone else) gets nothing more written.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,13 +77,23 @@ class StorageHealth:
 
     def __init__(self, log: Callable[[str], None]):
         self._log = log
-        self.pause_until = 0.0  # monotonic: no new claims before this
+        self.pause_until = 0.0  # the loop's time: no new claims before this
         self._bad = False
         self._next_log = 0.0
+        self._now = 0.0
+
+    def at(self, now: float) -> None:
+        """The time of the runner's step now under way (`run_once(now)`): the one clock of
+        `trouble` and of the write-up (a job's duration, when to publish again)."""
+        self._now = now
+
+    @property
+    def now(self) -> float:
+        return self._now
 
     def trouble(self, what: str, exc: BaseException) -> None:
         """Say plainly (once a minute) that the spool refused a write; take no new job for a while."""
-        now = time.monotonic()
+        now = self._now
         self.pause_until = now + STORAGE_RETRY
         if not self._bad or now >= self._next_log:
             self._log(
@@ -178,7 +187,7 @@ class WriteUp:
         """The spool refused a step of the write-up (EIO, ESTALE, ETIMEDOUT, a full disk): keep
         the job (its lease renewed) and try again in `STORAGE_RETRY` seconds."""
         slot.publishing = True
-        slot.publish_at = time.monotonic() + STORAGE_RETRY
+        slot.publish_at = self.health.now + STORAGE_RETRY
         self.health.trouble(f"{what} {slot.job_id}", exc)
         return None
 
@@ -237,7 +246,7 @@ class WriteUp:
                 slot.final = ({**rec, "id": new, "duplicate_of": dest}, target, new)
                 slot.publish_at = 0.0
             else:
-                slot.publish_at = time.monotonic() + STORAGE_RETRY
+                slot.publish_at = self.health.now + STORAGE_RETRY
                 self.health.trouble(f"cannot publish {slot.job_id}", exc)
             return None
         slot.publishing = False
@@ -294,7 +303,7 @@ class WriteUp:
             "device": who["device"],
             "started": slot.started_wall,
             "ended": ended,
-            "duration": round(time.monotonic() - slot.started, 6),
+            "duration": round(self.health.now - slot.started, 6),
             "exit_code": slot.record.get("exit_code"),
             "attempt": slot.attempt,
             "metrics_count": slot.record.get("metrics_count", 0),
