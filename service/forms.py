@@ -214,29 +214,31 @@ def _outcome(d: dict[str, Any]) -> str:
     return d.get("problem") or ""
 
 
-def install_forms(app: FastAPI, sp: Spool) -> None:
-    """Add the form pages (left out of the OpenAPI schema) and their stylesheet to `app`."""
-    env = _environment()
-    app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")
+class _Pages:
+    """Renders the form's pages for one app and spool."""
 
-    def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    def __init__(self, app: FastAPI, sp: Spool):
+        self.env, self.app, self.sp = _environment(), app, sp
+
+    def page(self, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         context.setdefault("refresh", None)
-        context.setdefault("report", bool(getattr(app.state, "report", False)))
-        context.setdefault("spool_name", sp.root.name)
-        html = env.get_template(name).render(**context)
+        context.setdefault("report", bool(getattr(self.app.state, "report", False)))
+        context.setdefault("spool_name", self.sp.root.name)
+        html = self.env.get_template(name).render(**context)
         return HTMLResponse(html, status_code=status, headers=HTML_HEADERS)
 
     def form_page(
+        self,
         selected: ScriptInfo | None,
         values: dict[str, str] | None = None,
         errors: dict[str, str] | None = None,
         general: list[str] | None = None,
         status: int = 200,
     ) -> HTMLResponse:
-        scripts = list_scripts(sp.scripts_dir)
+        scripts = list_scripts(self.sp.scripts_dir)
         if selected is None and scripts:
             selected = scripts[0]
-        return page(
+        return self.page(
             "form.html.j2",
             status,
             title="Queue a job",
@@ -247,82 +249,100 @@ def install_forms(app: FastAPI, sp: Spool) -> None:
             general_errors=general or [],
         )
 
+
+def install_forms(app: FastAPI, sp: Spool) -> None:
+    """Add the form pages (left out of the OpenAPI schema) and their stylesheet to `app`."""
+    pages = _Pages(app, sp)
+    app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")
+
     @app.get("/", include_in_schema=False, response_class=HTMLResponse)
     def form(script: str | None = Query(None, max_length=500)) -> HTMLResponse:
         if not script:
-            return form_page(None)
+            return pages.form_page(None)
         try:
             info = find_script(sp.scripts_dir, script)
         except SpoolError as exc:
-            return form_page(None, general=[f"{script}: {exc.message}"], status=http_status(exc))
-        return form_page(info)
+            return pages.form_page(None, general=[f"{script}: {exc.message}"], status=http_status(exc))
+        return pages.form_page(info)
 
     @app.post("/ui/submit", include_in_schema=False, response_class=HTMLResponse)
     async def submit(request: Request) -> Response:
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if ctype != "application/x-www-form-urlencoded":
-            return page(
-                "form.html.j2",
-                415,
-                title="Queue a job",
-                scripts=[],
-                selected=None,
-                values={},
-                errors={},
-                general_errors=["send the form as application/x-www-form-urlencoded"],
-            )
-        raw = await request.body()
-        try:
-            pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=2000)
-        except (UnicodeDecodeError, ValueError):
-            return form_page(None, general=["the form could not be read"], status=400)
-        values = dict(pairs)
-        try:
-            info = await run_in_threadpool(find_script, sp.scripts_dir, values.get("script", ""))
-        except SpoolError as exc:
-            return form_page(None, general=[exc.message], status=http_status(exc))
-        errors: dict[str, str] = {}
-        try:
-            target = await run_in_threadpool(_queue, sp, info, values, errors)
-        except BodyInvalid as exc:
-            errors = _errors_by_field(exc)
-            target = ""
-        except SpoolError as exc:
-            body = error_body(exc)
-            detail = body["detail"]
-            message = detail if isinstance(detail, str) else "; ".join(str(d.get("msg")) for d in detail)
-            field = exc.field or ""
-            if info.param(field) is not None:
-                errors[field] = message
-            return form_page(info, values, errors, [message], status=http_status(exc))
-        if not target:
-            general = [f"{k}: {v}" for k, v in errors.items() if info.param(k) is None]
-            return form_page(info, values, errors, general or ["please correct the fields marked below"], 422)
-        return RedirectResponse(target, status_code=303)
+        return await _submit(pages, request)
 
     @app.get("/ui/jobs", include_in_schema=False, response_class=HTMLResponse)
     def jobs(
         sweep: str | None = Query(None, max_length=200),
         new: Annotated[list[str] | None, Query()] = None,
     ) -> HTMLResponse:
-        entries = actions.job_entries(sp, None, sweep)
-        counts = Counter(e.state.value for e in entries)
-        rows = []
-        for e in reversed(entries[-RECENT:]):
-            v = job_view(e)
-            d = v.to_dict()
-            d["params_text"] = json.dumps(d.get("params"), default=str)[:300] if d.get("params") else ""
-            d["outcome"] = _outcome(d)
-            rows.append(d)
-        active = any(e.state in (State.PENDING, State.CLAIMED) for e in entries)
-        return page(
-            "jobs.html.j2",
-            title="Jobs",
-            jobs=rows,
-            total=len(entries),
-            shown=len(rows),
-            counts={s.value: counts.get(s.value, 0) for s in State},
-            sweep=sweep,
-            new=new or [],
-            refresh=2 if active else None,
+        return _jobs_page(pages, sweep, new)
+
+
+async def _submit(pages: _Pages, request: Request) -> Response:
+    """The form posted: queue its job or sweep and go to /ui/jobs, or show it again with errors."""
+    sp = pages.sp
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/x-www-form-urlencoded":
+        return pages.page(
+            "form.html.j2",
+            415,
+            title="Queue a job",
+            scripts=[],
+            selected=None,
+            values={},
+            errors={},
+            general_errors=["send the form as application/x-www-form-urlencoded"],
         )
+    raw = await request.body()
+    try:
+        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=2000)
+    except (UnicodeDecodeError, ValueError):
+        return pages.form_page(None, general=["the form could not be read"], status=400)
+    values = dict(pairs)
+    try:
+        info = await run_in_threadpool(find_script, sp.scripts_dir, values.get("script", ""))
+    except SpoolError as exc:
+        return pages.form_page(None, general=[exc.message], status=http_status(exc))
+    errors: dict[str, str] = {}
+    try:
+        target = await run_in_threadpool(_queue, sp, info, values, errors)
+    except BodyInvalid as exc:
+        errors = _errors_by_field(exc)
+        target = ""
+    except SpoolError as exc:
+        body = error_body(exc)
+        detail = body["detail"]
+        message = detail if isinstance(detail, str) else "; ".join(str(d.get("msg")) for d in detail)
+        field = exc.field or ""
+        if info.param(field) is not None:
+            errors[field] = message
+        return pages.form_page(info, values, errors, [message], status=http_status(exc))
+    if not target:
+        general = [f"{k}: {v}" for k, v in errors.items() if info.param(k) is None]
+        general = general or ["please correct the fields marked below"]
+        return pages.form_page(info, values, errors, general, 422)
+    return RedirectResponse(target, status_code=303)
+
+
+def _jobs_page(pages: _Pages, sweep: str | None, new: list[str] | None) -> HTMLResponse:
+    """The most recent jobs (of a sweep), refreshing itself while any is waiting or running."""
+    entries = actions.job_entries(pages.sp, None, sweep)
+    counts = Counter(e.state.value for e in entries)
+    rows = []
+    for e in reversed(entries[-RECENT:]):
+        v = job_view(e)
+        d = v.to_dict()
+        d["params_text"] = json.dumps(d.get("params"), default=str)[:300] if d.get("params") else ""
+        d["outcome"] = _outcome(d)
+        rows.append(d)
+    active = any(e.state in (State.PENDING, State.CLAIMED) for e in entries)
+    return pages.page(
+        "jobs.html.j2",
+        title="Jobs",
+        jobs=rows,
+        total=len(entries),
+        shown=len(rows),
+        counts={s.value: counts.get(s.value, 0) for s in State},
+        sweep=sweep,
+        new=new or [],
+        refresh=2 if active else None,
+    )

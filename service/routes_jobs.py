@@ -44,6 +44,15 @@ def _find(sp: Spool, job_id: str) -> Entry:
 def jobs_router(sp: Spool, sweep_limits: tuple[int, int]) -> APIRouter:
     """The job routes over `sp`; `sweep_limits`: the most points a sweep may have, without and with `yes`."""
     router = APIRouter()
+    _job_route(router, sp)
+    _sweep_route(router, sp, sweep_limits)
+    _read_routes(router, sp)
+    _change_routes(router, sp)
+    return router
+
+
+def _job_route(router: APIRouter, sp: Spool) -> None:
+    """POST /jobs."""
 
     @router.post(
         "/jobs",
@@ -64,6 +73,10 @@ def jobs_router(sp: Spool, sweep_limits: tuple[int, int]) -> APIRouter:
         job_id = await run_in_threadpool(actions.submit_job, sp, data, raw)
         url = f"/jobs/{job_id}"
         return JSONResponse({"id": job_id, "state": "pending", "url": url}, 201, {"Location": url})
+
+
+def _sweep_route(router: APIRouter, sp: Spool, sweep_limits: tuple[int, int]) -> None:
+    """POST /sweeps: the `spool sweep` flags as JSON, or a W&B sweep file as YAML."""
 
     @router.post(
         "/sweeps",
@@ -98,18 +111,10 @@ def jobs_router(sp: Spool, sweep_limits: tuple[int, int]) -> APIRouter:
         retries: int | None = Query(None, ge=0, le=100, description="YAML body: job retries"),
         name: str | None = Query(None, max_length=500, description="YAML body: a label"),
     ) -> JSONResponse:
-        ctype = content_type(request)
-        if ctype in YAML_TYPES:
-            raw = await request.body()
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise BodyInvalid(
-                    [{"loc": ["body"], "msg": "not UTF-8 text", "type": "yaml_invalid"}]
-                ) from None
+        if content_type(request) in YAML_TYPES:
             plan = await run_in_threadpool(
                 actions.plan_wandb,
-                text,
+                _utf8(await request.body()),
                 random_n=random,
                 seeds=seeds,
                 sample_seed=sample_seed,
@@ -122,9 +127,8 @@ def jobs_router(sp: Spool, sweep_limits: tuple[int, int]) -> APIRouter:
             data, _ = await read_json(request)
             req = actions.model_from(SweepRequest, data)
             plan = await run_in_threadpool(actions.plan_sweep, req, sweep_limits)
-            template = JobOptions.model_validate(
-                req.model_dump(include=set(JobOptions.model_fields))
-            ).fields()
+            fields = req.model_dump(include=set(JobOptions.model_fields))
+            template = JobOptions.model_validate(fields).fields()
             dry = req.dry_run
         if dry:
             return JSONResponse({"script": plan.script, "count": len(plan.points), "points": plan.points})
@@ -139,6 +143,17 @@ def jobs_router(sp: Spool, sweep_limits: tuple[int, int]) -> APIRouter:
             },
             status_code=201,
         )
+
+
+def _utf8(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BodyInvalid([{"loc": ["body"], "msg": "not UTF-8 text", "type": "yaml_invalid"}]) from None
+
+
+def _read_routes(router: APIRouter, sp: Spool) -> None:
+    """GET /jobs, /jobs/{id}, its logs and its metrics."""
 
     @router.get(
         "/jobs", tags=["jobs"], summary="List jobs (sorted by id), by state and sweep, a page at a time"
@@ -193,30 +208,39 @@ def jobs_router(sp: Spool, sweep_limits: tuple[int, int]) -> APIRouter:
         "/jobs/{job_id}/metrics", tags=["jobs"], summary="Every metrics record a job printed, in order"
     )
     def get_metrics(job_id: str) -> dict[str, Any]:
-        entry = _find(sp, job_id)
-        records: list[Any] = []
-        for _ in range(3):  # the folder may move (claimed -> done) between find and read
-            if entry.state is State.PENDING or not entry.is_folder:
-                break
-            try:
-                raw = read_file(entry.path / "metrics.jsonl")
-            except FileNotFoundError:
-                moved = sp.layout.find(job_id)
-                if moved is None or moved.path == entry.path:
-                    break
-                entry = moved
-                continue
-            except OSError:  # not a regular file, or unreadable: no metrics to show
-                break
-            for line in raw.splitlines():
-                try:
-                    rec = loads(line)
-                except (ValueError, RecursionError):
-                    continue
-                if isinstance(rec, dict):
-                    records.append(rec)
+        return _metrics(sp, job_id)
+
+
+def _metrics(sp: Spool, job_id: str) -> dict[str, Any]:
+    """Every metrics record of a job, following its folder if it moves while being read."""
+    entry = _find(sp, job_id)
+    records: list[Any] = []
+    for _ in range(3):  # the folder may move (claimed -> done) between find and read
+        if entry.state is State.PENDING or not entry.is_folder:
             break
-        return {"id": job_id, "state": entry.state.value, "count": len(records), "metrics": records}
+        try:
+            raw = read_file(entry.path / "metrics.jsonl")
+        except FileNotFoundError:
+            moved = sp.layout.find(job_id)
+            if moved is None or moved.path == entry.path:
+                break
+            entry = moved
+            continue
+        except OSError:  # not a regular file, or unreadable: no metrics to show
+            break
+        for line in raw.splitlines():
+            try:
+                rec = loads(line)
+            except (ValueError, RecursionError):
+                continue
+            if isinstance(rec, dict):
+                records.append(rec)
+        break
+    return {"id": job_id, "state": entry.state.value, "count": len(records), "metrics": records}
+
+
+def _change_routes(router: APIRouter, sp: Spool) -> None:
+    """POST /jobs/{id}/cancel and /jobs/{id}/retry."""
 
     @router.post(
         "/jobs/{job_id}/cancel",
@@ -235,5 +259,3 @@ def jobs_router(sp: Spool, sweep_limits: tuple[int, int]) -> APIRouter:
         if not sp.retry(job_id):
             raise Conflict(f"job {job_id} moved while being retried")
         return {"id": job_id, "state": "pending", "url": f"/jobs/{job_id}"}
-
-    return router

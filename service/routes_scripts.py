@@ -55,6 +55,14 @@ def scripts_router(sp: Spool, components: dict[str, type[BaseModel]]) -> APIRout
     parameters are known; each such params model is added to `components` (the OpenAPI schema
     components), under a name not already taken there."""
     router = APIRouter()
+    _read_routes(router, sp)
+    _legacy_route(router, sp)
+    _run_routes(router, sp, components)
+    return router
+
+
+def _read_routes(router: APIRouter, sp: Spool) -> None:
+    """GET /scripts and /scripts/{script}."""
 
     @router.get("/scripts", tags=["scripts"], summary="The scripts folder, with each script's parameters")
     def get_scripts() -> dict[str, Any]:
@@ -69,6 +77,10 @@ def scripts_router(sp: Spool, components: dict[str, type[BaseModel]]) -> APIRout
         model = params_model(info)
         out["schema"] = model.model_json_schema() if model is not None else {"type": "object"}
         return out
+
+
+def _legacy_route(router: APIRouter, sp: Spool) -> None:
+    """POST /scripts/run: the original workers' endpoint."""
 
     @router.post(
         "/scripts/run",
@@ -95,6 +107,20 @@ def scripts_router(sp: Spool, components: dict[str, type[BaseModel]]) -> APIRout
         job_id = await run_in_threadpool(actions.submit_job, sp, job)
         return await legacy_answer(sp, job_id, wait, request)
 
+
+_RUN_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {"description": "queued: the job's id and URL"},
+    200: {"description": "with `wait`: the job ended; its result"},
+    404: {"description": "no such script"},
+    422: {"description": "params that do not fit the script"},
+    502: {"description": "with `wait`: the script failed (see `error.kind`)"},
+    504: {"description": "with `wait`: not finished in time (the job goes on)"},
+}
+
+
+def _run_routes(router: APIRouter, sp: Spool, components: dict[str, type[BaseModel]]) -> None:
+    """POST /scripts/{name}: one typed operation per script whose parameters are known, then any."""
+
     async def run_script(request: Request, script: str, q: RunQuery) -> JSONResponse:
         info = await run_in_threadpool(find_script, sp.scripts_dir, script)
         body, _ = await read_json(request, empty={})
@@ -113,14 +139,7 @@ def scripts_router(sp: Spool, components: dict[str, type[BaseModel]]) -> APIRout
     ) -> JSONResponse:
         return await run_script(request, script, q)
 
-    responses: dict[int | str, dict[str, Any]] = {
-        202: {"description": "queued: the job's id and URL"},
-        200: {"description": "with `wait`: the job ended; its result"},
-        404: {"description": "no such script"},
-        422: {"description": "params that do not fit the script"},
-        502: {"description": "with `wait`: the script failed (see `error.kind`)"},
-        504: {"description": "with `wait`: not finished in time (the job goes on)"},
-    }
+    responses = {k: dict(v) for k, v in _RUN_RESPONSES.items()}  # one copy per app
     for info in list_scripts(sp.scripts_dir):
         model = params_model(info)
         if model is None:
@@ -150,4 +169,3 @@ def scripts_router(sp: Spool, components: dict[str, type[BaseModel]]) -> APIRout
         openapi_extra=json_body({"type": "object", "additionalProperties": True}, required=False),
         responses=responses,
     )
-    return router

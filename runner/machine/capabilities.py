@@ -144,49 +144,14 @@ def detect(
 
     cpu_model, memory = cpu_and_memory(os_name, run, read_file)
 
-    mps = False
-    mps_note = ""
+    mps, mps_note = False, ""
     if os_name == "darwin":
         devices: list[dict[str, Any]] = []
         note = "macOS has no CUDA"
-        if torch is not None:
-            # torch is installed (maybe broken): it alone says whether MPS works.
-            mps = bool(torch.get("mps_available")) and bool(torch.get("mps_usable", True))
-            version = torch.get("version") or "(broken install)"
-            if mps:
-                mps_note = f"MPS works with torch {version}"
-            else:
-                mps_note = f"torch {version} cannot use MPS" + (
-                    f": {torch['error']}" if torch.get("error") else ""
-                )
-        else:
-            rc_sp, sp_out, _ = run(["system_profiler", "SPDisplaysDataType"], TOOL_TIMEOUT)
-            names, metal = parse_system_profiler(sp_out if rc_sp == 0 else "")
-            mps = metal and arch.lower() in ("arm64", "aarch64")
-            gpu_name = names[0] if names else "GPU"
-            if mps:
-                mps_note = f"{gpu_name} supports Metal; torch not installed, so MPS is unchecked"
-            elif metal:
-                mps_note = f"{gpu_name} supports Metal but is not Apple silicon"
-            else:
-                mps_note = "no Metal GPU found"
+        mps, mps_note = _mps(torch, arch, run)
     else:
         devices, note = nvidia_devices(run)
-
-    # Fill what old nvidia-smi could not tell from torch, or the device list when nvidia-smi is
-    # missing from PATH but torch sees the cards.
-    torch_devices = [d for d in (torch or {}).get("devices") or [] if isinstance(d, dict)]
-    if devices:
-        for d in devices:
-            if d.get("compute_capability") is None:
-                for td in torch_devices:
-                    if td.get("index") == d["index"] and td.get("compute_capability"):
-                        d["compute_capability"] = td["compute_capability"]
-    elif torch_devices:
-        devices = [
-            {k: td.get(k) for k in ("index", "name", "compute_capability", "memory_gb")}
-            for td in torch_devices
-        ]
+    devices = _with_torch_devices(devices, torch)
 
     gpu, reason = gpu_decision(devices, torch, no_device_note=note, torch_checked=probe_torch)
     if mps_note:
@@ -208,6 +173,42 @@ def detect(
         python=python_abs,
         python_version=python_version or (platform.python_version() if python_abs == sys.executable else ""),
     )
+
+
+def _mps(torch: dict[str, Any] | None, arch: str, run: Run) -> tuple[bool, str]:
+    """(MPS usable, why) on macOS: torch says, if installed; else the GPU's Metal support."""
+    if torch is not None:
+        # torch is installed (maybe broken): it alone says whether MPS works.
+        mps = bool(torch.get("mps_available")) and bool(torch.get("mps_usable", True))
+        version = torch.get("version") or "(broken install)"
+        if mps:
+            return True, f"MPS works with torch {version}"
+        why = f": {torch['error']}" if torch.get("error") else ""
+        return False, f"torch {version} cannot use MPS{why}"
+    rc_sp, sp_out, _ = run(["system_profiler", "SPDisplaysDataType"], TOOL_TIMEOUT)
+    names, metal = parse_system_profiler(sp_out if rc_sp == 0 else "")
+    mps = metal and arch.lower() in ("arm64", "aarch64")
+    gpu_name = names[0] if names else "GPU"
+    if mps:
+        return True, f"{gpu_name} supports Metal; torch not installed, so MPS is unchecked"
+    if metal:
+        return False, f"{gpu_name} supports Metal but is not Apple silicon"
+    return False, "no Metal GPU found"
+
+
+def _with_torch_devices(devices: list[dict[str, Any]], torch: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Fill what old nvidia-smi could not tell from torch, or the device list when nvidia-smi is
+    missing from PATH but torch sees the cards."""
+    torch_devices = [d for d in (torch or {}).get("devices") or [] if isinstance(d, dict)]
+    if devices:
+        for d in devices:
+            if d.get("compute_capability") is None:
+                for td in torch_devices:
+                    if td.get("index") == d["index"] and td.get("compute_capability"):
+                        d["compute_capability"] = td["compute_capability"]
+        return devices
+    keys = ("index", "name", "compute_capability", "memory_gb")
+    return [{k: td.get(k) for k in keys} for td in torch_devices]
 
 
 # --------------------------------------------------------------------------- decisions

@@ -20,81 +20,19 @@ DEFAULT_MAX_POINTS = 10_000
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from spool.api import Spool
-    from spool.sweeps import format_points, plan_from_flags, plan_from_wandb
-    from spool.sweeps.store import create_sweep, load_sweep, resume_sweep
+    from spool.sweeps.store import create_sweep
 
     sp = Spool(args.spool, scripts=args.scripts)
     if args.stop:
         return _stop(sp, args)
     if args.resume:
-        if args.target:
-            raise UsageError("--resume ID takes no SCRIPT or sweep file")
-        added = resume_sweep(sp, args.resume)
-        rec = load_sweep(sp, args.resume)
-        if args.json:
-            print_json({"sweep": args.resume, "added": added, "count": len(rec.points)})
-        else:
-            print(f"sweep {args.resume}: added {len(added)} missing job(s) of {len(rec.points)}")
-        return 0
+        return _resume(sp, args)
     if not args.target:
         raise UsageError("give a SCRIPT (with --grid/--random...) or a W&B sweep file (.yaml/.json)")
-    max_points = None if args.yes else DEFAULT_MAX_POINTS
     fixed = parse_assignments(args.param, "-p")
-    target = args.target
-    if target.endswith((".yaml", ".yml", ".json")) and Path(target).is_file():
-        if args.grid or args.uniform or args.log_uniform or args.int_uniform or args.choice:
-            raise UsageError("a sweep file carries its own parameters; drop --grid/--uniform/... ")
-        if args.method or args.metric or args.run_cap is not None:
-            raise UsageError("a sweep file carries its own method, metric and run_cap; drop the flags")
-        plan = plan_from_wandb(
-            Path(target).read_text(),
-            target,
-            random_n=args.random,
-            sample_seed=args.sample_seed,
-            seeds=args.seeds,
-            max_points=max_points,
-        )
-        if fixed:
-            plan.points[:] = [{**fixed, **p} for p in plan.points]
-        for note in plan.notes:
-            print(f"note: {note}", file=sys.stderr)
-    elif args.method == "bayes":
-        plan = _bayes_plan(target, fixed, args)
-    else:
-        if args.method is not None and (args.method == "grid") != (args.random is None):
-            raise UsageError("--method random takes --random N; --method grid takes no --random")
-        plan = plan_from_flags(
-            target,
-            args.grid or [],
-            args.random,
-            args.uniform or [],
-            args.log_uniform or [],
-            args.int_uniform or [],
-            args.choice or [],
-            args.seeds,
-            fixed,
-            args.sample_seed,
-            max_points=max_points,
-        )
-    early = _early_terminate(plan)
-    if args.dry_run and plan.adaptive is not None:
-        if args.json:
-            print_json({"script": plan.script, "method": "bayes", "adaptive": plan.adaptive, **early})
-        else:
-            m, cap = plan.adaptive["metric"], plan.adaptive["run_cap"]
-            print(
-                f"a bayes sweep of {plan.script}: {m['name']} ({m['goal']}), run_cap {cap}; points are "
-                "proposed as results arrive; nothing written (--dry-run)"
-            )
-            _print_early(early)
-        return 0
+    plan = _plan(args, fixed)
     if args.dry_run:
-        if args.json:
-            print_json({"script": plan.script, "count": len(plan.points), "points": plan.points, **early})
-        else:
-            print(format_points(plan.points))
-            print(f"{len(plan.points)} point(s); nothing written (--dry-run)")
-            _print_early(early)
+        _print_dry_run(plan, args)
         return 0
     template = job_fields_from_args(args)
     template.pop("params", None)
@@ -115,6 +53,85 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if not args.json:
         print(f"  spool wait --sweep {sid}    spool results --sweep {sid}    spool report --sweep {sid}")
     return 0
+
+
+def _resume(sp: Any, args: argparse.Namespace) -> int:
+    from spool.sweeps.store import load_sweep, resume_sweep
+
+    if args.target:
+        raise UsageError("--resume ID takes no SCRIPT or sweep file")
+    added = resume_sweep(sp, args.resume)
+    rec = load_sweep(sp, args.resume)
+    if args.json:
+        print_json({"sweep": args.resume, "added": added, "count": len(rec.points)})
+    else:
+        print(f"sweep {args.resume}: added {len(added)} missing job(s) of {len(rec.points)}")
+    return 0
+
+
+def _plan(args: argparse.Namespace, fixed: dict[str, Any]) -> Any:
+    """The sweep's plan: from a W&B sweep file, a bayes definition, or the grid/random flags."""
+    from spool.sweeps import plan_from_flags, plan_from_wandb
+
+    max_points = None if args.yes else DEFAULT_MAX_POINTS
+    target = args.target
+    if target.endswith((".yaml", ".yml", ".json")) and Path(target).is_file():
+        if args.grid or args.uniform or args.log_uniform or args.int_uniform or args.choice:
+            raise UsageError("a sweep file carries its own parameters; drop --grid/--uniform/... ")
+        if args.method or args.metric or args.run_cap is not None:
+            raise UsageError("a sweep file carries its own method, metric and run_cap; drop the flags")
+        plan = plan_from_wandb(
+            Path(target).read_text(),
+            target,
+            random_n=args.random,
+            sample_seed=args.sample_seed,
+            seeds=args.seeds,
+            max_points=max_points,
+        )
+        if fixed:
+            plan.points[:] = [{**fixed, **p} for p in plan.points]
+        for note in plan.notes:
+            print(f"note: {note}", file=sys.stderr)
+        return plan
+    if args.method == "bayes":
+        return _bayes_plan(target, fixed, args)
+    if args.method is not None and (args.method == "grid") != (args.random is None):
+        raise UsageError("--method random takes --random N; --method grid takes no --random")
+    return plan_from_flags(
+        target,
+        args.grid or [],
+        args.random,
+        args.uniform or [],
+        args.log_uniform or [],
+        args.int_uniform or [],
+        args.choice or [],
+        args.seeds,
+        fixed,
+        args.sample_seed,
+        max_points=max_points,
+    )
+
+
+def _print_dry_run(plan: Any, args: argparse.Namespace) -> None:
+    from spool.sweeps import format_points
+
+    early = _early_terminate(plan)
+    if plan.adaptive is not None:
+        if args.json:
+            print_json({"script": plan.script, "method": "bayes", "adaptive": plan.adaptive, **early})
+        else:
+            m, cap = plan.adaptive["metric"], plan.adaptive["run_cap"]
+            print(
+                f"a bayes sweep of {plan.script}: {m['name']} ({m['goal']}), run_cap {cap}; points are "
+                "proposed as results arrive; nothing written (--dry-run)"
+            )
+            _print_early(early)
+    elif args.json:
+        print_json({"script": plan.script, "count": len(plan.points), "points": plan.points, **early})
+    else:
+        print(format_points(plan.points))
+        print(f"{len(plan.points)} point(s); nothing written (--dry-run)")
+        _print_early(early)
 
 
 def _bayes_plan(target: str, fixed: dict[str, Any], args: argparse.Namespace) -> Any:
