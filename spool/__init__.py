@@ -6,4 +6,11 @@ from spool.model import Job
 from spool.states import State
 
 __all__ = ["Spool", "SpoolError", "Job", "State", "__version__"]
-__version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> str:
+    if name == "__version__":  # read when asked for (package metadata), not at import
+        from spool.version import version
+
+        return version()
+    raise AttributeError(f"module 'spool' has no attribute {name!r}")

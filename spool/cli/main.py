@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from spool.version import version
+
 __all__ = ["main", "build_parser"]
 
 #: spool's own verbs; `runner`, `report` and `serve` plug in through the `housespool.verbs`
@@ -48,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the spool folder (default: $SPOOL_DIR, else ./spool-dir)",
     )
     parser.add_argument("--json", action="store_true", default=False, help="print JSON")
-    parser.add_argument("--version", action="version", version="housespool 0.1.0")
+    parser.add_argument("--version", action="version", version=f"housespool {version()}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     for name in VERB_MODULES:
         importlib.import_module(name).register(sub, common)
