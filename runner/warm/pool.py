@@ -38,14 +38,13 @@ it) with the one taken when the server started, and restarts the server when it 
 
 The server's own code is `runner/warm/server.py`: it runs with the *job's* interpreter (which
 may be an old venv without housespool), so it imports the standard library only. This module is
-the runner's side: starting, watching and restarting the server, and `WarmProcess`.
+the runner's side: starting, watching and restarting the server (a forked job: `runner.warm.process`).
 """
 
 from __future__ import annotations
 
 import os
 import select
-import signal
 import socket
 import subprocess
 import sys
@@ -53,6 +52,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from runner.warm.process import WarmProcess
 from runner.warm.server import KNOWN_FORK_SAFE, REFUSED, recv_frame, send_frame
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -102,110 +102,6 @@ def warm_default_allowed(platform: str | None = None) -> tuple[bool, str]:
     if not hasattr(os, "fork"):
         return False, "this system has no fork()"
     return True, ""
-
-
-class WarmProcess:
-    """A forked job as the runner sees it: enough of `subprocess.Popen` for `Running`."""
-
-    def __init__(self, pid: int, stdin: Any, stdout: Any, stderr: Any, status_fd: int, rest: bytes):
-        self.pid = pid
-        self.stdin = stdin
-        self.stdout = stdout
-        self.stderr = stderr
-        self.returncode: int | None = None
-        self.lost_status = False
-        self._status_fd = status_fd
-        self._buf = rest
-        import threading
-
-        self._lock = threading.Lock()
-        self._parse()
-
-    def exit_fd(self) -> int:
-        return self._status_fd
-
-    def _parse(self) -> bool:
-        if b"\n" not in self._buf:
-            return False
-        line = self._buf.split(b"\n", 1)[0].decode(errors="replace")
-        if line.startswith("exit "):
-            self.returncode = int(line.split()[1])
-        else:
-            self.returncode = 255
-        self._close_status()
-        return True
-
-    def _close_status(self) -> None:
-        if self._status_fd >= 0:
-            try:
-                os.close(self._status_fd)
-            except OSError:
-                pass
-            self._status_fd = -1
-
-    def _read_some(self, timeout: float | None) -> bool:
-        """Read what the server sent; True once the exit status is known."""
-        if self.returncode is not None:
-            return True
-        if self._status_fd < 0:
-            return self.returncode is not None
-        ready, _, _ = select.select([self._status_fd], [], [], timeout)
-        if not ready:
-            return False
-        chunk = os.read(self._status_fd, 256)
-        if chunk:
-            self._buf += chunk
-            return self._parse()
-        # the server went away without a status: wait for the job itself to be gone
-        self._close_status()
-        self._wait_gone(None)
-        self.lost_status = True
-        self.returncode = -signal.SIGKILL
-        return True
-
-    def _wait_gone(self, timeout: float | None) -> None:
-        end = None if timeout is None else time.monotonic() + timeout
-        while end is None or time.monotonic() < end:
-            try:
-                os.kill(self.pid, 0)
-            except ProcessLookupError:
-                return
-            except PermissionError:
-                return
-            time.sleep(0.05)
-
-    def poll(self) -> int | None:
-        if self.returncode is not None:
-            return self.returncode
-        if not self._lock.acquire(blocking=False):
-            return None
-        try:
-            self._read_some(0)
-        finally:
-            self._lock.release()
-        return self.returncode
-
-    def wait(self, timeout: float | None = None) -> int:
-        end = None if timeout is None else time.monotonic() + timeout
-        while self.returncode is None:
-            left = None if end is None else max(0.0, end - time.monotonic())
-            if not self._lock.acquire(timeout=-1 if left is None else left):
-                raise subprocess.TimeoutExpired("warm job", timeout or 0)
-            try:
-                if self._read_some(left):
-                    break
-            finally:
-                self._lock.release()
-            if end is not None and time.monotonic() >= end and self.returncode is None:
-                raise subprocess.TimeoutExpired("warm job", timeout or 0)
-        assert self.returncode is not None
-        return self.returncode
-
-    def kill(self) -> None:
-        try:
-            os.killpg(self.pid, signal.SIGKILL)
-        except OSError:
-            pass
 
 
 def _fingerprint(paths: list[str]) -> tuple[Any, ...]:
