@@ -6,7 +6,8 @@ metric over its whole history; failed runs are imputed (`worst`, `best`, `latest
 and pending points enter at the model's predicted mean (or, with `impute_while_running`, at
 their history so far), so proposals made while others run spread out; random points while
 fewer than 2 finite observations exist. The model and the search over it are ours
-(`spool.sweeps.gp`; docs/sweeps.md says why and what it measured).
+(`spool.sweeps.bayes_search` over `spool.sweeps.gp`; docs/sweeps.md says why and what it
+measured).
 """
 
 from __future__ import annotations
@@ -17,18 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from spool.sweeps.encoding import Space
-from spool.sweeps.gp import GaussianProcess, expected_improvement, fit_gp
 
 __all__ = ["BayesSettings", "RunView", "Proposal", "propose", "observations", "target_reached"]
 
-_FIT_MAX = 80  # points the kernel is fitted on (O(n^3) per step of the fit)
-_CONDITION_MAX = 200  # points the posterior is conditioned on
-_N_RANDOM = 1536  # candidates drawn from the prior
-_N_LOCAL = 512  # candidates near the best observations
-_LOCAL_SCALES = (0.01, 0.05, 0.15)
 
 
 @dataclass(frozen=True)
@@ -120,56 +113,9 @@ def observations(settings: BayesSettings, runs: Sequence[RunView]) -> tuple[dict
     return seen, standins
 
 
-def _subset(y: np.ndarray, limit: int, rng: np.random.Generator) -> np.ndarray:
-    """Indices of at most `limit` rows: the best third by value, the rest drawn at random."""
-    if len(y) <= limit:
-        return np.arange(len(y))
-    order = np.argsort(y, kind="stable")
-    keep = order[: limit // 3]
-    rest = rng.choice(order[limit // 3 :], size=limit - len(keep), replace=False)
-    return np.sort(np.concatenate([keep, rest]))
-
-
-def _candidates(space: Space, rng: np.random.Generator, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Random points of the prior plus perturbations of the five best, snapped to the space's
-    values (integers, multiples of q, one category per categorical)."""
-    wide = rng.random((_N_RANDOM, space.width))
-    top = x[np.argsort(y, kind="stable")[:5]]
-    base = top[rng.integers(0, len(top), _N_LOCAL)]
-    scales = rng.choice(_LOCAL_SCALES, size=(_N_LOCAL, 1))
-    near = np.clip(base + rng.normal(size=base.shape) * scales, 0.0, 1.0)
-    for a, b in space.categorical_slices():  # a perturbed categorical keeps its value, or redraws
-        redraw = rng.random(_N_LOCAL) < 0.2
-        near[redraw, a:b] = rng.random((int(redraw.sum()), b - a))
-    cand = np.vstack([wide, near])
-    for a, b in space.categorical_slices():
-        block = cand[:, a:b]
-        hot = np.zeros_like(block)
-        hot[np.arange(len(block)), np.argmax(block, axis=1)] = 1.0
-        cand[:, a:b] = hot
-    for d, (a, _b) in zip(space.searched, space.slices, strict=True):
-        if d.distribution == "int_uniform" or d.distribution.startswith("q_"):
-            one = Space([d])
-            cand[:, a] = [one.encode(one.decode([u]))[0] for u in cand[:, a]]  # type: ignore[index]
-    return cand
-
-
 def _random_point(space: Space, sample_seed: int, slot: int) -> dict[str, Any]:
     rng = random.Random(f"{sample_seed}:{slot}")
     return {d.name: d.sample(rng) for d in space.dims}
-
-
-def _model(x: np.ndarray, y: np.ndarray, xs: np.ndarray, rng: np.random.Generator) -> GaussianProcess:
-    """Fit on a subset, condition on a larger one, then add the stand-ins at the predicted mean."""
-    fit = _subset(y, _FIT_MAX, rng)
-    gp = fit_gp(x[fit], y[fit])
-    cond = _subset(y, _CONDITION_MAX, rng)
-    if not np.array_equal(cond, fit):
-        gp = gp.condition(x[cond], y[cond])
-    if len(xs):
-        believed, _ = gp.predict(xs)
-        gp = gp.condition(np.vstack([x[cond], xs]), np.concatenate([y[cond], believed]))
-    return gp
 
 
 def propose(
@@ -192,30 +138,24 @@ def _propose(
     seen, standin_ids = observations(settings, runs)
     encoded = {r.job_id: list(r.coords) if r.coords is not None else space.encode(r.point) for r in runs}
     obs = [(j, v) for j, v in seen.items() if encoded.get(j) is not None]
-    if len(obs) < 2:
-        observed = {j: settings.sign * v for j, v in obs}
-        return Proposal(_random_point(space, sample_seed, slot), "random", observed, standin_ids)
-    rng = np.random.default_rng([sample_seed & 0xFFFFFFFF, slot])
-    x = np.array([encoded[j] for j, _ in obs])
-    y = np.array([v for _, v in obs])
-    standins = [j for j in standin_ids if encoded.get(j) is not None]
-    xs = np.array([encoded[j] for j in standins]).reshape(len(standins), space.width)
-    gp = _model(x, y, xs, rng)
-    cand = _candidates(space, rng, x, y)
-    mean, std = gp.predict(cand)
-    acq = expected_improvement(mean, std, float(y.min()))
-    taken = {tuple(row) for row in (np.vstack([x, xs]) if len(xs) else x).tolist()}
-    dup = np.array([tuple(row) in taken for row in cand.tolist()])
-    if dup.any() and not dup.all():
-        acq = np.where(dup, -np.inf, acq)
-    best = int(np.argmax(acq))
     sign = settings.sign
+    if len(obs) < 2:
+        observed = {j: sign * v for j, v in obs}
+        return Proposal(_random_point(space, sample_seed, slot), "random", observed, standin_ids)
+    # numpy and scipy only here: a runner or `spool status` that never proposes never loads them
+    from spool.sweeps.bayes_search import model_choice
+
+    standins = [j for j in standin_ids if encoded.get(j) is not None]
+    x = [row for j, _ in obs if (row := encoded[j]) is not None]
+    y = [v for _, v in obs]
+    xs = [row for j in standins if (row := encoded[j]) is not None]
+    coords, mean, std, acq = model_choice(space, x, y, xs, rng_seed=[sample_seed & 0xFFFFFFFF, slot])
     return Proposal(
-        space.decode(cand[best].tolist()),
+        space.decode(coords),
         "gp",
         {j: sign * v for j, v in obs},
         standins,
-        mean=float(sign * mean[best]),
-        std=float(std[best]),
-        acquisition=float(acq[best]),
+        mean=float(sign * mean),
+        std=float(std),
+        acquisition=float(acq),
     )
