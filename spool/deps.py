@@ -9,7 +9,6 @@ wait on the job itself through any chain of pending jobs (a cycle would wait for
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Iterable
@@ -18,7 +17,9 @@ from enum import Enum
 from spool.errors import InvalidJob
 from spool.ids import is_valid_id
 from spool.layout import JOB_FILE, Layout
+from spool.model import MAX_JOB_BYTES
 from spool.states import State
+from spool.untrusted import read_json
 
 __all__ = ["Dep", "dep_state", "sweep_members", "check_after", "ARCHIVE_DIR", "first_blocking"]
 
@@ -41,7 +42,7 @@ def sweep_members(layout: Layout, sweep: str) -> list[str]:
     """A sweep's job ids: one per point of its definition, and any other `<sweep>-NNNNN` job found."""
     ids: set[str] = set()
     try:
-        points = json.loads((layout.sweeps / f"{sweep}.points.json").read_bytes())
+        points = read_json(layout.sweeps / f"{sweep}.points.json")
         ids.update(f"{sweep}-{i:05d}" for i in range(len(points)))
     except (OSError, ValueError, TypeError):
         pass
@@ -100,8 +101,8 @@ def _after_of(layout: Layout, job_id: str) -> list[str]:
     if entry is None or entry.state not in (State.PENDING, State.CLAIMED):
         return []
     try:
-        data = json.loads(entry.job_file.read_bytes())
-    except (OSError, ValueError):
+        data = read_json(entry.job_file, MAX_JOB_BYTES)
+    except (OSError, ValueError, RecursionError):
         return []
     after = data.get("after") if isinstance(data, dict) else None
     return [a for a in after if isinstance(a, str)] if isinstance(after, list) else []

@@ -10,7 +10,6 @@ first and is what `--dry-run` prints; `apply` carries it out with one rename per
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -24,9 +23,11 @@ from typing import Any
 from spool.deps import ARCHIVE_DIR, sweep_members
 from spool.errors import UsageError
 from spool.layout import JOB_FILE, RESULT_FILE, Layout
+from spool.model import MAX_JOB_BYTES
 from spool.notes import NOTES_DIR
 from spool.protocol import archive_job
 from spool.states import State
+from spool.untrusted import read_json
 
 __all__ = ["GcPlan", "Victim", "parse_age", "plan_gc", "apply_gc"]
 
@@ -75,7 +76,7 @@ class GcPlan:
 
 def _ended(folder: Path) -> float | None:
     try:
-        rec = json.loads((folder / RESULT_FILE).read_bytes())
+        rec = read_json(folder / RESULT_FILE)
         return datetime.fromisoformat(str(rec["ended"]).replace("Z", "+00:00")).timestamp()
     except (OSError, ValueError, KeyError, TypeError):
         pass
@@ -104,8 +105,8 @@ def _needed(layout: Layout) -> set[str]:
     for state in (State.PENDING, State.CLAIMED):
         for e in layout.entries(state):
             try:
-                data = json.loads(e.job_file.read_bytes())
-            except (OSError, ValueError):
+                data = read_json(e.job_file, MAX_JOB_BYTES)
+            except (OSError, ValueError, RecursionError):
                 continue
             after = data.get("after") if isinstance(data, dict) else None
             for dep in after if isinstance(after, list) else []:

@@ -9,11 +9,11 @@ attempt). Readers only: nothing here writes.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from spool.layout import CHECKPOINT_DIR, RESULT_FILE
+from spool.untrusted import read_json
 
 __all__ = [
     "CHECKPOINT_DIR",
@@ -33,8 +33,8 @@ _SUMMARY = ("attempt", "state", "host", "runner", "started", "ended", "duration"
 
 def _load(path: Path) -> dict[str, Any] | None:
     try:
-        rec = json.loads(path.read_bytes())
-    except (OSError, ValueError):
+        rec = read_json(path)
+    except (OSError, ValueError, RecursionError):
         return None
     return rec if isinstance(rec, dict) else None
 

@@ -17,6 +17,7 @@ from spool.errors import NotFound, UsageError
 from spool.ids import is_valid_id
 from spool.layout import Layout, is_ignored_name
 from spool.protocol import publish_new
+from spool.untrusted import read_file
 
 __all__ = ["NOTES_DIR", "MAX_NOTE", "add_note", "read_notes", "notes_dir"]
 
@@ -58,7 +59,7 @@ def read_notes(root: Path, job_id: str) -> list[dict[str, Any]]:
     out = []
     for name in names:
         try:
-            text = (folder / name).read_bytes()[:MAX_NOTE].decode("utf-8", "replace").rstrip("\n")
+            text = read_file(folder / name)[:MAX_NOTE].decode("utf-8", "replace").rstrip("\n")
         except OSError:
             continue
         try:

@@ -472,3 +472,20 @@ def test_a_job_file_with_an_integer_of_5000_digits_is_shown_not_raised(spool_roo
     rc, out, err = _cli("--spool", str(spool_root.root), "ls")
     assert rc == 0 and "not valid JSON" in out, err
     assert _client(spool_root).get("/jobs").status_code == 200
+
+
+def test_attempts_and_notes_of_any_shape_are_shown(spool_root: Any) -> None:
+    """`show` reads earlier attempts' records and the job's notes through spool.untrusted too."""
+    folder = _finished(spool_root, "j1", {"result": {"x": LONE}})
+    (folder / "attempts" / "1").mkdir(parents=True)
+    (folder / "attempts" / "1" / "result.json").write_text(json.dumps({"state": LONE, "host": LONE, "error": 5}))
+    (folder / "attempts" / "2").mkdir()
+    os.mkfifo(folder / "attempts" / "2" / "result.json")
+    notes = spool_root.root / "notes" / "j1"
+    notes.mkdir(parents=True)
+    os.mkfifo(notes / "20260101T000000-abcd.txt")
+    (notes / "20260101T000001-abce.txt").write_bytes(b"a note \xed\xa0\x80\n")
+    for extra in ((), ("--json",)):
+        rc, _out, err = _cli("--spool", str(spool_root.root), "show", "j1", *extra)
+        assert rc == 0, err
+    assert _client(spool_root).get("/jobs/j1").status_code == 200

@@ -8,7 +8,6 @@ file records the point and what it was computed from; job `<id>-<n>` is publishe
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from pathlib import Path
@@ -19,6 +18,7 @@ from spool.jobs import utc_now
 from spool.layout import Layout, is_ignored_name
 from spool.protocol import FsOps, json_lines, publish_new
 from spool.sweeps.bayes import Proposal
+from spool.untrusted import read_json
 
 __all__ = ["slots_dir", "stop_path", "read_slots", "live_count", "slot_record", "take_slot"]
 
@@ -53,8 +53,8 @@ def read_slots(layout: Layout, sweep_id: str) -> dict[int, dict[str, Any]]:
             rec = _seen.get(de.path)
             if rec is None:
                 try:
-                    rec = json.loads(Path(de.path).read_bytes())
-                except (OSError, ValueError):
+                    rec = read_json(de.path)
+                except (OSError, ValueError, RecursionError):
                     rec = None
                 if not isinstance(rec, dict):  # being written (a share without links), or torn
                     try:
