@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 
 from service.errors import Unavailable
 from spool.api import Spool
+from spool.untrusted import finite
 
 __all__ = ["house_router"]
 
@@ -59,6 +60,7 @@ def house_router(sp: Spool) -> APIRouter:
         rows = json.loads(
             df.to_json(orient="records", date_format="iso", date_unit="us", double_precision=15)
         )
+        rows = finite(rows)  # pandas writes an infinity inside a list cell as Infinity: strict JSON has none
         return JSONResponse({"count": len(rows), "columns": [str(c) for c in df.columns], "rows": rows})
 
     return router
