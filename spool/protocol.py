@@ -404,11 +404,20 @@ def _remove_tree(folder: Path, fs: FsOps) -> None:
 
 def drop_empty_claim(folder: Path, fs: FsOps = _DEFAULT_FS) -> None:
     """Remove a claim folder that stood still without its `job.json` for a whole lease (a claimer
-    that died between its mkdir and its rename); a folder that is not empty stays."""
+    that died between its mkdir, or its kit's rename, and the job file's rename). What a kit
+    holds (empty files, an empty `outputs/`) goes with it; a folder holding anything else stays."""
     try:
-        fs.rmdir(folder)
+        with os.scandir(folder) as it:
+            for e in it:
+                if e.is_dir(follow_symlinks=False):
+                    with os.scandir(e.path) as inner:
+                        if next(inner, None) is not None:
+                            return
+                elif e.stat(follow_symlinks=False).st_size:
+                    return
     except OSError:
-        pass
+        return
+    _remove_tree(folder, fs)
 
 
 def sync_folder(folder: Path) -> None:

@@ -12,10 +12,14 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 
 import pytest
-from runner_kit import BIN, wait_for
+from runner_kit import BIN, record, runner, wait_for
+from test_runner import set_settings
+
+from spool import jobs
 
 needs_strace = pytest.mark.skipif(shutil.which("strace") is None, reason="strace not installed (Debian: strace)")
 
@@ -83,3 +87,120 @@ def test_a_second_sigterm_while_a_stopped_runner_exits_does_not_kill_it(spool_ro
             bad.append((0.035 * k, proc.returncode, err[-300:]))
     assert not bad, bad
 
+
+
+# -- 1: a take-over finishes a folder that holds its attempt's complete result --------------------
+
+COUNTED = "import os, uuid\nos.makedirs(os.path.join(os.environ['SPOOL_DATA_DIR'], 'runs'), exist_ok=True)\n" \
+    "open(os.path.join(os.environ['SPOOL_DATA_DIR'], 'runs', os.environ['SPOOL_JOB_ID'] + '.' + uuid.uuid4().hex), 'w').close()\n" \
+    "print('{\"ok\": 1}')\n"
+
+DIE_AT = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    from pathlib import Path
+    from runner.core.loop import Runner
+    from runner.core.options import RunnerOptions
+    from spool import Spool
+    from spool.protocol import FsOps
+
+    class DieAt(FsOps):
+        '''At the instant this runner would rename a job folder into `where`/: SIGKILL it, or
+        (`hold`) wait there until the test's `go` file appears.'''
+        def rename(self, src: Path, dst: Path) -> None:
+            if dst.parent.name == sys.argv[2] and src.parent.name == "claimed":
+                if sys.argv[4] == "kill":
+                    os.kill(os.getpid(), signal.SIGKILL)
+                held = Path(sys.argv[1]) / "held"
+                held.touch()
+                while not (Path(sys.argv[1]) / "go").exists():
+                    time.sleep(0.01)
+                held.unlink()
+            os.rename(src, dst)
+
+    r = Runner(Spool(sys.argv[1]), RunnerOptions(name="doomed", python=sys.argv[3], nice=0, exit_when_idle=True))
+    r.fs = DieAt()
+    sys.exit(r.run())
+    """
+)
+
+
+def runs_of(sp, job_id: str) -> int:
+    try:
+        return sum(1 for n in os.listdir(sp.root / "data" / "runs") if n.startswith(job_id + "."))
+    except FileNotFoundError:
+        return 0
+
+
+def die_at(sp, where: str, how: str = "kill") -> subprocess.Popen[str]:
+    python = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
+    return subprocess.Popen(
+        [sys.executable, "-c", DIE_AT, str(sp.root), where, python, how],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("retries", [0, 2])
+def test_a_take_over_finishes_a_result_its_holder_published_before_dying(spool_root, retries):
+    """SIGKILL between result.json's rename into the claimed folder and the folder's move to
+    done/: the next runner must move it on, not write `lost_lease` over the good result (with
+    retries = 0 it was gone; with retries the script ran again)."""
+    (spool_root.scripts_dir / "counted.py").write_text(COUNTED)
+    set_settings(spool_root, lease_seconds=2)
+    job_id = spool_root.submit("counted.py", retries=retries)
+    r = die_at(spool_root, "done")
+    _out, err = r.communicate(timeout=120)
+    assert r.returncode == -signal.SIGKILL, err
+    (folder,) = (spool_root / "claimed").iterdir()
+    assert (folder / "result.json").is_file()  # the instant held: published, not moved
+    runner(spool_root, "--python", sys.executable)
+    rec = record(spool_root, job_id)
+    assert (rec["state"], rec["result"], rec["attempt"]) == ("done", {"ok": 1}, 1), rec
+    assert runs_of(spool_root, job_id) == 1
+
+
+# -- 3: an answered cancel wins -----------------------------------------------------------------
+
+
+def test_a_cancel_answered_between_an_exit_and_its_requeue_wins(spool_root):
+    """`spool cancel` answers "stopping" while the job is still claimed, its script already
+    ended and its requeue (retries left) on its way: the cancel file travels into pending/ with
+    the folder. The next claim must end the job as cancelled, not run its retries."""
+    (spool_root.scripts_dir / "counted_fail.py").write_text(COUNTED.replace("print('{\"ok\": 1}')", "raise SystemExit(3)"))
+    set_settings(spool_root, lease_seconds=2)
+    job_id = spool_root.submit("counted_fail.py", retries=3)
+    r = die_at(spool_root, "pending", "hold")  # held: ended, written up, about to requeue
+    wait_for(lambda: (spool_root / "held").exists(), 60)
+    assert jobs.cancel(spool_root.layout, job_id, "user.0001") == "stopping"
+    (spool_root / "go").touch()
+    _out, err = r.communicate(timeout=120)  # it requeues, claims the job again, and drains
+    assert r.returncode == 0, err
+    rec = record(spool_root, job_id)
+    assert rec["state"] == "failed" and rec["error"]["kind"] == "cancelled", rec
+    assert runs_of(spool_root, job_id) == 1  # no retry ran
+
+
+# -- 5: stray kits --------------------------------------------------------------------------------
+
+
+def test_a_stray_kit_in_claimed_and_dead_runners_kits_are_tidied(spool_root):
+    """A crash between the kit's rename into claimed/ and the job file's: a folder without
+    job.json but with the kit's files. `--exit-when-idle` must exit (it never did), and the
+    kits of runners that are gone must not pile up in runners/."""
+    set_settings(spool_root, lease_seconds=2)
+    stray = spool_root / "claimed" / "20260101T000000-000000-abcd@dead.0001"
+    (stray / "outputs").mkdir(parents=True)
+    for name in ("stdout.log", "stderr.log", "metrics.jsonl", ".claim.json.blank", ".result.json.blank"):
+        (stray / name).touch()
+    dead_kit = spool_root / "runners" / ".kit-deadhost.1234abcd"
+    (dead_kit / "outputs").mkdir(parents=True)
+    (dead_kit / "stdout.log").touch()
+    old = time.time() - 600
+    for p in (stray, dead_kit):
+        os.utime(p, (old, old))
+    r = subprocess.run(
+        [str(BIN), "--spool", str(spool_root.root), "runner", "--nice", "0", "--exit-when-idle", "-q"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert not stray.exists() and not dead_kit.exists()

@@ -23,6 +23,7 @@ runner of the same name (kits are named after it).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import threading
@@ -31,7 +32,7 @@ from pathlib import Path
 from spool.layout import CHECKPOINT_DIR
 from spool.protocol import BLANKS
 
-__all__ = ["Kits", "KIT_FILES"]
+__all__ = ["Kits", "KIT_FILES", "drop_dead_kits"]
 
 #: the empty files a kit holds: the logs `runner.core.execute.Running` appends to, and the blanks
 #: that claim.json and result.json are written into (`spool.protocol.publish_bytes`)
@@ -119,3 +120,41 @@ class Kits:
             return
         for name in names:
             shutil.rmtree(self.dir / name, ignore_errors=True)
+
+
+def drop_dead_kits(runners_dir: Path, own: str, spool_now: float, alive_after: float = 15.0) -> int:
+    """Remove the kits of runners that are gone (heartbeat stopped, or older than 3 beats and
+    `alive_after` by the spool's clock): a killed runner's kits would pile up in runners/
+    for good. Returns how many were removed."""
+    removed = 0
+    try:
+        names = [n for n in os.listdir(runners_dir) if n.startswith(_PREFIX)]
+    except OSError:
+        return 0
+    for name in names:
+        owner = name[len(_PREFIX) :].rpartition(".")[0]
+        if not owner or owner == own or _alive(runners_dir / f"{owner}.json", spool_now, alive_after):
+            continue
+        try:
+            if spool_now - os.stat(runners_dir / name).st_mtime < alive_after:
+                continue  # just made (its runner's first heartbeat may be on its way)
+        except OSError:
+            continue
+        shutil.rmtree(runners_dir / name, ignore_errors=True)
+        removed += 1
+    return removed
+
+
+def _alive(beat: Path, spool_now: float, alive_after: float) -> bool:
+    try:
+        age = spool_now - os.stat(beat).st_mtime
+        doc = json.loads(beat.read_bytes())
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError):
+        return True  # cannot tell: leave its kits alone
+    if not isinstance(doc, dict):
+        return True
+    if doc.get("status") == "stopped":
+        return False
+    return age < max(alive_after, 3 * float(doc.get("heartbeat_seconds") or 5))

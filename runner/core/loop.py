@@ -63,6 +63,13 @@ class Spawners(Protocol):
     def close(self) -> None: ...
 
 
+def _job_doc(raw: bytes, job_id: str) -> dict[str, Any] | None:
+    try:
+        return parse_job(raw, job_id, env_allow=None).model_dump(mode="json")  # a record only
+    except SpoolError:
+        return None
+
+
 def _still_there(path: Path) -> bool:
     """The fence of a running job's writes: False only once its folder is really gone (taken
     over, moved); a share that cannot say just now (EIO, ESTALE, ETIMEDOUT) is not a "gone"."""
@@ -372,12 +379,20 @@ class Runner:
         if dest_id:
             self._log(f"{cand.entry.id} has run before: running this new copy as {dest_id}")
         try:
+            # a cancel answered "stopping" just before a requeue travels with the folder: it wins
+            cancelled = cand.entry.is_folder and (folder / CANCEL_FILE).exists()
             attempt = (archive_previous_attempt(folder, fs=self.fs) if cand.entry.is_folder else 0) + 1
             raw = (folder / JOB_FILE).read_bytes()
         except (OSError, StorageError) as exc:  # the spool would not take a write: not the job's fault
             self._give_back(folder, job_id, f"cannot claim {job_id}", exc)
             return None
         self.health.ok()
+        if cancelled:
+            job_doc = _job_doc(raw, job_id)
+            msg = "cancelled between two attempts"
+            self.writeup.fail_now(folder, job_id, job_doc, "cancelled", msg, attempt, self.fs)
+            self._log(f"{job_id}: cancelled before its next attempt")
+            return None
         return folder, job_id, attempt, raw, token
 
     def _start(self, slot: Slot, now: float) -> bool:

@@ -10,12 +10,14 @@ stand still for a whole lease itself.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from runner.core.interrupt import interruption
+from runner.core.kits import drop_dead_kits
 from runner.core.lease import find_expired
 from runner.core.syncguard import double_claims
 from spool.clock import SpoolClock
@@ -60,6 +62,7 @@ class Expiry:
         except OSError:
             return False
         self._warn_double_claims()
+        drop_dead_kits(self.layout.runners, self.runner, spool_now)
         lease = self.settings.lease_seconds
         acted = False
         mono = time.monotonic()
@@ -93,6 +96,8 @@ class Expiry:
         mine = take_over(self.layout, folder, job_id, new_token(self.runner), fs=fs)
         if mine is None:
             return False
+        if self._finish_written(mine, job_id, old, fs):
+            return True
         try:
             job = parse_job((mine / JOB_FILE).read_bytes(), job_id, env_allow=None)  # a record only
         except SpoolError:
@@ -135,6 +140,39 @@ class Expiry:
             self._trouble(f"cannot requeue {job_id}", exc)
             return False
         self._log(f"{job_id}: lease expired ({kind}) -> {target.value}")
+        return True
+
+
+    def _finish_written(self, mine: Path, job_id: str, old: dict[str, object], fs: FsOps) -> bool:
+        """A holder that died after publishing its attempt's result.json, before the folder's
+        last move: the job is finished, not lost. Moved on as that result says (done, or failed
+        and then requeued while retries are left), never failed over a good result."""
+        try:
+            rec = json.loads((mine / RESULT_FILE).read_bytes())
+        except (OSError, ValueError):
+            return False
+        if not isinstance(rec, dict) or rec.get("state") not in ("done", "failed"):
+            return False
+        attempt = old.get("attempt", rec.get("attempt"))
+        if rec.get("id") not in (None, job_id) or rec.get("attempt") != attempt:
+            return False  # another job's or another attempt's record: not this attempt's result
+        target = State.DONE if rec["state"] == "done" else State.FAILED
+        err = rec.get("error") or {}
+        if target is State.FAILED and err.get("kind") not in ("cancelled", "invalid"):
+            job = rec.get("job") or {}
+            retries = job.get("retries", self.settings.defaults.retries) if isinstance(job, dict) else 0
+            if isinstance(retries, int) and failures_since_retry(mine) + 1 <= retries:
+                target = State.PENDING
+        if (self.layout.state_dir(target) / job_id).exists():
+            return False  # a second claim of one job: the usual take-over keeps both
+        try:
+            if target is not State.PENDING:
+                drop_blanks(mine, fs)
+            move(self.layout, mine, job_id, target, fs=fs)
+        except StorageError as exc:
+            self._trouble(f"cannot finish {job_id}", exc)
+            return True
+        self._log(f"{job_id}: its runner had gone after writing its result: finished it -> {target.value}")
         return True
 
 
