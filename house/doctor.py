@@ -52,6 +52,7 @@ from house.doctor_checks import (
     check_writable,
     numpy_too_new,
 )
+from house.doctor_features import check_features
 from house.doctor_storage import (
     check_filesystem,
     check_sync,
@@ -129,7 +130,13 @@ def run_doctor(
         checks.append(check_sync(spool))
     checks.append(check_git(scripts_dir, run))
     checks.append(check_torch(python or sys.executable, run, probe_torch=probe_torch, system=system))
+    if spool_check.status != FAIL and checks_writable(checks):
+        checks += check_features(spool)  # last: its O_APPEND probe can upset an SMB mount for seconds
     return checks
+
+
+def checks_writable(checks: list[Check]) -> bool:
+    return any(c.name == "writable" and c.status == OK for c in checks)
 
 
 def format_checks(checks: list[Check]) -> str:

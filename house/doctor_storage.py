@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import platform
 import re
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from house.doctor_checks import FAIL, OK, WARN, Check, path_exists
+from house.doctor_checks import FAIL, OK, WARN, Check
 from runner.machine.proc import Run, subprocess_run_default
 
 __all__ = [
@@ -111,6 +112,8 @@ def describe_mount(m: Mount) -> Check:
         return Check("filesystem", OK, detail + ": one folder served by one machine, safe for claims")
     if t in _SMB:
         return Check("filesystem", OK, f"SMB share {m.source}: one folder served by one machine")
+    if t == "fuse.smbnetfs":  # libsmbclient, as gvfs: no hard links, no O_APPEND (see below)
+        return Check("filesystem", OK, "SMB through smbnetfs: one folder served by one machine")
     if t == "fuse.sshfs" or (t in ("macfuse", "osxfuse", "fuse") and "@" in m.source):
         return Check("filesystem", OK, f"sshfs from {m.source}: one folder served by one machine")
     if t in _LOCAL or m.source.startswith("/dev/"):
@@ -177,22 +180,48 @@ _CLOUD_NAMES = (
 
 
 def sync_markers(root: Path) -> list[str]:
-    """Marker files of replicated-sync tools in ``root`` or any folder above it."""
+    """Marker files of replicated-sync tools in ``root`` or any folder above it.
+
+    A marker counts only if its folder's listing holds it: a name that merely answers `stat`
+    is not one (at the top of an smbnetfs mount every name "exists": it is taken for a host or
+    a share). A folder that cannot be listed is judged by `lstat` and the marker's kind."""
     found = []
     for folder in [root, *root.parents]:
         try:
-            names = set(os.listdir(folder)) if folder == root else None
+            names: set[str] | None = set(os.listdir(folder))
         except OSError:
             names = None
         for marker, tool in SYNC_MARKERS.items():
-            present = (marker in names) if names is not None else path_exists(folder / marker)
-            if present:
+            if _has(folder, marker, names):
                 found.append(f"{tool} ({folder / marker})")
-        if path_exists(folder / ".sync" / "ID"):
+        if _has(folder, ".sync", names, want_dir=True) and _has(folder / ".sync", "ID", None):
             found.append(f"Resilio Sync ({folder / '.sync'})")
         if names is not None:
             found += [f"Nextcloud/ownCloud ({folder / n})" for n in sorted(names) if _SYNC_DB.match(n)]
     return found
+
+
+def _has(folder: Path, name: str, names: set[str] | None, want_dir: bool | None = None) -> bool:
+    if names is not None:
+        return name in names
+    try:
+        st = os.lstat(folder / name)
+    except OSError:
+        return False
+    kind = _MARKER_DIRS.get(name) if want_dir is None else want_dir
+    return kind is None or stat.S_ISDIR(st.st_mode) == kind
+
+
+#: what each marker is: a folder (True) or a file (False); None: either
+_MARKER_DIRS: dict[str, bool | None] = {
+    ".stfolder": None,  # a folder, an empty file in Syncthing before 1.x
+    ".stversions": True,
+    ".stignore": False,
+    ".dropbox": False,
+    ".dropbox.cache": True,
+    ".dropbox.attr": False,
+    ".owncloudsync.log": False,
+}
 
 
 def conflict_files(root: Path, limit: int = CONFLICT_SCAN_LIMIT) -> list[str]:

@@ -204,3 +204,16 @@ def test_a_stray_kit_in_claimed_and_dead_runners_kits_are_tidied(spool_root):
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert not stray.exists() and not dead_kit.exists()
+
+
+# -- 12: the doctor probes what the spool's file system can do --------------------------------------
+
+
+def test_the_doctor_probes_links_excl_fsync_and_append(spool_root):
+    from house.doctor import run_doctor
+
+    checks = {c.name: c for c in run_doctor(spool_root.root, probe_torch=False)}
+    for name in ("hard links", "O_EXCL", "fsync", "O_APPEND"):
+        assert checks[name].status == "ok", checks[name]
+    assert "hard links work" in checks["hard links"].detail
+    assert not [p for p in os.listdir(spool_root / "runners") if p.startswith(".doctor-")]  # probes tidied

@@ -35,12 +35,11 @@ def sync_markers(root: Path) -> list[str]:
     """Sync-tool marker files in `root` or any folder above it, as "path (tool)"."""
     out = []
     for folder in (root, *root.parents):
-        for name, tool in SYNC_MARKERS.items():
-            try:
-                if (folder / name).exists():
-                    out.append(f"{folder / name} ({tool})")
-            except OSError:
-                pass
+        try:  # listed, not stat'ed: at the top of an smbnetfs mount every name "exists" (a host)
+            names = set(os.listdir(folder))
+        except OSError:
+            continue
+        out += [f"{folder / name} ({tool})" for name, tool in SYNC_MARKERS.items() if name in names]
     return out
 
 
