@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 from runner_kit import BIN, record, runner, wait_for
@@ -217,3 +218,32 @@ def test_the_doctor_probes_links_excl_fsync_and_append(spool_root):
         assert checks[name].status == "ok", checks[name]
     assert "hard links work" in checks["hard links"].detail
     assert not [p for p in os.listdir(spool_root / "runners") if p.startswith(".doctor-")]  # probes tidied
+
+
+# -- 4: runaway children ----------------------------------------------------------------------------
+
+RUNAWAY = """
+import subprocess, sys
+helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(40)"], start_new_session=True)
+open("helper.pid", "w").write(str(helper.pid))
+print('{"ok": true}')
+"""
+
+
+def test_a_helper_in_its_own_session_does_not_hold_the_job(spool_root):
+    """A script starts a helper in a new session that inherits stdout, and exits: the runner
+    waited for the pipes (40 s here, for ever for a server), past the job's 3 s timeout, then
+    called a job that had succeeded a timeout. Now: a bounded drain, then whatever the job
+    started is ended and named in result.json."""
+    (spool_root.scripts_dir / "runaway.py").write_text(RUNAWAY)
+    job_id = spool_root.submit("runaway.py", timeout=3)
+    t0 = time.monotonic()
+    runner(spool_root, "--python", sys.executable, timeout=60)
+    took = time.monotonic() - t0
+    rec = record(spool_root, job_id)
+    assert rec["state"] == "done" and rec["result"] == {"ok": True}, rec
+    pid = int((spool_root / "done" / job_id / "outputs" / "helper.pid").read_text())
+    assert [k["pid"] for k in rec["leftovers_killed"]] == [pid], rec.get("leftovers_killed")
+    stat = Path(f"/proc/{pid}/stat")
+    assert not stat.exists() or stat.read_text().split()[2] == "Z"  # gone (or a zombie for init)
+    assert took < 30, f"the runner took {took:.1f} s"

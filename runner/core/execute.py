@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from runner.core import leftovers
 from runner.core.contract import Invocation
 from runner.machine.niceness import lower_io_priority
 
@@ -29,6 +30,7 @@ CHUNK = 1 << 16
 MAX_LINE = 1 << 20
 TAIL_BYTES = 4096
 FENCE_EVERY = 0.2
+DRAIN_SECONDS = 2.0  # after an exit, how long what it started may hold the pipes before it is ended
 EXIT_GRACE = 0.05  # after an exit, how long the pipes may stay open before the loop is told
 
 
@@ -46,6 +48,7 @@ class Outcome:
     overlong_result: bool = False
     rusage: Any = None  # `wait4`'s resource use of the script (None: a warm job)
     wall: float = 0.0  # seconds from the start to the exit
+    leftovers: list[dict[str, Any]] | None = None  # what the job left running, killed at its end
 
 
 def classify(
@@ -160,6 +163,9 @@ class Running:
         self.overlong_result = False
         self.metrics_count = 0
         self._tail = b""
+        self.leftovers: list[dict[str, Any]] = []
+        out_dir = inv.env.get("SPOOL_OUTPUT_DIR") if inv.env else None
+        self._marker = f"SPOOL_OUTPUT_DIR={out_dir}".encode() if out_dir else None
         self._out = _CappedFile(folder / "stdout.log", log_cap, self.fence)
         self._err = _CappedFile(folder / "stderr.log", log_cap, self.fence)
         self._metrics = _CappedFile(folder / "metrics.jsonl", log_cap, self.fence)
@@ -272,9 +278,14 @@ class Running:
         skipping = False  # inside a line over MAX_LINE: its tail is never a line of its own
         open_pipes = 2
         tell_at: float | None = None  # once exited: when to tell the loop, pipes still open
+        drain_until: float | None = None  # once exited: when what it left running is ended
         while open_pipes:
-            wait = None if tell_at is None else max(0.0, tell_at - time.monotonic())
-            events = sel.select(wait)
+            now = time.monotonic()
+            if drain_until is not None and now >= drain_until:
+                self.leftovers = leftovers.end(self.proc.pid, self._marker)
+                break  # our ends of the pipes close after: whatever still writes gets EPIPE
+            waits = [t - now for t in (tell_at, drain_until) if t is not None]
+            events = sel.select(max(0.0, min(waits)) if waits else None)
             if tell_at is not None and time.monotonic() >= tell_at:
                 # exited, yet something it started holds the pipes: the loop ends the group
                 # (`kill_leftovers_if_exited`), and meanwhile the pumping goes on
@@ -286,6 +297,7 @@ class Running:
                     self._reap(block=True)
                     # usually the pipes close at once: then the loop is woken once, at the end
                     tell_at = time.monotonic() + EXIT_GRACE
+                    drain_until = time.monotonic() + DRAIN_SECONDS
                     continue
                 chunk = os.read(key.fd, CHUNK)
                 if not chunk:
@@ -417,4 +429,5 @@ class Running:
             self.overlong_result,
             self.rusage,
             (self.ended or time.monotonic()) - self.started,
+            self.leftovers or None,
         )

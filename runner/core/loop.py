@@ -525,7 +525,7 @@ class Runner:
             elif now >= slot.publish_at:
                 self._published(slot, self.writeup.retry(slot, self.fs))
             return key not in self.slots
-        if proc.kill_deadline is None:
+        if proc.kill_deadline is None and proc.proc.poll() is None:  # not once its script exited
             self._maybe_stop(slot, proc, now)
         if self.pauser is not None:  # --pause-when-busy; stopped time counts towards no timeout
             slot.started += self.pauser.tend(key, proc, now)

@@ -181,6 +181,9 @@ class WriteUp:
             "metrics_count": outcome.metrics_count,
             "truncated": outcome.stdout_truncated or outcome.stderr_truncated,
         }
+        if outcome.leftovers:  # its script had exited; what it left running held the job open
+            slot.record["leftovers_killed"] = outcome.leftovers
+            self._log(f"{slot.job_id}: ended what it left running: {outcome.leftovers}")
         return self.finish(slot, state, error, fs)
 
     def _refused(self, slot: Slot, what: str, exc: BaseException) -> State | None:
@@ -313,6 +316,8 @@ class WriteUp:
             rec["usage"] = slot.record["usage"]
         if slot.record.get("truncated"):
             rec["logs_truncated"] = True
+        if slot.record.get("leftovers_killed"):
+            rec["leftovers_killed"] = slot.record["leftovers_killed"]
         if slot.warm is not None:
             rec["warm"] = slot.warm
         if slot.early_stop is not None:
