@@ -58,6 +58,8 @@ from _common import (
     write_json,
 )
 
+from spool.protocol import sync_folder  # noqa: E402
+
 NOOP = str(SCRIPTS / "noop.py")
 
 
@@ -140,9 +142,11 @@ def run_spool(work: Path, n: int, slots: int, create_after: list[float] | None =
     return elapsed
 
 
-def _job_folder_work(root: Path, i: int) -> None:
+def _job_folder_work(root: Path, i: int, durable: bool = False) -> None:
     """The file work a runner does per job (a kit: folder, outputs/, three logs; claim.json and
-    result.json written and renamed; the folder renamed twice), without the runner."""
+    result.json written and renamed; the folder renamed twice), without the runner. `durable`:
+    with the fsyncs the runner makes (claim.json, result.json, and the folder before its last
+    move, issue 18)."""
     kit = root / f"kit{i}"
     (kit / "outputs").mkdir(parents=True)
     for name in ("stdout.log", "stderr.log", "metrics.jsonl"):
@@ -152,9 +156,28 @@ def _job_folder_work(root: Path, i: int) -> None:
     for name in ("claim.json", "result.json"):
         fd = os.open(folder / f".{name}.tmp", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         os.write(fd, b"{}" * 200)
+        if durable:
+            os.fsync(fd)
         os.close(fd)
         os.rename(folder / f".{name}.tmp", folder / name)
+    if durable:
+        sync_folder(folder)
     folder.rename(root / f"done{i}")
+
+
+def durability_cost(work: Path, n: int = 100) -> dict[str, float]:
+    """Median wall ms of one job folder's file work without and with the runner's fsyncs,
+    interleaved (the fsyncs' cost per job is the difference)."""
+    root = work / "durable"
+    root.mkdir()
+    ms: dict[bool, list[float]] = {False: [], True: []}
+    for i in range(2 * n):
+        durable = bool(i % 2)
+        t = time.perf_counter()
+        _job_folder_work(root, i, durable)
+        ms[durable].append(1000 * (time.perf_counter() - t))
+    shutil.rmtree(root, ignore_errors=True)
+    return {"plain_ms": median(ms[False]), "fsynced_ms": median(ms[True])}
 
 
 def start_beside_file_work(work: Path, n: int = 150) -> dict[str, float]:
@@ -226,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work / "probe")
         run_loop(work, 10)  # warm the page cache and the interpreter
         start = start_beside_file_work(work)
+        durable = durability_cost(work)
         for r in range(args.repeat):
             order = contenders[r % len(contenders) :] + contenders[: r % len(contenders)]
             for name, fn in order:
@@ -259,6 +283,12 @@ def main(argv: list[str] | None = None) -> int:
         f"A job interpreter starts in {start['alone']:.2f} ms alone, {start['beside_file_work']:.2f} ms "
         f"while one job folder's file work ({start['work_cpu']:.2f} ms of CPU) is done there beside it, "
         f"{start['beside_spin']:.2f} ms beside as much CPU spent in user space (medians)"
+    )
+    print(
+        f"One job folder's file work takes {durable['plain_ms']:.2f} ms without fsync, "
+        f"{durable['fsynced_ms']:.2f} ms with the runner's fsyncs (claim.json, result.json, the folder "
+        f"before its move): {durable['fsynced_ms'] - durable['plain_ms']:.2f} ms per job (medians; "
+        "the runner pays it after the script's start, off its critical path)"
     )
     print(
         table(
@@ -307,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
             "create_ms": create_ms,
             "create_ms_after_runs": create_after,
             "start_ms": start,
+            "durability_ms": durable,
             "times": times,
             "medians": med,
             "goals": goals,
