@@ -368,6 +368,16 @@ def claim(
             # EACCES, EROFS, EIO, ENOSPC with the job still pending: not a lost race but the
             # spool refusing. Said as such: a read-only share must not look like an empty queue.
             raise _storage_error(exc, folder) from None
+    else:
+        # Checked, one stat: through smbnetfs, when two hosts rename one file at the same instant,
+        # both renames have been seen to report success while only one happened. The job is
+        # then the other claimer's; our folder holds a kit's things at most, and goes.
+        if not _exists(folder / (inside or JOB_FILE)):
+            if kit is not None and not entry.is_folder:
+                _tidy_kit(folder, kit, fs)
+            elif not entry.is_folder:
+                _remove_tree(folder, fs)
+            return None
     return folder
 
 

@@ -45,7 +45,7 @@ from spool.errors import SpoolError, StorageError
 from spool.jobs import CANCEL_FILE, new_token, reject, utc_now
 from spool.layout import CLAIM_FILE, JOB_FILE
 from spool.model import parse_job
-from spool.protocol import FsOps, archive_previous_attempt, claim, move, publish_json
+from spool.protocol import FsOps, archive_previous_attempt, claim, drop_empty_claim, move, publish_json
 from spool.states import State
 
 __all__ = ["Runner", "Slot"]
@@ -487,6 +487,9 @@ class Runner:
 
     def _give_back(self, folder: Path, job_id: str, what: str, exc: BaseException) -> None:
         self.health.trouble(what, exc)
+        if isinstance(exc, FileNotFoundError):  # no job.json in it: nothing to give back
+            drop_empty_claim(folder, self.fs)  # (a kit's things go with it; a job never)
+            return
         try:
             move(self.layout, folder, job_id, State.PENDING, fs=self.fs)  # back, for later
         except StorageError:

@@ -182,8 +182,26 @@ class SmbNet:
                 except subprocess.TimeoutExpired:
                     os.killpg(p.pid, signal.SIGKILL)
                     p.wait(5)
+        self._end_helpers()
         for name in self.ns:
             subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+    def _end_helpers(self) -> None:
+        """smbd starts samba-dcerpcd and its rpcd_* workers on demand, detached (parent init):
+        found by the private config path on their command line (ours alone), ended by pid."""
+        conf = str(self.root / "smb.conf").encode()
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                cmd = Path(f"/proc/{name}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if conf in cmd and b"samba" in cmd:
+                try:
+                    os.kill(int(name), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
 
 
 def smb_net(root: Path, proto: str = "SMB3") -> SmbNet:
