@@ -32,7 +32,7 @@ from runner.core.stopper import StopperFactory
 from runner.core.syncguard import claim_safety_warnings
 from runner.core.takeover import Expiry, new_id
 from runner.core.usage import UsageSampler, gpu_sampling_every
-from runner.core.writeup import Slot, StorageHealth, WriteUp, timeout_of
+from runner.core.writeup import STORAGE_RETRY, Slot, StorageHealth, WriteUp, timeout_of
 from runner.machine.capabilities import Capabilities, meets, pick_device
 from runner.machine.pause import Pauser
 from runner.machine.policy import IdlePolicy, read
@@ -645,15 +645,21 @@ class Runner:
 
     def run(self) -> int:
         """Loop until stopped (SIGINT/SIGTERM) or, with --exit-when-idle, drained."""
-        self.layout.runners.mkdir(exist_ok=True)
-        warnings = claim_safety_warnings(self.layout, self.opts.name)
+        while True:  # a share in an EIO burst at our start: said, waited out, never a crash
+            try:
+                self.layout.runners.mkdir(exist_ok=True)
+                warnings = claim_safety_warnings(self.layout, self.opts.name)
+                break
+            except OSError as exc:
+                self.health.trouble("cannot start on the spool", exc)
+                time.sleep(STORAGE_RETRY)
         for warning in warnings:
             self._log(f"WARNING: {warning}")
         self.heartbeat.extra["warnings"] = warnings  # shown by `spool runners`, even with -q
         watcher = Watcher([self.layout.state_dir(State.PENDING)], self.wake, enabled=self.opts.events)
         old = {s: signal.signal(s, lambda *_: self.request_stop()) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
-            self.kits.clear()  # a crashed predecessor's of the same name
+            self._guard("cannot tidy old kits", self.kits.clear)  # a crashed predecessor's of our name
             self.heartbeat.write(time.monotonic(), [], "starting")
             while True:
                 self.run_once(time.monotonic())  # the loop's one reading of the clock per step
@@ -663,7 +669,7 @@ class Runner:
                 self.wake.wait(min(timeout, self.scan_interval))
         finally:
             watcher.stop()
-            self.kits.clear()
+            self._guard("cannot remove our kits", self.kits.clear)
             if self.warm is not None:
                 self.warm.close()
             self.usage.close()

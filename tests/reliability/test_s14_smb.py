@@ -120,6 +120,8 @@ def test_eio_bursts_from_the_share_end_no_runner(scenario, smb):
     submitted = drop_many(Spool(smb.mounts["h2"] / "bursts"), jobs)
     for host in ("h1", "h2"):
         runners.start("--slots", "2", name=f"{host}r", prefix=smb.enter(host), spool_path=smb.mounts[host] / "bursts")
+    beats = [sp.layout.runners / f"{h}r.json" for h in ("h1", "h2")]
+    wait_for(lambda: all(b.exists() for b in beats), 120, 0.2)  # bursts while they run
     stop, bursts = threading.Event(), []
     burster = threading.Thread(target=_eio_bursts, args=(smb.mounts["h1"] / "bursts", stop, 4.0, bursts))
     burster.start()
