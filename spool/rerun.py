@@ -22,7 +22,7 @@ from spool.errors import InvalidJob, NotFound, SpoolError, UsageError
 from spool.layout import resolve_inside
 from spool.model import MAX_JOB_BYTES, Job, job_from_dict, parse_job
 from spool.states import State
-from spool.untrusted import read_file
+from spool.untrusted import NotRegular, open_regular, read_file
 
 if TYPE_CHECKING:
     from spool.api import Spool
@@ -97,16 +97,21 @@ def _changed_inputs(spool: Spool, inputs: Any) -> list[str]:
             path = resolve_inside(spool.root, rel, "input")
         except SpoolError:
             continue
-        if not path.is_file():
-            note = "is a folder now" if path.is_dir() else "is missing now"
-            if path.is_dir() and "files" in was:
-                continue  # folders are compared by the runner; too costly here
-            out.append(f"input {rel} {note}")
-            continue
+        if path.is_dir():
+            if "files" not in was:
+                out.append(f"input {rel} is a folder now")
+            continue  # folders are compared by the runner; too costly here
         h = hashlib.sha256()
-        with open(path, "rb") as f:
-            while chunk := f.read(1 << 20):
-                h.update(chunk)
+        try:
+            with open_regular(path) as f:  # a FIFO or device put in its place is never read
+                while chunk := f.read(1 << 20):
+                    h.update(chunk)
+        except NotRegular:
+            out.append(f"input {rel} is not a regular file now")
+            continue
+        except FileNotFoundError:
+            out.append(f"input {rel} is missing now")
+            continue
         if h.hexdigest() != was["sha256"]:
             now = h.hexdigest()
             out.append(f"input {rel} changed since the run (sha256 {was['sha256'][:12]} -> {now[:12]})")

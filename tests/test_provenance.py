@@ -634,6 +634,30 @@ def test_input_hashes_for_argv4_and_inputs(tmp_path: Path, env: dict[str, str]) 
     assert "inputs: data/x.csv" in shown and "numpy" in shown
 
 
+def test_rerun_never_blocks_on_an_input_turned_into_a_fifo(tmp_path: Path, env: dict[str, str]) -> None:
+    _, scripts, _ = make_repo(tmp_path / "repo")
+    sp = new_spool(tmp_path, scripts)
+    data = sp.root / "data"
+    (data / "x.csv").write_text("a,b\n1,2\n")
+    (data / "y.csv").write_text("c\n3\n")
+    jid = sp.submit(
+        "argv4.py",
+        {"dataFileName": "x.csv", "dataPath": "data/", "execution": {}},
+        contract="argv4",
+        inputs=["data/y.csv"],
+    )
+    run_runner(sp, sys.executable, env=env)
+    assert prov(sp, jid)["inputs"]["data/y.csv"]["size"] == 4
+    (data / "y.csv").unlink()
+    os.mkfifo(data / "y.csv")  # nobody will ever write into it: an open for reading would wait for ever
+    (data / "x.csv").unlink()
+    p = cli(sp, "rerun", jid, "--json", env=env)
+    assert p.returncode == 0, p.stderr
+    warnings = json.loads(p.stdout)["warnings"]
+    assert "input data/y.csv is not a regular file now" in warnings
+    assert "input data/x.csv is missing now" in warnings
+
+
 # -- sweeps, usage, the cache itself ------------------------------------------------
 
 

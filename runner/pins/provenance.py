@@ -44,6 +44,7 @@ from typing import Any
 from runner.machine.capabilities import Capabilities
 from spool import gitinfo
 from spool.errors import SpoolError
+from spool.untrusted import open_regular
 from spool.layout import resolve_inside
 from spool.model import Contract, Job
 
@@ -255,7 +256,7 @@ class Provenance:
         if hit is not None:
             return hit
         h = hashlib.sha256()
-        with open(path, "rb") as f:
+        with open_regular(path) as f:  # swapped for a FIFO since the stat: never block on it
             while chunk := f.read(CHUNK):
                 h.update(chunk)
         digest = h.hexdigest()
