@@ -44,9 +44,9 @@ from typing import Any
 from runner.machine.capabilities import Capabilities
 from spool import gitinfo
 from spool.errors import SpoolError
-from spool.untrusted import open_regular
 from spool.layout import resolve_inside
 from spool.model import Contract, Job
+from spool.untrusted import open_regular
 
 __all__ = ["Provenance", "Started", "PACKAGES", "input_paths", "probe_packages"]
 
