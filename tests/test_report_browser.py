@@ -152,7 +152,7 @@ def test_sweep_page_sorts_filters_and_shows_charts(driver: Any, report_dir: Path
 
     # every chart image loaded
     imgs = _wait_images(driver)
-    assert len(imgs) == 6, imgs
+    assert len(imgs) == 7, imgs  # six charts plus the usage chart (time and memory per machine)
     assert all(i["w"] > 0 and i["h"] > 0 for i in imgs), imgs
 
     shot = tmp_path / "sweep-grid.png"
