@@ -27,7 +27,7 @@ from spool.model import MAX_JOB_BYTES
 from spool.notes import NOTES_DIR
 from spool.protocol import archive_job
 from spool.states import State
-from spool.untrusted import read_json
+from spool.untrusted import read_file, read_json
 
 __all__ = ["GcPlan", "Victim", "parse_age", "plan_gc", "apply_gc"]
 
@@ -144,7 +144,7 @@ def _sweep_goal(layout: Layout, sweep: str, col: str) -> str | None:
     try:
         import yaml
 
-        doc = yaml.safe_load((layout.sweeps / f"{sweep}.yaml").read_text()) or {}
+        doc = yaml.safe_load(read_file(layout.sweeps / f"{sweep}.yaml")) or {}
     except (OSError, ValueError, ImportError):
         return None
     m = doc.get("metric") if isinstance(doc, dict) else None

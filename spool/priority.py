@@ -18,6 +18,7 @@ from spool.layout import JOB_FILE, Layout
 from spool.model import decode_job, job_from_dict
 from spool.protocol import ORIGINAL_JOB_FILE, claim, move, publish_bytes, publish_new
 from spool.states import State
+from spool.untrusted import read_file
 
 __all__ = ["set_priority"]
 
@@ -33,7 +34,7 @@ def set_priority(layout: Layout, job_id: str, priority: int) -> str:
     if folder is None:  # a runner took it first (or another change is under way): look again
         return set_priority(layout, job_id, priority)
     try:
-        raw = (folder / JOB_FILE).read_bytes()
+        raw = read_file(folder / JOB_FILE)
         data = decode_job(raw, f"{job_id}.json")
         job = job_from_dict(data, f"{job_id}.json", env_allow=None)  # checked on entry, and by the runner
         if job.priority != priority:

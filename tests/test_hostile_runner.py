@@ -242,3 +242,16 @@ def test_the_runner_rejects_a_fifo_a_duplicate_key_and_a_folder_named_no_id(spoo
     assert "'script' is given twice" in record(sp, "dup")["error"]["message"]
     st = sp.status()
     assert st["pending"] == 0 and st["failed"] == 3, st
+
+
+def test_fifos_among_the_sweeps_and_heartbeats_block_no_runner_and_no_reader(spool_root: Any) -> None:
+    """Every file a runner or `spool show` reads from the folder goes through the regular-file
+    check: a pipe named like a sweep definition or a heartbeat is skipped, never opened."""
+    sp = spool_root
+    os.mkfifo(sp.root / "sweeps" / "evil.yaml")
+    os.mkfifo(sp.root / "runners" / "ghost.json")
+    _drop(sp, "good", {"script": "s.py"})
+    runner(sp, timeout=60)  # an open of either pipe for reading would wait here for ever
+    assert sp.get("good").state.value == "done"
+    p = subprocess.run([str(BIN), "--spool", str(sp.root), "runners"], capture_output=True, text=True, timeout=30)
+    assert "Traceback" not in p.stderr

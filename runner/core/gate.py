@@ -20,6 +20,7 @@ from spool.jobs import new_token
 from spool.layout import JOB_FILE, Entry, Layout
 from spool.model import Job, parse_job
 from spool.protocol import FsOps, archive_previous_attempt, claim
+from spool.untrusted import read_file
 
 __all__ = ["AfterGate", "GO", "WAIT", "fail_dependency"]
 
@@ -79,7 +80,8 @@ def fail_dependency(
         return False
     attempt = (archive_previous_attempt(folder, fs=fs) if entry.is_folder else 0) + 1
     try:
-        job: dict[str, Any] | None = parse_job((folder / JOB_FILE).read_bytes()).model_dump(mode="json")
+        raw = read_file(folder / JOB_FILE)
+        job: dict[str, Any] | None = parse_job(raw).model_dump(mode="json")
     except (OSError, SpoolError):  # the record is written whatever the file holds now
         job = None
     fail_now(folder, entry.id, job, "dependency", message, attempt, fs)

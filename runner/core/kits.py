@@ -31,6 +31,7 @@ from pathlib import Path
 
 from spool.layout import CHECKPOINT_DIR
 from spool.protocol import BLANKS
+from spool.untrusted import read_file
 
 __all__ = ["Kits", "KIT_FILES", "drop_dead_kits"]
 
@@ -148,7 +149,7 @@ def drop_dead_kits(runners_dir: Path, own: str, spool_now: float, alive_after: f
 def _alive(beat: Path, spool_now: float, alive_after: float) -> bool:
     try:
         age = spool_now - os.stat(beat).st_mtime
-        doc = json.loads(beat.read_bytes())
+        doc = json.loads(read_file(beat))
     except FileNotFoundError:
         return False
     except (OSError, ValueError):

@@ -47,6 +47,7 @@ from spool.layout import CLAIM_FILE, JOB_FILE
 from spool.model import parse_job
 from spool.protocol import FsOps, archive_previous_attempt, claim, drop_empty_claim, move, publish_json
 from spool.states import State
+from spool.untrusted import read_file
 
 __all__ = ["Runner", "Slot"]
 
@@ -382,7 +383,7 @@ class Runner:
             # a cancel answered "stopping" just before a requeue travels with the folder: it wins
             cancelled = cand.entry.is_folder and (folder / CANCEL_FILE).exists()
             attempt = (archive_previous_attempt(folder, fs=self.fs) if cand.entry.is_folder else 0) + 1
-            raw = (folder / JOB_FILE).read_bytes()
+            raw = read_file(folder / JOB_FILE)
         except (OSError, StorageError) as exc:  # the spool would not take a write: not the job's fault
             self._give_back(folder, job_id, f"cannot claim {job_id}", exc)
             return None

@@ -15,6 +15,7 @@ from typing import Any
 from spool.api import Spool
 from spool.errors import SpoolError
 from spool.protocol import FsOps
+from spool.untrusted import read_file
 
 __all__ = ["Proposer"]
 
@@ -43,7 +44,7 @@ class Proposer:
             for name in os.listdir(folder):
                 if name.endswith((".yaml", ".yml")) and not name.startswith("."):
                     try:
-                        found = b"bayes" in (folder / name).read_bytes()
+                        found = b"bayes" in read_file(folder / name)  # never a FIFO: it would block
                     except OSError:
                         continue
                     if found:

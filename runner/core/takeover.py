@@ -29,6 +29,7 @@ from spool.model import parse_job
 from spool.protocol import FsOps, drop_blanks, drop_empty_claim, move, publish_json, read_claim, take_over
 from spool.settings import Settings
 from spool.states import State
+from spool.untrusted import read_file
 
 __all__ = ["Expiry", "new_id", "failures_since_retry"]
 
@@ -148,7 +149,7 @@ class Expiry:
         last move: the job is finished, not lost. Moved on as that result says (done, or failed
         and then requeued while retries are left), never failed over a good result."""
         try:
-            rec = json.loads((mine / RESULT_FILE).read_bytes())
+            rec = json.loads(read_file(mine / RESULT_FILE))
         except (OSError, ValueError):
             return False
         if not isinstance(rec, dict) or rec.get("state") not in ("done", "failed"):

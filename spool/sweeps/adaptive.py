@@ -30,6 +30,7 @@ from spool.sweeps.encoding import Space
 from spool.sweeps.expand import Dimension
 from spool.sweeps.histories import Histories
 from spool.sweeps.slots import live_count, read_slots, slot_record, stop_path, take_slot
+from spool.untrusted import read_file
 
 if TYPE_CHECKING:
     from spool.api import Spool
@@ -248,7 +249,7 @@ def open_sweeps(layout: Layout) -> list[tuple[str, dict[str, Any]]]:
         hit = _docs.get(key)
         if hit is None or hit[0] != stamp:
             try:
-                doc = yaml.safe_load((layout.sweeps / name).read_bytes())
+                doc = yaml.safe_load(read_file(layout.sweeps / name))
             except (OSError, yaml.YAMLError):
                 continue
             hit = (stamp, doc if isinstance(doc, dict) and is_adaptive(doc) else None)

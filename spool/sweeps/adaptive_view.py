@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from spool.sweeps.adaptive import AdaptiveSweep, closed_reason, sweep_runs
 from spool.sweeps.bayes import observations
 from spool.sweeps.slots import live_count, read_slots, stop_path
+from spool.untrusted import read_file
 
 if TYPE_CHECKING:
     from spool.layout import Layout
@@ -59,7 +60,7 @@ def adaptive_view(
         try:
             import json
 
-            reason = json.loads(stop_path(layout, sweep_id).read_bytes()).get("reason", "stopped")
+            reason = json.loads(read_file(stop_path(layout, sweep_id))).get("reason", "stopped")
         except (OSError, ValueError, AttributeError):
             pass
     return {
