@@ -307,8 +307,10 @@ def publish_json(
 
 
 def _exists(path: Path) -> bool:
+    """The name is there: `lstat`, so a dropped symlink (dangling, or a loop) counts as the
+    file it is, to be claimed and rejected with its reason, never tidied away as a lost race."""
     try:
-        os.stat(path)
+        os.lstat(path)
         return True
     except OSError:
         return False

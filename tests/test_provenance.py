@@ -668,7 +668,9 @@ def test_sweep_pin_pins_every_job_and_resume_keeps_it(tmp_path: Path, env: dict[
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
     assert [job_file(sp, j)["rev"] for j in out["jobs"]] == [c1] * 3
-    (sp.layout.state_dir(State.PENDING) / f"{out['jobs'][1]}.json").unlink()  # as if cut short
+    cut = out["jobs"][1]
+    (sp.layout.state_dir(State.PENDING) / f"{cut}.json").unlink()  # as if cut short: a crash
+    shutil.rmtree(sp.layout.reserved / cut)  # before its id was reserved leaves neither behind
     write_version(scripts, 2)
     commit_all(repo, "v2")
     assert cli(sp, "sweep", "--resume", out["sweep"], env=env).returncode == 0
