@@ -44,17 +44,18 @@ def build_options(args: argparse.Namespace) -> RunnerOptions:
 
 
 def build_runner(sp: Spool, opts: RunnerOptions, log: Callable[[str], None]) -> Runner:
-    """A runner with every part it is given by its options, the fork server included."""
+    """A runner with every part its options ask for (`build_parts`), the fork server included."""
     from runner.core.loop import Runner
+    from runner.core.parts import build_parts
     from runner.warm.pool import WarmPool, warm_default_allowed
 
     if not opts.warm:
-        return Runner(sp, opts, log=log)
+        return Runner(sp, opts, build_parts(sp, opts, log), log=log)
     # the fork server starts importing now, while the runner gets going
     allowed = (True, "") if opts.warm_on_macos else warm_default_allowed()
     pool = WarmPool(opts.python, opts.warm, str(sp.scripts_dir), allowed=allowed, log=log)
     try:
-        return Runner(sp, opts, log=log, warm=pool)
+        return Runner(sp, opts, build_parts(sp, opts, log, warm=pool), log=log)
     except BaseException:
         pool.close()
         raise

@@ -1,6 +1,7 @@
 """A runner built in a test, driven by its steps' clock alone: no fork server, no daemon.
 
-`Runner(...)` with given capabilities and a recording `FsOps`: the test calls `run_once(now)`
+`Runner(spool, opts, parts=...)` from `build_parts` with given capabilities and a recording
+`FsOps` (no fork server among them): the test calls `run_once(now)`
 itself, and the `now` it passes is the only time the step reads (the storage pause, the
 job's duration, lease renewals).
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from runner.core.loop import Runner
 from runner.core.options import RunnerOptions
+from runner.core.parts import build_parts
 from runner.machine.capabilities import detect
 from spool import Spool
 from spool.protocol import FsOps
@@ -54,9 +56,11 @@ def test_a_runner_built_in_a_test_runs_a_job_on_the_clock_it_is_given(tmp_path: 
     opts = RunnerOptions(name="parts", nice=0, warm=["json"])  # warm asked for, no fork server given
     fs = Recording()
     said: list[str] = []
-    r = Runner(sp, opts, log=said.append, caps=detect(sys.executable, [], probe_torch=False))
-    r.fs = fs  # every claim and move of the loop goes through it
-    assert r.warm is None  # no fork server unless one is handed to it (runner.cli.build_runner)
+    caps = detect(sys.executable, [], probe_torch=False)
+    parts = build_parts(sp, opts, said.append, caps=caps, fs=fs)  # every claim and move goes through fs
+    assert parts.warm is None and parts.probe is None  # no fork server, nothing probed: caps given
+    r = Runner(sp, opts, parts, log=said.append)
+    assert r.warm is None and r.fs is fs and r.proposer is parts.proposer
 
     # a spool that refused a write at step time 1000 gets no new claim for 2 s of steps' time
     r.health.at(1000.0)
