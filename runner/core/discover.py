@@ -7,6 +7,7 @@ events on overflow, so the runner always scans too. Parsed jobs are cached by
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -17,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from spool.errors import SpoolError
-from spool.fsevents import start_observer, stop_observer
 from spool.layout import Entry, Layout
 from spool.model import MAX_JOB_BYTES, Job, decode_job, job_from_dict
 from spool.states import State
@@ -265,7 +265,27 @@ class Watcher:
                 return
             except (OSError, AttributeError):  # no inotify (or its watch limit): try watchdog
                 self._observer = None
-        self._observer = start_observer(paths, event)
+        try:
+            from watchdog.events import FileSystemEventHandler
+            from watchdog.observers import Observer
+        except ImportError:  # pragma: no cover - watchdog is a core dependency
+            return
+
+        wake = event
+
+        class _Wake(FileSystemEventHandler):
+            def on_any_event(self, ev: Any) -> None:
+                wake.set()
+
+        try:
+            obs = Observer()
+            for p in paths:
+                obs.schedule(_Wake(), str(p), recursive=False)
+            obs.daemon = True
+            obs.start()
+            self._observer = obs
+        except OSError:  # e.g. inotify watch limit reached: scanning still works
+            self._observer = None
 
     @property
     def active(self) -> bool:
@@ -276,5 +296,8 @@ class Watcher:
             self._observer.stop()
             self._observer = None
         if self._observer is not None:
-            stop_observer(self._observer)
+            # watchdog logs a spurious error when its inotify thread is stopped mid-read
+            logging.getLogger("watchdog.observers.inotify").setLevel(logging.CRITICAL)
+            self._observer.stop()
+            self._observer.join(2)
             self._observer = None
