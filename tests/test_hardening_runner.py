@@ -89,6 +89,40 @@ def test_a_second_sigterm_while_a_stopped_runner_exits_does_not_kill_it(spool_ro
     assert not bad, bad
 
 
+WAKE_UNDER_SIGNALS = textwrap.dedent(
+    """
+    import os, signal, subprocess, sys, time
+    from runner.core.wake import Wake
+    wake = Wake()
+    signal.signal(signal.SIGUSR1, lambda *_: wake.set())  # as the runner's stop handler does
+    code = f"import os, signal, time\\nwhile True:\\n    os.kill({os.getpid()}, signal.SIGUSR1)\\n    time.sleep(0.001)"
+    sender = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        end, n = time.monotonic() + 3, 0
+        while time.monotonic() < end:  # the loop's own use: consume, wait
+            wake.clear()
+            wake.wait(0)
+            n += 1
+    finally:
+        sender.kill()
+    print(n)
+    """
+)
+
+
+def test_the_stop_handler_may_wake_the_loop_at_any_instant(tmp_path):
+    """The loop's wake-up is set by the SIGINT/SIGTERM handler, which Python runs in the main
+    thread between two bytecodes: with `threading.Event` a signal landing while the loop held
+    the event's lock (in `wait` or `clear`) made the handler wait for that lock for ever — the
+    runner hung after a service manager's repeated SIGTERM. A signal every millisecond for 3 s
+    at the loop's own calls must leave it running."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(WAKE_UNDER_SIGNALS)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    p = subprocess.run([sys.executable, str(probe)], capture_output=True, text=True, timeout=60, env=env)
+    assert p.returncode == 0 and int(p.stdout) > 0, p.stderr[-2000:]
+
+
 
 # -- 1: a take-over finishes a folder that holds its attempt's complete result --------------------
 

@@ -7,7 +7,6 @@ kept in a module of its own; the loop's state it reads is declared below.
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +20,7 @@ from runner.core.reaper import Reaper
 from runner.core.stopper import StopperFactory
 from runner.core.takeover import new_id
 from runner.core.usage import UsageSampler
+from runner.core.wake import Wake
 from runner.core.writeup import Slot, StorageHealth, WriteUp
 from runner.machine.capabilities import Capabilities, meets
 from runner.machine.policy import IdlePolicy, read
@@ -92,7 +92,7 @@ class Claiming:
     revs: RevCache
     stoppers: StopperFactory
     gate: AfterGate
-    wake: threading.Event
+    wake: Wake
     warm: Spawners | None
     scanner: Scanner
     slots: dict[str, Slot]

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runner.core.wake import Wake
 from spool.errors import SpoolError
 from spool.layout import Entry, Layout
 from spool.model import MAX_JOB_BYTES, Job, decode_job, job_from_dict
@@ -210,7 +211,7 @@ class _Inotify:
 
     MASK = 0x8 | 0x80 | 0x100 | 0x400 | 0x800  # CLOSE_WRITE MOVED_TO CREATE DELETE_SELF MOVE_SELF
 
-    def __init__(self, paths: list[Path], event: threading.Event):
+    def __init__(self, paths: list[Path], event: Wake):
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
@@ -254,7 +255,7 @@ class _Inotify:
 class Watcher:
     """File events on a folder (inotify on Linux, watchdog elsewhere) as one wake-up `Event`."""
 
-    def __init__(self, paths: list[Path], event: threading.Event, enabled: bool = True):
+    def __init__(self, paths: list[Path], event: Wake, enabled: bool = True):
         self.event = event
         self._observer: Any = None
         if not enabled:

@@ -8,7 +8,6 @@ capabilities are not given) runs on a thread of its own.
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -23,6 +22,7 @@ from runner.core.reaper import Reaper
 from runner.core.stopper import StopperFactory
 from runner.core.takeover import Expiry
 from runner.core.usage import UsageSampler, gpu_sampling_every
+from runner.core.wake import Wake
 from runner.core.writeup import StorageHealth, WriteUp
 from runner.machine.capabilities import Capabilities, meets, pick_device
 from runner.machine.pause import Pauser
@@ -72,7 +72,7 @@ class RunnerParts:
     stoppers: StopperFactory  # early termination
     proposer: Proposer
     gate: AfterGate  # jobs with `after` wait for their dependencies
-    wake: threading.Event = field(default_factory=threading.Event)
+    wake: Wake = field(default_factory=Wake)  # set by signal handlers too: never a lock
     warm: Spawners | None = None
 
 
@@ -86,7 +86,7 @@ def build_parts(
     warm: Spawners | None = None,
 ) -> RunnerParts:
     """The real parts for a runner with these options (capabilities probed unless given)."""
-    layout, settings, wake = spool.layout, spool.settings, threading.Event()
+    layout, settings, wake = spool.layout, spool.settings, Wake()
     probe = None
     if caps is None:
         probe = CapsProbe(opts.python, opts.tags, log=log, on_done=wake.set)
