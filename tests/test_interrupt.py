@@ -344,3 +344,44 @@ def test_a_checkpoint_that_fills_the_share_fails_saying_the_share_is_full(tmp_pa
         assert "exit code 1" in rec["error"]["message"]
     finally:
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_a_loop_step_slower_than_the_hold_still_sees_the_same_signal(sp: Spool) -> None:
+    """Runner and script signalled together, but the loop gets round to the dead script only
+    2 s later (a step slowed by a loaded machine or a slow share): still an interruption. The
+    moment that counts is the script's reaping, not the step that noticed it (CI under load:
+    a scancel'd job went to failed/ with `exit`)."""
+    from runner.core.loop import Runner
+    from runner.core.options import RunnerOptions
+    from runner.core.parts import build_parts
+    from runner.machine.capabilities import detect
+
+    jid = sp.submit("sleep.py")
+    opts = RunnerOptions(name="slow", nice=0)
+    parts = build_parts(sp, opts, lambda _m: None, caps=detect(sys.executable, [], probe_torch=False))
+    r = Runner(sp, opts, parts, log=lambda _m: None)
+    try:
+        folder = None
+        for _ in range(600):
+            r.run_once()
+            if r.slots and (folder := next(iter(r.slots.values())).folder) and (folder / "metrics.jsonl").stat().st_size:
+                break
+            time.sleep(0.05)
+        assert folder is not None
+        slot = next(iter(r.slots.values()))
+        assert slot.proc is not None
+        os.killpg(slot.proc.pid, signal.SIGTERM)  # Slurm: every process at the same instant
+        r.request_stop()
+        wait_for(lambda: slot.proc is not None and slot.proc.ended is not None, timeout=30)  # reaped by its pump
+        time.sleep(2 * 1.2)  # the loop's next step comes late
+        for _ in range(200):
+            r.run_once()
+            if not r.slots:
+                break
+            time.sleep(0.05)
+        rec = _pending_record(sp, jid)
+        assert rec["state"] == "interrupted" and rec["error"]["kind"] == "stopped", rec
+    finally:
+        r.kits.clear()
+        r.reaper.close()
+        r.clock.remove()

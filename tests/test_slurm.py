@@ -58,6 +58,13 @@ def _outputs(tmp_path: Path) -> str:
     return "\n".join(p.read_text(errors="replace") for p in sorted(tmp_path.glob("slurm-*.out")))
 
 
+def _said(view: Any, tmp_path: Path) -> str:
+    """A job in the wrong state: its record and the runners' output, whole (not a truncated repr)."""
+    rec = view.path / "result.json"
+    record = rec.read_text(errors="replace") if rec.exists() else "(no result.json)"
+    return f"{view.id} is {view.state.value}\nresult.json: {record}\nrunners said:\n{_outputs(tmp_path)}"
+
+
 def test_real_sbatch_accepts_the_script(slurm: SlurmCluster, spool_root: Any, tmp_path: Path) -> None:
     script = _script(spool_root, tmp_path, array=2, time="0:05:00")
     p = slurm._run("sbatch", "--test-only", str(script))
@@ -88,7 +95,7 @@ def test_scancel_mid_run_loses_nothing_and_spends_no_retry(
     slurm.wait_empty(60)
     for i in ids:
         view = spool_root.get(i)
-        assert view.state.value == "pending", (i, view.state, _outputs(tmp_path))
+        assert view.state.value == "pending", _said(view, tmp_path)
     folders = [p for p in (spool_root.root / "pending").iterdir() if p.is_dir()]
     interrupted = [json.loads((p / "result.json").read_text()) for p in folders]
     assert len(interrupted) == 2
@@ -109,7 +116,7 @@ def test_the_time_limit_hands_the_running_job_back(
     wait_for(lambda: len(_claimed(spool_root)) == 1, timeout=60)
     slurm.wait_empty(180)
     view = spool_root.get(jid)
-    assert view.state.value == "pending", (view.state, _outputs(tmp_path))
+    assert view.state.value == "pending", _said(view, tmp_path)
     rec = json.loads((view.path / "result.json").read_text())
     assert rec["state"] == "interrupted" and rec["interruptions"] == 1, rec
 

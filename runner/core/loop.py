@@ -261,7 +261,11 @@ class Runner(Claiming):
         waits (HOLD_SIGNALLED) for its runner to get the same signal: then it was interrupted."""
         if proc.kill_deadline is not None or proc.proc.returncode not in SIGNAL_DEATHS:
             return True
-        if self.stopping and now - self._signalled_at <= HOLD_SIGNALLED + self.scan_interval:
+        # the same signal: ours came no earlier than just before the script died (its reaping
+        # time, not this step's: a step slowed by a loaded machine is no failure), or since;
+        # later than the hold after this step saw the death, it is not waited for
+        died = proc.ended if proc.ended is not None else now
+        if self.stopping and self._signalled_at >= died - (HOLD_SIGNALLED + self.scan_interval):
             sig = -proc.proc.returncode
             slot.interrupt = ("stopped", f"killed by signal {sig} together with its runner {self.opts.name}")
             return True
