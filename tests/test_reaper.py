@@ -208,3 +208,26 @@ def _watchers() -> set[int]:
             if any(c.endswith(b"runner/core/reaper.py") for c in cmd) and not gone(int(d.name)):
                 out.add(int(d.name))
     return out
+
+
+def test_a_watcher_signalled_while_it_starts_lives_on(tmp_path: Path) -> None:
+    """Slurm's scancel sends SIGTERM to every process of the job at once: one landing while the
+    watcher's interpreter was still starting (before it ignores it) killed the watcher, and the
+    runner lost its protection ("the reaper is off (it stopped reading)")."""
+    said: list[str] = []
+    reaper = Reaper(said.append, grace=0.5)
+    script = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
+    try:
+        reaper.add(script.pid)  # starts the watcher
+        assert reaper.proc is not None
+        os.kill(reaper.proc.pid, signal.SIGTERM)  # at once: its interpreter is still starting
+        time.sleep(1.0)
+        assert reaper.proc.poll() is None, f"the watcher died: {reaper.proc.returncode}"
+        reaper.add(script.pid)  # still read: no "stopped reading"
+        assert not said, said
+        reaper._let_go()  # what a runner's death does to the pipe
+        assert script.wait(timeout=30) == -signal.SIGTERM  # ended by the watcher
+    finally:
+        if script.poll() is None:
+            script.kill()
+        reaper.close()

@@ -26,6 +26,7 @@ from collections.abc import Callable
 __all__ = ["Reaper"]
 
 GRACE = 5.0  # seconds between the SIGTERM and the SIGKILL of an orphaned script's group
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGHUP, signal.SIGTERM)  # the watcher ignores these
 
 
 class Reaper:
@@ -73,6 +74,10 @@ class Reaper:
 
     def _start(self) -> bool:
         r, w = os.pipe()
+        # born with the stop signals blocked (a mask survives fork and exec): a SIGTERM to every
+        # process at once (Slurm's scancel) landing while the watcher's interpreter starts, before
+        # it ignores them, would kill it; blocked, the signal waits and its SIG_IGN discards it
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-I", "-S", os.path.abspath(__file__), str(self._grace)],
@@ -87,6 +92,7 @@ class Reaper:
             self._give_up(f"it could not start ({exc})")
             return False
         finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
             os.close(r)
         os.set_blocking(w, False)  # a stopped watcher must never stall the runner's loop
         self._fd = w
@@ -125,8 +131,9 @@ def _signal(pgids: set[int], sig: int) -> None:
 def _main(argv: list[str]) -> None:
     """The watcher: list groups from stdin until it closes, then end the ones still listed."""
     grace = float(argv[0]) if argv else GRACE
-    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+    for sig in _STOP_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)  # only the pipe's end says the runner is gone
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # blocked from birth (see `_start`)
     groups: set[int] = set()
     pending = b""
     while True:
