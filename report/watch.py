@@ -22,6 +22,7 @@ from report.stats import BuildStats
 from report.workers import default_processes, get_workers
 from spool.api import Spool
 from spool.errors import SpoolError, UsageError
+from spool.fsevents import start_observer, stop_observer
 from spool.states import State
 
 __all__ = ["Watch", "MIN_INTERVAL"]
@@ -31,35 +32,14 @@ SETTLE = 0.3  #: after an event, wait this long for the rest of a burst (a job's
 
 
 class _Events:
-    """File events on some folders as one wake-up `Event` (watchdog; none is fine: the scan finds all)."""
+    """File events on some folders as one wake-up `Event` (none is fine: the scan finds all)."""
 
     def __init__(self, paths: list[Path], wake: threading.Event):
-        self._observer: Any = None
-        try:
-            from watchdog.events import FileSystemEventHandler
-            from watchdog.observers import Observer
-        except ImportError:  # pragma: no cover - watchdog is a core dependency
-            return
-
-        class _Wake(FileSystemEventHandler):
-            def on_any_event(self, event: Any) -> None:
-                wake.set()
-
-        try:
-            obs = Observer()
-            for p in paths:
-                obs.schedule(_Wake(), str(p), recursive=False)
-            obs.daemon = True
-            obs.start()
-            self._observer = obs
-        except OSError:  # e.g. the inotify watch limit: scanning still works
-            self._observer = None
+        self._observer: Any = start_observer(paths, wake)
 
     def stop(self) -> None:
         if self._observer is not None:
-            logging.getLogger("watchdog.observers.inotify").setLevel(logging.CRITICAL)
-            self._observer.stop()
-            self._observer.join(2)
+            stop_observer(self._observer)
             self._observer = None
 
 

@@ -7,7 +7,6 @@ events on overflow, so the runner always scans too. Parsed jobs are cached by
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import threading
@@ -19,6 +18,7 @@ from typing import Any
 
 from runner.core.wake import Wake
 from spool.errors import SpoolError
+from spool.fsevents import start_observer, stop_observer
 from spool.layout import Entry, Layout
 from spool.model import MAX_JOB_BYTES, Job, decode_job, job_from_dict
 from spool.states import State
@@ -266,27 +266,7 @@ class Watcher:
                 return
             except (OSError, AttributeError):  # no inotify (or its watch limit): try watchdog
                 self._observer = None
-        try:
-            from watchdog.events import FileSystemEventHandler
-            from watchdog.observers import Observer
-        except ImportError:  # pragma: no cover - watchdog is a core dependency
-            return
-
-        wake = event
-
-        class _Wake(FileSystemEventHandler):
-            def on_any_event(self, ev: Any) -> None:
-                wake.set()
-
-        try:
-            obs = Observer()
-            for p in paths:
-                obs.schedule(_Wake(), str(p), recursive=False)
-            obs.daemon = True
-            obs.start()
-            self._observer = obs
-        except OSError:  # e.g. inotify watch limit reached: scanning still works
-            self._observer = None
+        self._observer = start_observer(paths, event)
 
     @property
     def active(self) -> bool:
@@ -297,8 +277,5 @@ class Watcher:
             self._observer.stop()
             self._observer = None
         if self._observer is not None:
-            # watchdog logs a spurious error when its inotify thread is stopped mid-read
-            logging.getLogger("watchdog.observers.inotify").setLevel(logging.CRITICAL)
-            self._observer.stop()
-            self._observer.join(2)
+            stop_observer(self._observer)
             self._observer = None
