@@ -1,4 +1,4 @@
-"""File events on a few folders as one wake-up `threading.Event`, through watchdog.
+"""File events on a few folders as one wake-up (anything with `set()`), through watchdog.
 
 Shared by the runner (its fallback where inotify is missing) and `spool report --watch`. Events
 are only a hint: both also scan, since a network folder sends no events for what other machines
@@ -8,14 +8,19 @@ write, so a watchdog that cannot start (no backend, the inotify watch limit) is 
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 __all__ = ["start_observer", "stop_observer"]
 
 
-def start_observer(paths: list[Path], wake: threading.Event) -> Any | None:
+class Settable(Protocol):
+    """A wake-up: `threading.Event`, or the runner's signal-safe one."""
+
+    def set(self) -> None: ...
+
+
+def start_observer(paths: list[Path], wake: Settable) -> Any | None:
     """A started watchdog observer that sets `wake` on any event in `paths`, or None."""
     try:
         from watchdog.events import FileSystemEventHandler
