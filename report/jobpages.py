@@ -10,12 +10,12 @@ import math
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from report.attempts import timeline
 from report.charts.inline_svg import svg_curve
 from report.data import flatten, fmt, fmt_duration, fmt_time
 from report.render import Renderer, href, log_tail
-from spool.errors import SpoolError
 from spool.jobs import view
 from spool.layout import RESULT_FILE, Entry
 from spool.notes import read_notes
@@ -40,6 +40,7 @@ JOB_KEYS = (
     "env",
     "after",
 )
+OWN_FILES = ("job.json", "result.json", "stdout.log", "stderr.log", "metrics.jsonl")
 RUN_KEYS = ("host", "runner", "device", "python", "python_version", "started", "ended")
 
 #: a job's metrics lines as columns: {key: [value per line]}
@@ -90,30 +91,57 @@ def _meta(job: dict[str, Any], rec: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _files(folder: Path, pages: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
-    """The job folder's own files, its outputs (at most MAX_OUTPUT_FILES) and how many more there are."""
-    files = []
-    for name in ("job.json", "result.json", "stdout.log", "stderr.log", "metrics.jsonl"):
-        p = folder / name
+    """The job folder's own files, its outputs (at most MAX_OUTPUT_FILES) and how many more there are.
+
+    One listing of the folder and of `outputs/` (sizes from the listing's entries), and one
+    `relpath` per page: every link is the folder's link plus quoted names."""
+    base = href(folder, pages)
+    sizes: dict[str, int] = {}
+    try:
+        with os.scandir(folder) as it:
+            for de in it:
+                if de.name in OWN_FILES:
+                    try:
+                        sizes[de.name] = de.stat(follow_symlinks=True).st_size
+                    except OSError:
+                        continue
+    except OSError:
+        pass
+    files = [{"name": n, "href": f"{base}/{n}", "size": sizes[n]} for n in OWN_FILES if n in sizes]
+    outputs: list[dict[str, Any]] = []
+    counter = [0]
+    _walk_outputs(os.path.join(folder, "outputs"), "", f"{base}/outputs/", outputs, counter)
+    return files, outputs, counter[0]
+
+
+def _walk_outputs(path: str, rel: str, link: str, outputs: list[dict[str, Any]], more: list[int]) -> None:
+    """`os.walk`'s order (a folder's files sorted, then its subfolders sorted), from scandir entries."""
+    try:
+        with os.scandir(path) as it:
+            entries = sorted(it, key=lambda de: de.name)
+    except OSError:
+        return
+    subdirs = []
+    for de in entries:
         try:
-            files.append({"name": name, "href": href(p, pages), "size": p.stat().st_size})
+            is_dir = de.is_dir()  # follows symlinks, as os.walk's listing does
         except OSError:
             continue
-    outputs: list[dict[str, Any]] = []
-    more = 0
-    odir = folder / "outputs"
-    for dirpath, dirnames, filenames in os.walk(odir):
-        dirnames.sort()
-        for fn in sorted(filenames):
-            if len(outputs) >= MAX_OUTPUT_FILES:
-                more += 1
-                continue
-            p = Path(dirpath) / fn
-            try:
-                size = p.stat().st_size
-            except OSError:
-                continue
-            outputs.append({"name": p.relative_to(odir).as_posix(), "href": href(p, pages), "size": size})
-    return files, outputs, more
+        if is_dir:
+            if not de.is_symlink():  # os.walk does not descend into linked folders
+                subdirs.append(de)
+            continue
+        if len(outputs) >= MAX_OUTPUT_FILES:
+            more[0] += 1
+            continue
+        try:
+            size = de.stat().st_size
+        except OSError:
+            continue
+        outputs.append({"name": rel + de.name, "href": link + quote(de.name), "size": size})
+    for de in subdirs:
+        q = quote(de.name)
+        _walk_outputs(de.path, f"{rel}{de.name}/", f"{link}{q}/", outputs, more)
 
 
 def _flat(obj: Any) -> list[tuple[str, str]]:
@@ -196,13 +224,12 @@ def usage_rows(usage: Any) -> list[tuple[str, str]]:
     return rows
 
 
-def _load_columns(renderer: Renderer, jid: str) -> Columns | None:
-    from spool.results import load_metrics
+def _load_columns(renderer: Renderer, jid: str, state: str) -> Columns | None:
+    """The job's metrics lines, read from its folder where the scan found it."""
+    from spool.results import metrics_of
 
-    try:
-        m = load_metrics(renderer.spool.layout, jid)
-    except SpoolError:  # a job without metrics still gets its page
-        return None
+    folder = renderer.spool.layout.state_dir(State(state)) / jid
+    m = metrics_of([(jid, str(folder))])
     return {str(c): m[c].tolist() for c in m.columns} if not m.empty else None
 
 
@@ -227,7 +254,7 @@ def render_batch(
     written, skipped = [], []
     for jid, state, sweep, cols, load in items:
         try:
-            job_page(renderer, jid, state, sweep, _load_columns(renderer, jid) if load else cols)
+            job_page(renderer, jid, state, sweep, _load_columns(renderer, jid, state) if load else cols)
         except OSError:
             skipped.append(jid)
             continue

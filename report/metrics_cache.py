@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,8 @@ from report.incremental import JobKey
 from spool.errors import SpoolError
 from spool.layout import Layout
 from spool.protocol import publish_text
-from spool.results import load_metrics
+from spool.results import metrics_of
+from spool.states import State
 
 __all__ = ["CACHE_FORMAT", "MetricsIndex", "sweep_metrics"]
 
@@ -49,14 +51,22 @@ class MetricsIndex:
         return {c: v[r[0] : r[1]] for c, v in self._lists.items()}
 
 
+def _folder(layout: Layout, job_id: str, key: JobKey | None) -> str | None:
+    """The job's folder where the scan found it (no look-up), else wherever it is now."""
+    if key is None:
+        entry = layout.find(job_id)
+        return str(entry.path) if entry is not None and entry.is_folder else None
+    return os.path.join(layout.state_dir(State(key[0])), job_id)
+
+
 def sweep_metrics(
     layout: Layout, out: Path, sid: str, ids: list[str], job_key: dict[str, JobKey | None]
 ) -> pd.DataFrame | None:
     """The metrics lines of the sweep's finished jobs, sorted by (id, step).
 
     Kept between builds in `.cache/metrics-<sweep>.json` with each job's key: lines of jobs whose
-    key is unchanged come from there, the others from `load_metrics` (per job when few changed,
-    else one read of the whole sweep). Same key rule as the pages, so the cache cannot go stale.
+    key is unchanged come from there, the others from their folders (`metrics_of`, where the scan
+    found them). Same key rule as the pages, so the cache cannot go stale.
     """
     path = out / ".cache" / f"metrics-{sid}.json"
     cached: pd.DataFrame | None = None
@@ -74,18 +84,9 @@ def sweep_metrics(
     frames: list[pd.DataFrame] = []
     if cached is not None and reuse:
         frames.append(cached[cached["id"].isin(reuse)])
-    if len(missing) > max(20, len(ids) // 5):
-        try:
-            m = load_metrics(layout, sid)
-            frames = [m[m["id"].isin(set(ids))]]
-        except SpoolError:
-            frames = []
-    else:
-        for j in missing:
-            try:
-                frames.append(load_metrics(layout, j))
-            except SpoolError:
-                continue
+    if missing:  # the results said whose they are: no job.json is read to find the sweep's jobs
+        found = ((j, _folder(layout, j, keys[j])) for j in missing)
+        frames.append(metrics_of([(j, f) for j, f in found if f is not None]))
     frames = [f for f in frames if not f.empty]
     if not frames:
         mdf = None

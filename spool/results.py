@@ -48,7 +48,7 @@ from spool.where import Filter
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["load_results", "load_metrics", "to_csv", "FIXED_COLUMNS", "METRICS_FILE"]
+__all__ = ["load_results", "load_metrics", "metrics_of", "to_csv", "FIXED_COLUMNS", "METRICS_FILE"]
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -335,7 +335,6 @@ def load_metrics(layout: Layout, job_or_sweep: str) -> pd.DataFrame:
     `metric.id` / `metric.step`. Only the current attempt's file is read (earlier attempts
     stay in `attempts/<n>/`); a running job gives the lines written so far, a pending one none.
     """
-    import pandas as pd
 
     entry = layout.find(job_or_sweep)
     targets: list[tuple[str, str]] = []
@@ -356,6 +355,14 @@ def load_metrics(layout: Layout, job_or_sweep: str) -> pd.DataFrame:
                 targets.append((job_id, folder))
         if not targets and not _sweep_exists(layout, job_or_sweep):
             raise NotFound(f"no job or sweep {job_or_sweep!r} in {layout.root}")
+    return metrics_of(targets)
+
+
+def metrics_of(targets: list[tuple[str, str]]) -> pd.DataFrame:
+    """The metrics lines of these `(job id, job folder)`s, in that order, as `load_metrics`
+    gives them (for a reader that knows its jobs' folders already: no look-up, no job.json)."""
+    import pandas as pd
+
     rows: list[dict[str, Any]] = []
     seen: dict[str, None] = dict.fromkeys(("id", "step"))
     for job_id, folder in targets:
