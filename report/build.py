@@ -53,6 +53,7 @@ from report.incremental import (
 from report.metrics_cache import MetricsIndex
 from report.pages import all_jobs_page, index_page, summary, sweep_page
 from report.render import Renderer, copy_static
+from report.rowcache import cached_results
 from report.stats import BuildStats
 from report.sweepcharts import plan as plan_charts
 from report.sweepcharts import redraw
@@ -60,7 +61,6 @@ from report.workers import Workers, get_workers
 from spool.api import Spool
 from spool.errors import NotFound, UsageError
 from spool.protocol import publish_text
-from spool.results import load_results
 from spool.states import State
 
 __all__ = ["build_report", "build", "BuildStats", "MANIFEST"]
@@ -181,7 +181,7 @@ class _Builder:
         members = p.members()
         for sid in [] if full else sorted(p.redo):
             try:
-                sub = finished(load_results(layout, sweep=sid, state=None))
+                sub = finished(cached_results(layout, p.keys, sid))
             except NotFound:
                 sub = finished(pd.DataFrame())
             if set(sub["id"].astype(str)) != set(members.get(sid, [])):
@@ -190,7 +190,7 @@ class _Builder:
             p.frames[sid] = sub
         if not full:
             return
-        df = finished(load_results(layout, sweep=self.scope, state=None))
+        df = finished(cached_results(layout, p.keys, self.scope))
         truth = groups_from_df(df, set(self.defs))
         for jid in list(p.group):
             if jid in truth and truth[jid] != p.group[jid]:
@@ -242,9 +242,12 @@ class _Builder:
         jobs = {j: v for j, v in man["jobs"].items() if not self._in_scope(j)} if self.scope else {}
         todo = []
         with self.stats.phase("job_pages"):
+            old_jobs = man["jobs"]
             for jid in sorted(p.keys):
                 g = p.group[jid]
-                jobs[jid] = JobEntry(p.keys[jid], g).to_json()
+                was = old_jobs.get(jid) if jid not in p.changed else None
+                # key and group as the manifest has them (the key checked in `_assign_groups`)
+                jobs[jid] = was if was is not None and was[3] == g else JobEntry(p.keys[jid], g).to_json()
                 if jid in p.changed or jid not in existing:
                     cache = metrics_cache.get(g)
                     cols = cache.columns(jid) if cache is not None else None

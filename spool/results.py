@@ -48,7 +48,16 @@ from spool.where import Filter
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["load_results", "load_metrics", "metrics_of", "to_csv", "FIXED_COLUMNS", "METRICS_FILE"]
+__all__ = [
+    "load_results",
+    "load_metrics",
+    "metrics_of",
+    "result_rows",
+    "results_frame",
+    "to_csv",
+    "FIXED_COLUMNS",
+    "METRICS_FILE",
+]
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -285,7 +294,6 @@ def load_results(
     with no definition in `sweeps/` and no such jobs is `NotFound`. `where` keeps the rows that
     match every expression (`spool.where`); its columns are checked against the rows found.
     """
-    import pandas as pd
 
     key = state.value if isinstance(state, State) else state
     if key not in _STATES:
@@ -298,11 +306,40 @@ def load_results(
         raise NotFound(f"no sweep {sweep!r} in {layout.root}")
     if filt and rows:
         rows = [rows[i] for i in filt.rows(rows, list(seen))]
+    return _frame(rows, seen)
+
+
+def _frame(rows: list[dict[str, Any]], seen: dict[str, None]) -> pd.DataFrame:
+    import pandas as pd
+
     columns = _ordered_columns(
         FIXED_COLUMNS, seen, ("param.", "label.", "result.", "usage.", "git.", "stopped.")
     )
     df = pd.DataFrame(rows, columns=columns) if rows else pd.DataFrame({c: [] for c in columns}, dtype=object)
     return _typed(df)
+
+
+def result_rows(
+    layout: Layout, found: list[tuple[str, str, str]], sweep: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """The row of each `(id, state, folder)` that has one, by id, as `load_results` makes it
+    (`sweep`: only jobs whose job says so), for a reader that keeps rows between reads."""
+    rows, _ = _rows(found, sweep, str(layout.root))
+    return {row["id"]: row for row in rows}
+
+
+def results_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows from `result_rows` (sorted by id) as the frame `load_results` gives for them."""
+    seen: dict[str, None] = dict.fromkeys(FIXED_COLUMNS)
+    last_keys: Any = None
+    for row in rows:
+        keys = row.keys()
+        if keys != last_keys:
+            for key in keys:
+                if key not in seen:
+                    seen[key] = None
+            last_keys = keys
+    return _frame(rows, seen)
 
 
 def _metric_rows(job_id: str, folder: str, rows: list[dict[str, Any]], seen: dict[str, None]) -> None:
