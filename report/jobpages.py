@@ -18,7 +18,7 @@ from report.data import flatten, fmt, fmt_duration, fmt_time
 from report.render import Renderer, href, log_tail
 from spool.jobs import view
 from spool.layout import RESULT_FILE, Entry
-from spool.notes import read_notes
+from spool.notes import NOTES_DIR, read_notes
 from spool.states import State
 from spool.untrusted import read_json
 
@@ -168,8 +168,17 @@ def _records(jid: str, state: str, folder: Path) -> tuple[dict[str, Any], dict[s
     return rec, v.job or {}
 
 
-def job_page(renderer: Renderer, jid: str, state: str, sweep: str | None, cols: Columns | None) -> None:
-    """Write `jobs/<jid>.html` from the job's folder (FileNotFoundError if it moved on since the scan)."""
+def job_page(
+    renderer: Renderer,
+    jid: str,
+    state: str,
+    sweep: str | None,
+    cols: Columns | None,
+    has_notes: bool = True,
+) -> None:
+    """Write `jobs/<jid>.html` from the job's folder (FileNotFoundError if it moved on since the scan).
+
+    `has_notes=False` (its batch's one listing of `notes/` has no folder for it) skips the look."""
     folder = renderer.spool.layout.state_dir(State(state)) / jid
     rec, job = _records(jid, state, folder)
     res = rec.get("result")
@@ -182,7 +191,8 @@ def job_page(renderer: Renderer, jid: str, state: str, sweep: str | None, cols: 
         error = {"kind": "unknown", "message": "no result.json in the job folder"}
     pages = renderer.out / "jobs"
     files, outputs, more_outputs = _files(folder, pages)
-    stderr = log_tail(folder / "stderr.log")
+    stderr = _tail(folder, "stderr.log", files)
+    notes = read_notes(renderer.spool.root, jid) if has_notes else []
     renderer.render(
         "job.html.j2",
         pages / f"{jid}.html",
@@ -197,15 +207,21 @@ def job_page(renderer: Renderer, jid: str, state: str, sweep: str | None, cols: 
         meta=_meta(job, rec),
         provenance=_flat(rec["provenance"] if isinstance(rec.get("provenance"), dict) else {}),
         curves=job_curves(cols),
-        notes=[(fmt_time(n.get("at")), str(n.get("text", ""))) for n in read_notes(renderer.spool.root, jid)],
+        notes=[(fmt_time(n.get("at")), str(n.get("text", ""))) for n in notes],
         attempts=timeline(rec),
-        stdout=log_tail(folder / "stdout.log"),
+        stdout=_tail(folder, "stdout.log", files),
         stderr=stderr if stderr is not None else (error or {}).get("stderr_tail"),
         files=files,
         outputs=outputs,
         more_outputs=more_outputs,
         folder=href(folder, pages) + "/",
     )
+
+
+def _tail(folder: Path, name: str, files: list[dict[str, Any]]) -> str | None:
+    """A log's tail (`log_tail`); an empty log, as the folder's listing says, is not opened."""
+    size = next((f["size"] for f in files if f["name"] == name), None)
+    return "" if size == 0 else log_tail(folder / name)
 
 
 def usage_rows(usage: Any) -> list[tuple[str, str]]:
@@ -252,9 +268,14 @@ def render_batch(
         _RENDERERS.clear()
         renderer = _RENDERERS[ctx] = Renderer(Spool(spool_root), Path(out), built_at)
     written, skipped = [], []
+    try:  # one listing of notes/ per batch instead of a look per job
+        noted: set[str] | None = set(os.listdir(renderer.spool.root / NOTES_DIR))
+    except OSError:
+        noted = None if (renderer.spool.root / NOTES_DIR).exists() else set()
     for jid, state, sweep, cols, load in items:
         try:
-            job_page(renderer, jid, state, sweep, _load_columns(renderer, jid, state) if load else cols)
+            columns = _load_columns(renderer, jid, state) if load else cols
+            job_page(renderer, jid, state, sweep, columns, noted is None or jid in noted)
         except OSError:
             skipped.append(jid)
             continue

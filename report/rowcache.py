@@ -51,9 +51,7 @@ def cached_results(layout: Layout, keys: dict[str, JobKey], sweep: str | None) -
         read = result_rows(layout, found)  # every row, whatever its sweep: the filter is below
         for j in todo:
             cache[j] = (keys[j], read.get(j))
-    rows = [
-        row for j in ids if (row := cache[j][1]) is not None and (sweep is None or row["sweep"] == sweep)
-    ]
+    rows = [row for j in ids if (row := cache[j][1]) is not None and (sweep is None or row["sweep"] == sweep)]
     if sweep is not None and not rows and not (layout.sweeps / f"{sweep}.yaml").is_file():
         raise NotFound(f"no sweep {sweep!r} in {layout.root}")
     return results_frame(rows)

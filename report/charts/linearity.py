@@ -226,16 +226,21 @@ def _draw_categories(ax: Any, panel: dict[str, Any], seeds: list[str], n: int, r
 
 def draw(data: dict[str, Any], path: Path) -> None:
     panels, seeds, n = data["panels"], data["seeds"], data["n"]
-    ncols = min(3, len(panels))
+    ncols = 2 if len(panels) == 4 else min(3, len(panels))  # four panels: two rows of two
     nrows = math.ceil(len(panels) / ncols)
     fig = figure(max(7.0, 4.4 * ncols), 3.5 * nrows)
     rng = np.random.default_rng(0)
+    first: Any = None
     for i, panel in enumerate(panels):
-        ax = fig.add_subplot(nrows, ncols, i + 1)  # only the panels drawn: an axes costs even hidden
+        # only the panels drawn (an axes costs even hidden); one metric scale for all of them
+        ax = fig.add_subplot(nrows, ncols, i + 1, sharey=first)
+        first = first or ax
         (_draw_numeric if panel["kind"] == "num" else _draw_categories)(ax, panel, seeds, n, rng)
-        few_ticks(ax.yaxis)
-        ax.set_ylabel(short(data["label"]))
-        ax.set_title(short(f"{data['label']} vs {panel['param']}", 60), y=1.01)
+        if i % ncols == 0:  # the metric's ticks and name once per row, at the left
+            few_ticks(ax.yaxis)
+            ax.set_ylabel(short(data["label"]))
+        else:  # the row's scale is read at its left
+            ax.yaxis.set_tick_params(labelleft=False)
         if i == 0:  # one legend for all panels, above them (inside a panel it would hide runs)
             handles, texts = ax.get_legend_handles_labels()
             leg = fig.legend(
@@ -254,5 +259,5 @@ def draw(data: dict[str, Any], path: Path) -> None:
         f"Linearity: {short(data['label'])} ({data['better']}) against each parameter",
         y=1 - 0.12 / fig.get_size_inches()[1],
     )
-    margins(fig, left=0.85, right=0.2, top=0.95, bottom=0.75, wspace=0.32, hspace=0.6)
+    margins(fig, left=0.85, right=0.2, top=0.95, bottom=0.75, wspace=0.12, hspace=0.45)
     save(fig, path)
