@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from runner_kit import gone, proc_stat, runner, wait_for
 
+from runner.core import reaper as reaper_module
 from runner.core.reaper import Reaper
 from spool import Spool
 
@@ -198,6 +199,8 @@ def test_a_runner_that_exits_cleanly_leaves_no_watcher(tmp_path):
 
 
 def _watchers() -> set[int]:
+    """Live watchers of this checkout's reaper (another checkout's tests may run beside these)."""
+    mine = os.fsencode(os.path.abspath(reaper_module.__file__))
     out = set()
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
@@ -205,7 +208,7 @@ def _watchers() -> set[int]:
                 cmd = (d / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if any(c.endswith(b"runner/core/reaper.py") for c in cmd) and not gone(int(d.name)):
+            if mine in cmd and not gone(int(d.name)):
                 out.add(int(d.name))
     return out
 
