@@ -13,9 +13,12 @@ from report.charts.axes import HIGHLIGHT, alpha_for, few_ticks, figure, log_axis
 from report.charts.spec import Chart
 from report.data import MetricChoice, is_numeric
 
-__all__ = ["HIGHLIGHT_RUNS", "pick_curve_keys", "prepare", "draw"]
+__all__ = ["HIGHLIGHT_RUNS", "MAX_GREY_RUNS", "pick_curve_keys", "prepare", "draw"]
 
 HIGHLIGHT_RUNS = 5
+#: grey curves drawn at most (an even sample past that; each is stroked on its own, the chart's
+#: dearest part at thousands of runs, and past a few hundred they only thicken the same band)
+MAX_GREY_RUNS = 400
 
 
 def pick_curve_keys(mdf: pd.DataFrame | None, metric: MetricChoice | None) -> tuple[str, str] | None:
@@ -67,10 +70,14 @@ def prepare(
         return None
     spans = {str(ids[a]): (int(a), int(b)) for a, b in zip(starts, ends, strict=True)}
     best = [j for j in ranked_ids if j in spans][:highlight]
+    grey = [spans[j] for j in sorted(spans)]
+    if len(grey) > MAX_GREY_RUNS:  # an even sample: more faint lines only thicken the same band
+        grey = [grey[i] for i in np.unique(np.linspace(0, len(grey) - 1, MAX_GREY_RUNS).round().astype(int))]
     data = {
         "x": xv,
         "y": yv,
-        "spans": [spans[j] for j in sorted(spans)],
+        "runs": len(spans),
+        "spans": grey,
         "best": [(spans[j], short(f"#{k + 1} {labels.get(j, j)}", 60)) for k, j in enumerate(best)],
         "xlabel": "epoch" if xkey == "epoch" else "step (metrics line)",
         "ykey": ykey,
@@ -81,7 +88,9 @@ def prepare(
         "learning_curves",
         ".png",
         "Learning curves",
-        f"Every run's {ykey} over its metrics lines in grey; "
+        f"Every run's {ykey} over its metrics lines in grey"
+        + (f" (an even sample of {len(grey)} of the {len(spans)})" if len(grey) < len(spans) else "")
+        + "; "
         f"the best {len(best)} runs by the metric in colour"
         + ("; ✕: where hyperband stopped a run." if data["stopped_at"] else "."),
         "Look for: curves still falling or rising at the end (more epochs would help), curves that "
@@ -97,14 +106,14 @@ def draw(data: dict[str, Any], path: Path) -> None:
     xv, yv, spans = data["x"], data["y"], data["spans"]
     fig = figure(9.5, 4.4)
     ax = fig.add_subplot()
-    n = len(spans)
+    n, total = len(spans), data["runs"]
     pts = np.column_stack([xv, yv])
     lc = LineCollection(
         [pts[a:b] for a, b in spans if b - a > 1],
         colors="#8c8c8c",
         linewidths=0.7,
         alpha=alpha_for(n),
-        label=f"all {n} runs",
+        label=f"all {n} runs" if n == total else f"{n} of {total} runs (an even sample)",
     )
     ax.add_collection(lc)
     for k, ((a, b), label) in enumerate(data["best"]):
@@ -131,6 +140,7 @@ def draw(data: dict[str, Any], path: Path) -> None:
             label=f"stopped early ({len(ends_at)})",
             zorder=4,
         )
+    ax.update_datalim([(xv.min(), yv.min()), (xv.max(), yv.max())])  # every run, drawn or not
     ax.autoscale_view()
     if (yv > 0).all() and yv.max() / max(yv.min(), 1e-300) >= 100:
         ax.set_yscale("log")
@@ -141,7 +151,7 @@ def draw(data: dict[str, Any], path: Path) -> None:
     ax.set_xlabel(data["xlabel"])
     ax.set_ylabel(short(data["ykey"]))
     ax.set_title(
-        f"Learning curves: {data['ykey']} for every run, the best {len(data['best'])} highlighted", y=1.01
+        f"Learning curves: {data['ykey']} of {total} runs, the best {len(data['best'])} highlighted", y=1.01
     )
     # a fixed corner ("best" scans every point: slow at thousands of runs)
     ax.legend(loc="lower right" if data["rising"] else "upper right", fontsize=7.5)

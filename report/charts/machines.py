@@ -103,16 +103,29 @@ def prepare(df: pd.DataFrame) -> Chart | None:
 _COLORS = {"done": "#4c72b0", "failed": "#c44e52"}
 
 
+def _rects(starts: np.ndarray, widths: np.ndarray, y0: float, height: float) -> np.ndarray:
+    """The corners of one bar per (start, width) between y0 and y0 + height: shape (n, 4, 2)."""
+    x0, x1 = starts, starts + widths
+    ys = np.broadcast_to([y0, y0 + height, y0 + height, y0], (starts.size, 4))
+    return np.stack([np.column_stack([x0, x0, x1, x1]), ys], axis=-1)
+
+
 def _gantt(ax: Any, hosts: list[dict[str, Any]]) -> None:
+    from matplotlib.collections import PolyCollection
     from matplotlib.patches import Patch
 
+    boxes: dict[str, list[np.ndarray]] = {state: [] for state in _COLORS}
     for base, h in enumerate(reversed(hosts)):
         height = 0.8 / h["lanes"]
         for state, ln, starts, widths in h["bars"]:
-            spans = list(zip(starts, widths, strict=True))
-            ax.broken_barh(
-                spans, (base + 0.1 + ln * height, height * 0.9), facecolors=_COLORS[state], edgecolors="none"
-            )
+            y0 = base + 0.1 + ln * height
+            boxes[state].append(_rects(np.asarray(starts), np.asarray(widths), y0, height * 0.9))
+    for state, parts in boxes.items():  # one collection per colour: every bar of every host and lane
+        if parts:
+            verts = np.concatenate(parts)
+            ax.add_collection(PolyCollection(verts, facecolors=_COLORS[state], edgecolors="none"))
+            ax.update_datalim(verts.reshape(-1, 2))
+    ax.autoscale_view()
     ax.set_yticks([b + 0.5 for b in range(len(hosts))])
     ax.set_yticklabels([short(h["row"]["host"], 24) for h in reversed(hosts)])
     ax.set_ylim(-0.1, len(hosts) + 0.1)

@@ -48,7 +48,7 @@ def _axis_values(s: pd.Series) -> tuple[np.ndarray, list[tuple[float, str]], boo
 
 
 def prepare(
-    df: pd.DataFrame, metric: MetricChoice, params: Sequence[str], max_lines: int = 1000
+    df: pd.DataFrame, metric: MetricChoice, params: Sequence[str], max_lines: int = 500
 ) -> Chart | None:
     """One line per run across the parameter axes and the metric, coloured by the metric.
 
