@@ -123,7 +123,7 @@ def _gantt(ax: Any, hosts: list[dict[str, Any]]) -> None:
     for state, parts in boxes.items():  # one collection per colour: every bar of every host and lane
         if parts:
             verts = np.concatenate(parts)
-            ax.add_collection(PolyCollection(verts, facecolors=_COLORS[state], edgecolors="none"))
+            ax.add_collection(PolyCollection(list(verts), facecolors=_COLORS[state], edgecolors="none"))
             ax.update_datalim(verts.reshape(-1, 2))
     ax.autoscale_view()
     ax.set_yticks([b + 0.5 for b in range(len(hosts))])
