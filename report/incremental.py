@@ -128,30 +128,50 @@ def sig_hash(*parts: Any) -> str:
 def scan_keys(spool: Spool, sweep: str | None) -> dict[str, JobKey]:
     """`(state, mtime_ns, size)` of every finished job's result.json, taken before anything is read.
 
-    Plain `os.scandir`/`os.stat` on strings: at 10,000 jobs this is a fifth of the cost of `Path`s.
-    """
+    Plain names, not `Path`s (at 10,000 jobs a fifth of the cost), and each stat relative to the
+    state folder's descriptor where the platform allows (no walk down the spool's path per job:
+    a third less again)."""
     keys: dict[str, JobKey] = {}
     prefix = f"{sweep}-" if sweep else ""
     for state in (State.DONE, State.FAILED):
+        folder = str(spool.layout.state_dir(state))
         try:
-            it = os.scandir(spool.layout.state_dir(state))
-        except FileNotFoundError:
-            continue
-        with it:
-            for de in it:
-                name = de.name
+            fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)) if _AT else None
+        except OSError:
+            continue  # no such state folder (yet)
+        try:
+            for name in os.listdir(fd if fd is not None else folder):
                 if not name.startswith(prefix) or is_ignored_name(name) or not is_valid_id(name):
                     continue
-                try:
-                    st = os.stat(os.path.join(de.path, RESULT_FILE))
-                except OSError:
-                    try:
-                        st = de.stat(follow_symlinks=False)
-                    except OSError:
-                        continue
-                keys[name] = (state.value, st.st_mtime_ns, st.st_size)
+                st = _stat_job(folder, fd, name)
+                if st is not None:
+                    keys[name] = (state.value, st.st_mtime_ns, st.st_size)
+        except OSError:
+            continue
+        finally:
+            if fd is not None:
+                os.close(fd)
     _fold_in_notes(spool, keys)
     return keys
+
+
+_AT = os.stat in os.supports_dir_fd and os.listdir in os.supports_fd
+
+
+def _stat_job(folder: str, fd: int | None, name: str) -> os.stat_result | None:
+    """The stat of the job's result.json, else of its folder entry (a job without one), else None."""
+    try:
+        if fd is not None:
+            return os.stat(f"{name}/{RESULT_FILE}", dir_fd=fd)
+        return os.stat(os.path.join(folder, name, RESULT_FILE))
+    except OSError:
+        pass
+    try:
+        if fd is not None:
+            return os.stat(name, dir_fd=fd, follow_symlinks=False)
+        return os.stat(os.path.join(folder, name), follow_symlinks=False)
+    except OSError:
+        return None
 
 
 def _fold_in_notes(spool: Spool, keys: dict[str, JobKey]) -> None:
