@@ -130,7 +130,7 @@ def scan_keys(spool: Spool, sweep: str | None) -> dict[str, JobKey]:
 
     Plain names, not `Path`s (at 10,000 jobs a fifth of the cost), and each stat relative to the
     state folder's descriptor where the platform allows (no walk down the spool's path per job:
-    a third less again)."""
+    about a fifth less CPU at 10,000 jobs)."""
     keys: dict[str, JobKey] = {}
     prefix = f"{sweep}-" if sweep else ""
     for state in (State.DONE, State.FAILED):
