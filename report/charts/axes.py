@@ -6,6 +6,7 @@ state, and can be drawn in any process of the build's pool.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 from pathlib import Path
@@ -30,6 +31,7 @@ __all__ = [
     "alpha_for",
     "marker_size",
     "finite_rows",
+    "id_sample",
 ]
 
 DPI = 100
@@ -160,3 +162,19 @@ def finite_rows(df: pd.DataFrame, column: str) -> pd.DataFrame:
     if "state" in df.columns:
         ok &= df["state"] == "done"
     return df[ok].assign(**{column: vals[ok].astype(float)})
+
+
+def id_sample(ids: list[str], budget: int) -> np.ndarray:
+    """Which of `ids` a chart draws when it has more runs than `budget` (a boolean mask): the ids
+    whose hash falls below 2**-k, k the least with len(ids) * 2**-k <= budget (so about half to
+    all of the budget). Fixed by each id alone, not by the others: a new run changes the sample
+    only when it falls in it itself (or the runs double), so a sampled chart keeps its digest,
+    and is not redrawn, when a run outside its sample arrives."""
+    n = len(ids)
+    if n <= budget:
+        return np.ones(n, dtype=bool)
+    k = math.ceil(math.log2(n / budget))
+    cut = (1 << 32) >> k
+    return np.array(
+        [int.from_bytes(hashlib.blake2b(i.encode(), digest_size=4).digest(), "big") < cut for i in ids]
+    )

@@ -9,15 +9,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from report.charts.axes import HIGHLIGHT, alpha_for, few_ticks, figure, log_axis, margins, save, short
+from report.charts.axes import (
+    HIGHLIGHT,
+    alpha_for,
+    few_ticks,
+    figure,
+    id_sample,
+    log_axis,
+    margins,
+    save,
+    short,
+)
 from report.charts.spec import Chart
 from report.data import MetricChoice, is_numeric
 
 __all__ = ["HIGHLIGHT_RUNS", "MAX_GREY_RUNS", "pick_curve_keys", "prepare", "draw"]
 
 HIGHLIGHT_RUNS = 5
-#: grey curves drawn at most (an even sample past that; each is stroked on its own, the chart's
-#: dearest part at thousands of runs, and past a few hundred they only thicken the same band)
+#: grey curves drawn at most (a sample by id past that, `id_sample`; each is stroked on its own,
+#: the chart's dearest part at thousands of runs, and past a few hundred they only thicken the
+#: same band)
 MAX_GREY_RUNS = 400
 
 
@@ -70,27 +81,36 @@ def prepare(
         return None
     spans = {str(ids[a]): (int(a), int(b)) for a, b in zip(starts, ends, strict=True)}
     best = [j for j in ranked_ids if j in spans][:highlight]
-    grey = [spans[j] for j in sorted(spans)]
-    if len(grey) > MAX_GREY_RUNS:  # an even sample: more faint lines only thicken the same band
-        grey = [grey[i] for i in np.unique(np.linspace(0, len(grey) - 1, MAX_GREY_RUNS).round().astype(int))]
+    everyone = sorted(spans)
+    grey = [j for j, keep in zip(everyone, id_sample(everyone, MAX_GREY_RUNS), strict=True) if keep]
+    halted = [j for j in stopped if j in spans]
+    # only the runs drawn are in the data: a new run outside them leaves the digest alone
+    where: dict[str, tuple[int, int]] = {}
+    parts: list[int] = []
+    for j in sorted({*grey, *best, *halted}):
+        a, b = spans[j]
+        where[j] = (len(parts), len(parts) + b - a)
+        parts.extend(range(a, b))
     data = {
-        "x": xv,
-        "y": yv,
-        "runs": len(spans),
-        "spans": grey,
-        "best": [(spans[j], short(f"#{k + 1} {labels.get(j, j)}", 60)) for k, j in enumerate(best)],
+        "x": xv[parts],
+        "y": yv[parts],
+        "spans": [where[j] for j in grey],
+        "sampled": len(grey) < len(spans),
+        "box": (float(xv.min()), float(xv.max()), float(yv.min()), float(yv.max())),  # every run's
+        "logy": bool(yv.min() > 0 and yv.max() / yv.min() >= 100),
+        "best": [(where[j], short(f"#{k + 1} {labels.get(j, j)}", 60)) for k, j in enumerate(best)],
         "xlabel": "epoch" if xkey == "epoch" else "step (metrics line)",
         "ykey": ykey,
         "rising": float(np.nanmean(yv[ends - 1] - yv[starts])) > 0,
-        "stopped_at": [spans[j][1] - 1 for j in stopped if j in spans],
+        "stopped_at": [where[j][1] - 1 for j in halted],
     }
     return Chart(
         "learning_curves",
         ".png",
         "Learning curves",
-        f"Every run's {ykey} over its metrics lines in grey"
-        + (f" (an even sample of {len(grey)} of the {len(spans)})" if len(grey) < len(spans) else "")
-        + "; "
+        f"Every run's {ykey} over its metrics lines in grey ({len(spans)} runs"
+        + (f"; {len(grey)} drawn, picked by id" if len(grey) < len(spans) else "")
+        + "); "
         f"the best {len(best)} runs by the metric in colour"
         + ("; ✕: where hyperband stopped a run." if data["stopped_at"] else "."),
         "Look for: curves still falling or rising at the end (more epochs would help), curves that "
@@ -106,14 +126,14 @@ def draw(data: dict[str, Any], path: Path) -> None:
     xv, yv, spans = data["x"], data["y"], data["spans"]
     fig = figure(9.5, 4.4)
     ax = fig.add_subplot()
-    n, total = len(spans), data["runs"]
+    n = len(spans)
     pts = np.column_stack([xv, yv])
     lc = LineCollection(
         [pts[a:b] for a, b in spans if b - a > 1],
         colors="#8c8c8c",
         linewidths=0.7,
         alpha=alpha_for(n),
-        label=f"all {n} runs" if n == total else f"{n} of {total} runs (an even sample)",
+        label=f"{n} runs, picked by id" if data["sampled"] else f"all {n} runs",
     )
     ax.add_collection(lc)
     for k, ((a, b), label) in enumerate(data["best"]):
@@ -140,9 +160,10 @@ def draw(data: dict[str, Any], path: Path) -> None:
             label=f"stopped early ({len(ends_at)})",
             zorder=4,
         )
-    ax.update_datalim([(xv.min(), yv.min()), (xv.max(), yv.max())])  # every run, drawn or not
+    x0, x1, y0, y1 = data["box"]
+    ax.update_datalim([(x0, y0), (x1, y1)])  # every run's, drawn or not
     ax.autoscale_view()
-    if (yv > 0).all() and yv.max() / max(yv.min(), 1e-300) >= 100:
+    if data["logy"]:
         ax.set_yscale("log")
         log_axis(ax.yaxis)
     else:
@@ -150,9 +171,7 @@ def draw(data: dict[str, Any], path: Path) -> None:
     few_ticks(ax.xaxis, 8)
     ax.set_xlabel(data["xlabel"])
     ax.set_ylabel(short(data["ykey"]))
-    ax.set_title(
-        f"Learning curves: {data['ykey']} of {total} runs, the best {len(data['best'])} highlighted", y=1.01
-    )
+    ax.set_title(f"Learning curves: {data['ykey']}, the best {len(data['best'])} runs highlighted", y=1.01)
     # a fixed corner ("best" scans every point: slow at thousands of runs)
     ax.legend(loc="lower right" if data["rising"] else "upper right", fontsize=7.5)
     margins(fig, left=0.8, right=0.2, top=0.4, bottom=0.55)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from report.charts.axes import alpha_for, figure, finite_rows, save, short
+from report.charts.axes import alpha_for, figure, finite_rows, id_sample, save, short
 from report.charts.spec import Chart
 from report.data import MetricChoice, fmt, is_log_spaced, is_numeric
 
@@ -52,8 +52,10 @@ def prepare(
 ) -> Chart | None:
     """One line per run across the parameter axes and the metric, coloured by the metric.
 
-    Past `max_lines` runs, the best 15% are all drawn and the rest are an even sample (more lines
-    only thicken the same bands, and the file and the time grow with them); the title says so.
+    Past `max_lines` runs, the best 15% of `max_lines` are all drawn and the rest are a sample
+    picked by id (`id_sample`: more lines only thicken the same bands, and the file and the time
+    grow with them); the caption says how many of how many. The chart's data holds only the runs
+    drawn, so a new run outside them leaves its digest (and its file) alone.
     """
     d = finite_rows(df, metric.column)
     params = [p for p in params if p in d.columns and d[p].nunique() > 1]
@@ -66,8 +68,8 @@ def prepare(
     if total > max_lines:
         top = max_lines * 15 // 100
         rest = d.iloc[: total - top]
-        pick = np.linspace(0, len(rest) - 1, max_lines - top).round().astype(int)
-        d = pd.concat([rest.iloc[np.unique(pick)], d.iloc[total - top :]])
+        pick = id_sample(rest["id"].astype(str).tolist(), max_lines - top)
+        d = pd.concat([rest[pick], d.iloc[total - top :]])
     axes = []
     for c in [*params, metric.column]:
         v, ticks, log = _axis_values(d[c])
@@ -78,13 +80,15 @@ def prepare(
         "metric": d[metric.column].to_numpy(dtype=float),
         "mode": metric.mode,
         "label": metric.label,
-        "total": total,
+        "sampled": len(d) < total,
     }
+    drawn = f"{len(d)} of {total} runs: the best {max_lines * 15 // 100} and others picked by id"
     return Chart(
         "parallel",
         ".svg",
         "Parallel coordinates",
-        "Each line a run through its parameter values, coloured by the metric (bright = best).",
+        "Each line a run through its parameter values, coloured by the metric (bright = best)"
+        + (f"; {drawn}." if len(d) < total else "."),
         "Look for: where the bright lines cross each axis (the values the best runs share) and "
         "axes where bright and dark lines mix (a parameter that does not matter).",
         draw,
@@ -128,7 +132,7 @@ def draw(data: dict[str, Any], path: Path) -> None:
     cb = fig.colorbar(lc, cax=cax)
     cb.solids.set_alpha(1)
     cb.set_label(short(data["label"], 30))
-    shown = f"{n} runs" if n == data["total"] else f"{n} of {data['total']} runs"
+    shown = f"{n} runs picked by id and the best" if data["sampled"] else f"{n} runs"
     fig.suptitle(
         f"Parallel coordinates: {shown}, coloured by {short(data['label'], 30)} (bright = best)",
         y=1 - 0.1 / fig.get_size_inches()[1],
