@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.core.contract import build_invocation
+from runner.core.descendants import Descendants
 from runner.core.discover import Candidate, Scanner
 from runner.core.execute import Running
 from runner.core.gate import GO, WAIT, AfterGate, fail_dependency
@@ -86,6 +87,7 @@ class Claiming:
     policy: IdlePolicy
     kits: Kits
     reaper: Reaper
+    descendants: Descendants
     prov: Provenance
     usage: UsageSampler
     writeup: WriteUp
@@ -328,8 +330,9 @@ class Claiming:
             on_exit=self.wake.set,
             spawn=spawn,
             on_record=slot.stopper.on_record if slot.stopper is not None else None,
+            descendants=self.descendants,
+            on_start=self.reaper.add,
         )
-        self.reaper.add(slot.proc.pid)
 
     def _start_error(self, exc: BaseException) -> dict[str, Any]:
         """The `error` of a job that could not start."""

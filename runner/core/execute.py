@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import _thread
 import json
+import math
 import os
 import selectors
 import signal
@@ -16,121 +17,23 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from runner.core import leftovers
 from runner.core.contract import Invocation
+from runner.core.descendants import Descendants
+from runner.core.logfile import CappedFile
+from runner.core.outcome import MAX_LINE, Outcome, classify
 from runner.machine.niceness import lower_io_priority
 
 __all__ = ["Running", "Outcome", "classify"]
 
 CHUNK = 1 << 16
-MAX_LINE = 1 << 20
 TAIL_BYTES = 4096
 FENCE_EVERY = 0.2
 DRAIN_SECONDS = 2.0  # after an exit, how long what it started may hold the pipes before it is ended
 EXIT_GRACE = 0.05  # after an exit, how long the pipes may stay open before the loop is told
-
-
-@dataclass
-class Outcome:
-    """What a finished process left: its exit code, the last JSON object, the stderr tail."""
-
-    exit_code: int | None
-    result: dict[str, Any] | None
-    metrics_count: int
-    stderr_tail: str
-    stdout_truncated: bool
-    stderr_truncated: bool
-    #: the last JSON-object-like line was over MAX_LINE: the result is unknown, never an earlier line
-    overlong_result: bool = False
-    rusage: Any = None  # `wait4`'s resource use of the script (None: a warm job)
-    wall: float = 0.0  # seconds from the start to the exit
-    leftovers: list[dict[str, Any]] | None = None  # what the job left running, killed at its end
-
-
-def classify(
-    o: Outcome, *, timed_out: bool = False, cancelled: bool = False, timeout: float | None = None
-) -> tuple[str, dict[str, str] | None]:
-    """`("done", None)` or `("failed", {"kind", "message"})` by the script contract."""
-    if cancelled:
-        return "failed", {"kind": "cancelled", "message": "cancelled while running"}
-    if timed_out:
-        return "failed", {"kind": "timeout", "message": f"stopped after the {timeout:g} s timeout"}
-    if o.exit_code != 0:
-        if o.exit_code is not None and o.exit_code < 0:
-            try:
-                name = signal.Signals(-o.exit_code).name
-            except ValueError:
-                name = f"signal {-o.exit_code}"
-            return "failed", {"kind": "exit", "message": f"killed by {name}"}
-        return "failed", {"kind": "exit", "message": f"exit code {o.exit_code}"}
-    if o.overlong_result:
-        return "failed", {
-            "kind": "result_too_long",
-            "message": f"the script's last JSON line is over {MAX_LINE} bytes, the most a result may be;"
-            " it is in stdout.log, and no earlier line stands in for it",
-        }
-    if o.result is None:
-        return "failed", {"kind": "no_result", "message": "the script printed no JSON object on stdout"}
-    status = o.result.get("status")
-    try:
-        code = int(status) if status is not None and not isinstance(status, bool) else None
-    except (TypeError, ValueError):
-        code = None
-    if code is not None and code >= 400:
-        msg = o.result.get("message") or o.result.get("error") or f"status {code}"
-        return "failed", {"kind": "status", "message": f"status {code}: {msg}"}
-    return "done", None
-
-
-class _CappedFile:
-    """A log file that stops growing at `cap` bytes, and stops writing once fenced.
-
-    Created by the pump thread (`create`), not by the loop: a file create costs the loop's
-    critical path between two jobs (0.3-0.7 ms on some disks). One that cannot be created
-    (no inode left) drops what it is given, and says how much in `dropped`."""
-
-    def __init__(self, path: Path, cap: int, fence: Callable[[], bool]):
-        self.path = path
-        self.f: IO[bytes] | None = None
-        self.cap, self.size, self.dropped = cap, 0, 0
-        self.fence = fence
-
-    def create(self) -> None:
-        # Not O_APPEND: the pump is the file's only writer, and libsmbclient (smbnetfs, gvfs)
-        # cannot open a file for appending over SMB3 (ENXIO, then EIO from the share for seconds).
-        try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            self.f = open(fd, "wb", buffering=0)  # noqa: SIM115
-        except OSError:
-            self.f = None
-
-    def write(self, data: bytes) -> None:
-        room = self.cap - self.size
-        if self.f is not None and room > 0 and self.fence():
-            part = data[:room]
-            try:
-                self.f.write(part)
-            except OSError:  # e.g. the disk is full: lose these bytes, never the pump (or the job)
-                self.dropped += len(data)
-                return
-            self.size += len(part)
-            self.dropped += len(data) - len(part)
-        else:
-            self.dropped += len(data)
-
-    def close(self) -> None:
-        if self.f is None:
-            return
-        try:
-            if self.dropped and self.fence():
-                self.f.write(f"\n[housespool: {self.dropped} more bytes dropped at the log cap]\n".encode())
-        except OSError:
-            pass
-        self.f.close()
+POLL_EXIT = 0.25  # where no fd says the script exited (macOS): how often the pump asks
 
 
 class Running:
@@ -147,6 +50,8 @@ class Running:
         on_exit: Callable[[], None] | None = None,
         spawn: Callable[[Invocation], Any] | None = None,
         on_record: Callable[[dict[str, Any]], None] | None = None,
+        descendants: Descendants | None = None,
+        on_start: Callable[[int], None] | None = None,
     ):
         self.folder = folder
         self._on_exit = on_exit or (lambda: None)
@@ -166,9 +71,9 @@ class Running:
         self.leftovers: list[dict[str, Any]] = []
         out_dir = inv.env.get("SPOOL_OUTPUT_DIR") if inv.env else None
         self._marker = f"SPOOL_OUTPUT_DIR={out_dir}".encode() if out_dir else None
-        self._out = _CappedFile(folder / "stdout.log", log_cap, self.fence)
-        self._err = _CappedFile(folder / "stderr.log", log_cap, self.fence)
-        self._metrics = _CappedFile(folder / "metrics.jsonl", log_cap, self.fence)
+        self._out = CappedFile(folder / "stdout.log", log_cap, self.fence)
+        self._err = CappedFile(folder / "stderr.log", log_cap, self.fence)
+        self._metrics = CappedFile(folder / "metrics.jsonl", log_cap, self.fence)
         # warm mode: a Popen look-alike (pid, pipes, poll, wait, returncode), or None for cold.
         # Raises OSError, or ValueError for a NUL or lone surrogate in an argument.
         self.proc: Any = spawn(inv) if spawn is not None else None
@@ -183,6 +88,11 @@ class Running:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
             )
+        if on_start is not None:  # the reaper lists it first: nothing below comes before that
+            on_start(self.proc.pid)
+        # its cgroup made now, the script moved into it by the pump thread as it starts
+        self.kin = (descendants or Descendants("tree")).track(self.proc.pid, self._marker)
+        self._kin_killed = False
         if nice:
             try:
                 os.setpriority(os.PRIO_PROCESS, self.proc.pid, nice)
@@ -190,6 +100,7 @@ class Running:
                 pass
             lower_io_priority(self.proc.pid)  # Linux ioprio_set; a no-op elsewhere
         self._drained = threading.Event()
+        self._kin_ended = threading.Event()  # set once `leftovers` is known (after `_drained`)
         self._threads: list[threading.Thread] = []
         if inv.stdin is not None:
             self._threads.append(threading.Thread(target=self._feed, args=(inv.stdin,), daemon=True))
@@ -244,6 +155,7 @@ class Running:
         assert self.proc.stdout is not None and self.proc.stderr is not None
         for f in (self._out, self._err, self._metrics):  # the pipes hold the output meanwhile
             f.create()
+        self.kin.start()  # into its cgroup before the script can fork (its start takes ~10 ms)
         exit_fd = self._exit_fd()
         sel = selectors.DefaultSelector()
         try:
@@ -259,7 +171,11 @@ class Running:
                 self._reap(block=True)
             finally:
                 self._drained.set()
-                self._on_exit()
+                self._on_exit()  # its slot may run the next job while what it started is ended
+                try:  # the script is gone: so is all it started (`runner.core.descendants`)
+                    self.leftovers = self.kin.end()
+                finally:
+                    self._kin_ended.set()
 
     def _watch(self, sel: selectors.BaseSelector, exit_fd: int | None) -> int | None:
         """Register both pipes and the exit fd; returns the exit fd, None if it cannot be watched."""
@@ -273,31 +189,40 @@ class Running:
         return exit_fd
 
     def _pump_until_closed(self, sel: selectors.BaseSelector, exit_fd: int | None) -> None:
+        """Pump until the script has exited and both pipes are closed, or until `DRAIN_SECONDS`
+        after its exit (what it left running holds them: `_pump` ends it); meanwhile follow
+        what it starts (`kin.look`)."""
         out_fd = self.proc.stdout.fileno()
         pending = b""  # stdout after its last newline
         skipping = False  # inside a line over MAX_LINE: its tail is never a line of its own
         open_pipes = 2
+        exited = False
         tell_at: float | None = None  # once exited: when to tell the loop, pipes still open
         drain_until: float | None = None  # once exited: when what it left running is ended
-        while open_pipes:
+        while open_pipes or not exited:
             now = time.monotonic()
             if drain_until is not None and now >= drain_until:
-                self.leftovers = leftovers.end(self.proc.pid, self._marker)
                 break  # our ends of the pipes close after: whatever still writes gets EPIPE
-            waits = [t - now for t in (tell_at, drain_until) if t is not None]
-            events = sel.select(max(0.0, min(waits)) if waits else None)
+            if not exited and now >= self.kin.next_look:
+                self.kin.look()
+            due = [t for t in (tell_at, drain_until) if t is not None]
+            if not exited:
+                if self.kin.next_look < math.inf:  # a cgroup needs no looking
+                    due.append(self.kin.next_look)
+                if exit_fd is None:
+                    due.append(now + POLL_EXIT)
+            events = sel.select(max(0.0, min(due) - time.monotonic()) if due else None)
             if tell_at is not None and time.monotonic() >= tell_at:
                 # exited, yet something it started holds the pipes: the loop ends the group
                 # (`kill_leftovers_if_exited`), and meanwhile the pumping goes on
                 tell_at = None
                 self._on_exit()
+            gone = exit_fd is None and not exited and self._reap(block=False) is not None
             for key, _ in events:
                 if key.fd == exit_fd:
                     sel.unregister(key.fd)
                     self._reap(block=True)
-                    # usually the pipes close at once: then the loop is woken once, at the end
-                    tell_at = time.monotonic() + EXIT_GRACE
-                    drain_until = time.monotonic() + DRAIN_SECONDS
+                    gone = True
                     continue
                 chunk = os.read(key.fd, CHUNK)
                 if not chunk:
@@ -308,6 +233,11 @@ class Running:
                 else:
                     self._err.write(chunk)
                     self._tail = (self._tail + chunk)[-TAIL_BYTES:]
+            if gone and not exited:
+                exited = True
+                # usually the pipes close at once: then the loop is woken once, at the end
+                tell_at = time.monotonic() + EXIT_GRACE
+                drain_until = time.monotonic() + DRAIN_SECONDS
         if pending and not skipping:
             self._line(pending)
 
@@ -361,14 +291,19 @@ class Running:
             pass
 
     def stop(self, now: float, grace: float = 3.0) -> None:
-        """SIGTERM the whole group now, SIGKILL it at `now + grace` (see `tick`)."""
+        """SIGTERM the whole group, and what the script started outside it, now; SIGKILL them
+        at `now + grace` (see `tick`)."""
         if self.kill_deadline is None:
             self.signal_group(signal.SIGTERM)
+            self.kin.signal(signal.SIGTERM)
             self.kill_deadline = now + grace
 
     def tick(self, now: float) -> None:
         if self.kill_deadline is not None and now >= self.kill_deadline:
             self.signal_group(signal.SIGKILL)
+            if not self._kin_killed:  # once: after the exit the pump ends what is left
+                self._kin_killed = True
+                self.kin.signal(signal.SIGKILL)
 
     def kill_leftovers_if_exited(self) -> bool:
         """True once the process has exited and its output is fully drained. Not a mere query:
@@ -385,6 +320,7 @@ class Running:
         """Block until done (tests and shutdown only; the loop uses `kill_leftovers_if_exited`)."""
         self.proc.wait(timeout)
         self._drained.wait(timeout)
+        self._kin_ended.wait(timeout)
         for t in self._threads:
             t.join(timeout)
 
@@ -415,6 +351,7 @@ class Running:
 
     def outcome(self) -> Outcome:
         self._drained.wait(5)
+        self._kin_ended.wait(5)
         for t in self._threads:
             t.join(5)
         for f in (self._out, self._err, self._metrics):

@@ -97,6 +97,7 @@ class Runner(Claiming):
         self.pauser = parts.pauser
         self.kits = parts.kits
         self.reaper = parts.reaper
+        self.descendants = parts.descendants
         self.expiry = parts.expiry
         self.heartbeat = parts.heartbeat
         self.prov = parts.prov
@@ -351,6 +352,7 @@ class Runner(Claiming):
                 self.warm.close()
             self.usage.close()
             self.reaper.close()  # scripts still listed (a crash of this loop) are stopped
+            self.descendants.close()  # this runner's job cgroups, emptied as each job ended
             self.heartbeat.write(time.monotonic(), [], "stopped")
             self.clock.remove()
             if self.probe is not None:  # let a probe under way finish: its verdict is cached

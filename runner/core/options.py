@@ -79,6 +79,7 @@ class RunnerOptions(BaseModel):
     git_fetch: bool = False
     warm: list[str] = Field(default_factory=list, description="modules a fork server imports (warm mode)")
     warm_on_macos: bool = False
+    descendants: Literal["auto", "cgroup", "tree"] = "auto"
 
     @field_validator("warm", mode="before")
     @classmethod
@@ -203,6 +204,12 @@ RUNNER_FLAGS: tuple[RunnerFlag, ...] = (
     ),
     RunnerFlag("warm_on_macos", "--warm-on-macos", "flag", "allow warm mode on macOS (off by default)",
                "warm_on_macos"),
+    RunnerFlag(
+        "descendants", "--descendants", "value",
+        "how a job's processes are found and ended with it: auto (a cgroup per job where this "
+        "runner's cgroup v2 is writable, else its process tree), cgroup, tree", "descendants",
+        metavar="HOW", cluster="how a job's processes are found and ended: auto, cgroup, tree",
+    ),
     RunnerFlag("quiet", "--quiet", "flag", "no log lines on stderr", short="-q"),
 )
 

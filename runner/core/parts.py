@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from runner.core.contract import Invocation
+from runner.core.descendants import Descendants
 from runner.core.gate import AfterGate
 from runner.core.heartbeat import Heartbeat
 from runner.core.kits import Kits
@@ -74,6 +75,7 @@ class RunnerParts:
     gate: AfterGate  # jobs with `after` wait for their dependencies
     wake: Wake = field(default_factory=Wake)  # set by signal handlers too: never a lock
     warm: Spawners | None = None
+    descendants: Descendants = field(default_factory=Descendants)  # what each job starts, ended with it
 
 
 def build_parts(
@@ -125,6 +127,7 @@ def build_parts(
         gate=AfterGate(layout),
         wake=wake,
         warm=warm,
+        descendants=Descendants(opts.descendants, log),
     )
 
 

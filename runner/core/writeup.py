@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner.core.execute import Outcome, Running, classify
+from runner.core.execute import Running
 from runner.core.interrupt import CHECKPOINTED, interruption, share_full_note
+from runner.core.outcome import Outcome, classify
 from runner.core.outputs import result_paths
 from runner.core.stopper import Stopper
 from runner.core.takeover import failures_since_retry, new_id
