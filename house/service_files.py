@@ -95,6 +95,9 @@ ExecStop=/bin/kill -INT $MAINPID
 KillMode=mixed
 KillSignal=SIGTERM
 TimeoutStopSec=30
+# the unit's cgroup is the runner's to divide: each job gets a cgroup of its own, so that
+# whatever a job starts (a daemon, a server in a session of its own) ends with it
+Delegate=yes
 Restart=on-failure
 RestartSec=30
 Environment=PYTHONUNBUFFERED=1

@@ -110,6 +110,7 @@ def test_systemd_unit_matches_golden_with_absolute_paths_and_exact_options() -> 
     assert os.path.isabs(words[0]) and os.path.isabs(words[words.index("--spool") + 1])
     assert "WantedBy=default.target" in text and "Restart=on-failure" in text
     assert "ExecStop=/bin/kill -INT $MAINPID" in text and "KillMode=mixed" in text
+    assert "\nDelegate=yes\n" in text  # a cgroup per job (runner.core.descendants)
     assert spec.unit == "housespool-runner.service"
 
 
