@@ -63,10 +63,9 @@ def _snap(space: Space, cand: np.ndarray) -> np.ndarray:
 
 
 def _polish(space: Space, rng: np.random.Generator, chosen: np.ndarray) -> np.ndarray:
-    """Candidates around the chosen one at scales finer than the first draw's: 2,048 candidates
-    place a point to about 1% of a coordinate's range, and near an optimum, or between the
-    stand-ins of the points in flight, the expected improvement peaks more narrowly than that.
-    A categorical keeps the chosen category."""
+    """Candidates around the chosen one at scales finer than the first draw's, for a point
+    proposed while others run (measured, it helps there; a sequential proposal keeps the first
+    draw's point: docs/sweeps.md). A categorical keeps the chosen category."""
     scales = rng.choice(_POLISH_SCALES, size=(_N_POLISH, 1))
     near = np.clip(chosen + rng.normal(size=(_N_POLISH, len(chosen))) * scales, 0.0, 1.0)
     for a, b in space.categorical_slices():
@@ -107,6 +106,8 @@ def model_choice(
     # mean beats the best result lowers the bar, so the next point does not land beside it
     best_y = min(float(y.min()), float(gp.predict(xs)[0].min())) if len(xs) else float(y.min())
     cand, mean, std, acq = _best_of(gp, _candidates(space, rng, x, y), best_y, taken)
+    if not len(xs):  # sequential: no polish (docs/sweeps.md, "Parallel workers")
+        return cand, mean, std, acq
     polished = _best_of(gp, _polish(space, rng, np.array(cand)), best_y, taken)
     if polished[3] > acq and tuple(polished[0]) not in taken:
         cand, mean, std, acq = polished
