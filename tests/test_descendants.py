@@ -52,7 +52,8 @@ def start(tmp_path: Path, linger: float, stay: float = 0.0) -> tuple[subprocess.
 
 
 def follow(kin: Kin, p: subprocess.Popen[bytes]) -> None:
-    """What the pump does: look when due until the script exits, then reap it."""
+    """What the pump does: start, look when due until the script exits, then reap it."""
+    kin.start()
     while p.poll() is None:
         if time.monotonic() >= kin.next_look:
             kin.look()
@@ -123,6 +124,7 @@ def test_the_environment_marker_catches_a_double_fork_quicker_than_a_look(tmp_pa
     env = {**os.environ, marker.split("=", 1)[0]: marker.split("=", 1)[1]}
     p = subprocess.Popen([sys.executable, "-c", code], start_new_session=True, env=env)
     kin = Descendants("tree").track(p.pid, marker.encode())
+    kin.start()  # as the pump does: the script's start time (only younger processes are read)
     p.wait()  # never looked: only the marker can know the grandchild
     killed = kin.end()
     assert [k["by"] for k in killed] == ["environment"], killed

@@ -79,12 +79,16 @@ class Kin:
         self._lock = threading.Lock()
         self._ending = False
         self._born = time.monotonic()
+        self._root_start: str | None = None  # the script's start (`start`): a descendant is younger
         # the first look once the script can have started anything (an interpreter's start
         # takes longer than that): sooner would only cost its start the CPU
         self.next_look = self._born + every[0]
 
     def start(self) -> None:
-        """On the pump's thread, before anything else: nothing to do for a tree."""
+        """On the pump's thread as the script starts: its start time, read there (reading a
+        process's stat as it execs can take a millisecond, which the loop must not wait)."""
+        row = stat_of(self.root) if self.table is proc_table else None
+        self._root_start = row.start if row is not None else None
 
     def look(self) -> None:
         now = time.monotonic()
@@ -107,6 +111,14 @@ class Kin:
                     self._known[child] = table[child]
                     todo.append(child)
         return table
+
+    def _since(self, table: dict[int, ProcInfo]) -> list[int] | None:
+        """The processes started since the script (a descendant cannot be older), when the
+        table's start times are numbers (/proc's clock ticks); None: every one."""
+        if self._root_start is None or not self._root_start.isdigit():
+            return None
+        born = int(self._root_start)
+        return [p for p, i in table.items() if i.start.isdigit() and int(i.start) >= born and p != self.root]
 
     def _alive(self, table: dict[int, ProcInfo]) -> dict[int, ProcInfo]:
         """The remembered descendants still running (same start), the script left out."""
@@ -136,7 +148,7 @@ class Kin:
                 for pid, info in table.items():
                     if info.pgid == self.root and pid != self.root and not info.zombie:
                         found.setdefault(pid, (info, "group"))
-                for pid in carrying(self.marker):
+                for pid in carrying(self.marker, self._since(table)):
                     if pid in table and not table[pid].zombie:
                         found.setdefault(pid, (table[pid], "environment"))
                 fresh = {p: v for p, v in found.items() if not self._killed(p)}
@@ -209,6 +221,7 @@ class CgroupKin(Kin):
         else:
             cgroups.rmdir(self.path)
             self._owner.give_up(f"a script could not be moved into {self.path}")
+            super().start()
 
     def look(self) -> None:
         if self.moved:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 __all__ = [
@@ -97,18 +97,20 @@ def stat_of(pid: int) -> ProcInfo | None:
     return ProcInfo(int(fields[1]), int(fields[2]), fields[19].decode(), fields[0] in (b"Z", b"X"))
 
 
-def carrying(marker: bytes | None) -> list[int]:
-    """Linux: the processes (not this one) whose initial environment holds the line `marker`."""
+def carrying(marker: bytes | None, among: Iterable[int] | None = None) -> list[int]:
+    """Linux: the processes (not this one; of `among`, when given) whose initial environment
+    holds the line `marker`."""
     if not marker or not os.path.isdir("/proc/self"):
         return []
     me, out = os.getpid(), []
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == me:
+    pids = among if among is not None else (int(n) for n in os.listdir("/proc") if n.isdigit())
+    for pid in pids:
+        if pid == me:
             continue
         try:
-            with open(f"/proc/{name}/environ", "rb") as f:
+            with open(f"/proc/{pid}/environ", "rb") as f:
                 if marker in f.read().split(b"\0"):
-                    out.append(int(name))
+                    out.append(pid)
         except OSError:  # gone meanwhile, or not ours to read
             continue
     return out
