@@ -234,3 +234,48 @@ def test_a_watcher_signalled_while_it_starts_lives_on(tmp_path: Path) -> None:
         if script.poll() is None:
             script.kill()
         reaper.close()
+
+
+ESCAPER = textwrap.dedent(
+    """
+    import os, subprocess, sys, time
+    stay = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)"
+    helper = subprocess.Popen([sys.executable, "-c", stay], start_new_session=True)
+    with open(os.path.join(os.environ["SPOOL_OUTPUT_DIR"], "pids"), "w") as f:
+        f.write(f"{os.getpid()} {helper.pid}")
+    time.sleep(120)
+    """
+)
+
+
+def _cgroups_here() -> bool:
+    from test_hardening_runaway import cgroups_here
+
+    return cgroups_here()
+
+
+@pytest.mark.skipif(not _cgroups_here(), reason="no writable cgroup v2 here")
+def test_a_sigkilled_runner_takes_a_helper_out_of_its_scripts_session_along_through_the_cgroup(
+    tmp_path, killed_later
+):
+    """A helper in a session of its own that ignores SIGTERM: not in any listed group, yet in the
+    job's cgroup, which the watcher lists too: SIGTERM, then `cgroup.kill` after the grace."""
+    sp = Spool.init(tmp_path / "spool")
+    (sp.scripts_dir / "escaper.py").write_text(ESCAPER)
+    job_id = sp.submit("escaper.py")
+    proc = runner(sp, "--descendants", "cgroup", wait=False)
+    try:
+        pids_file = wait_for(lambda: next(sp.root.glob(f"claimed/{job_id}@*/outputs/pids"), None), timeout=60)
+        script, helper = (int(x) for x in wait_for(lambda: pids_file.read_text().split(), timeout=10))
+        killed_later.extend([script, helper])
+        assert os.getsid(helper) != os.getsid(script)
+        time.sleep(0.3)  # its SIGTERM handler in place
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        wait_for(lambda: gone(script), timeout=10)
+        assert not gone(helper)  # SIGTERM ignored: it waits for the grace (5 s)
+        wait_for(lambda: gone(helper), timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)

@@ -333,6 +333,8 @@ class Claiming:
             descendants=self.descendants,
             on_start=self.reaper.add,
         )
+        if slot.proc.kin.cgroup is not None:  # a helper out of its session dies with us too
+            self.reaper.add_cgroup(str(slot.proc.kin.cgroup))
 
     def _start_error(self, exc: BaseException) -> dict[str, Any]:
         """The `error` of a job that could not start."""

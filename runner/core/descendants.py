@@ -71,6 +71,7 @@ class Kin:
     the script has exited and been reaped (the pump thread). Never raises for a process gone."""
 
     by = "tree"
+    cgroup: Path | None = None  # the job's own cgroup, if it has one
 
     def __init__(self, root: int, marker: bytes | None, table: Table, every: tuple[float, float] = EVERY):
         self.root, self.marker, self.table, self.every = root, marker, table, every
@@ -209,7 +210,7 @@ class CgroupKin(Kin):
         owner: Descendants,
     ):
         super().__init__(root, marker, owner.table, owner.every)
-        self.path = path
+        self.path = self.cgroup = path
         self._owner = owner
         self.moved = False
 

@@ -216,6 +216,8 @@ class Runner(Claiming):
             slot.started += self.pauser.tend(key, proc, now)
         if proc.kill_leftovers_if_exited() and self._written_up_now(slot, proc, now):
             self.reaper.remove(proc.pid)  # its group is ended (or being killed)
+            if proc.kin.cgroup is not None:
+                self.reaper.remove_cgroup(str(proc.kin.cgroup))
             if slot.stopper is not None:
                 slot.stopper.close()
             ended[key] = self.slots.pop(key)

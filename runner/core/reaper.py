@@ -9,6 +9,9 @@ lines from a pipe as the runner's scripts start and end. The pipe closes when th
 however it dies (the kernel closes its end); the reaper then sends SIGTERM to every group still
 listed, SIGKILL to what is left after `grace` seconds, and exits. A runner that exits cleanly
 has no script left listed: its reaper just exits. Linux and macOS alike (no prctl needed).
+A job run in a cgroup of its own (`runner.core.descendants`) is listed by that too ("+/<path>",
+"-/<path>"): its members get the same SIGTERM, and `cgroup.kill` after the grace, so a helper
+that left the script's session dies with the runner as well.
 
 Not covered: a runner killed in the instant between starting a script and listing it.
 """
@@ -49,6 +52,14 @@ class Reaper:
     def remove(self, pgid: int) -> None:
         if self._fd is not None:
             self._send(b"-%d\n" % pgid)
+
+    def add_cgroup(self, path: str) -> None:
+        if path.startswith("/") and "\n" not in path:
+            self._send(b"+" + os.fsencode(path) + b"\n")
+
+    def remove_cgroup(self, path: str) -> None:
+        if self._fd is not None and path.startswith("/") and "\n" not in path:
+            self._send(b"-" + os.fsencode(path) + b"\n")
 
     def close(self) -> None:
         """The runner is done: with nothing listed, the watcher exits at once."""
@@ -128,6 +139,30 @@ def _signal(pgids: set[int], sig: int) -> None:
             pass
 
 
+def _members(cgroup: bytes) -> list[int]:
+    try:
+        with open(cgroup + b"/cgroup.procs", "rb") as f:
+            return [int(p) for p in f.read().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def _signal_cgroups(cgroups: set[bytes], sig: int) -> None:
+    for cgroup in cgroups:
+        if sig == signal.SIGKILL:
+            try:
+                with open(cgroup + b"/cgroup.kill", "wb", buffering=0) as f:
+                    f.write(b"1")  # Linux >= 5.14: all of it at once, a fork under way too
+                continue
+            except OSError:
+                pass
+        for pid in _members(cgroup):
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+
+
 def _main(argv: list[str]) -> None:
     """The watcher: list groups from stdin until it closes, then end the ones still listed."""
     grace = float(argv[0]) if argv else GRACE
@@ -135,6 +170,7 @@ def _main(argv: list[str]) -> None:
         signal.signal(sig, signal.SIG_IGN)  # only the pipe's end says the runner is gone
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # blocked from birth (see `_start`)
     groups: set[int] = set()
+    cgroups: set[bytes] = set()
     pending = b""
     while True:
         chunk = os.read(0, 4096)
@@ -147,15 +183,23 @@ def _main(argv: list[str]) -> None:
                 groups.add(int(line[1:]))
             elif line[:1] == b"-" and line[1:].isdigit():
                 groups.discard(int(line[1:]))
+            elif line[:2] == b"+/":
+                cgroups.add(line[1:])
+            elif line[:2] == b"-/":
+                cgroups.discard(line[1:])
     groups = {g for g in groups if g > 1}
-    if not groups:
+    cgroups = {c for c in cgroups if _members(c)}
+    if not groups and not cgroups:
         return
     _signal(groups, signal.SIGTERM)
+    _signal_cgroups(cgroups, signal.SIGTERM)
     end = time.monotonic() + grace
-    while groups and time.monotonic() < end:
+    while (groups or cgroups) and time.monotonic() < end:
         time.sleep(0.05)
         groups = {g for g in groups if _alive(g)}
+        cgroups = {c for c in cgroups if _members(c)}
     _signal(groups, signal.SIGKILL)
+    _signal_cgroups(cgroups, signal.SIGKILL)
 
 
 if __name__ == "__main__":
