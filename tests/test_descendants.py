@@ -137,9 +137,8 @@ def test_a_cgroup_holds_a_daemon_that_never_was_seen(tmp_path):
     d = Descendants("cgroup")
     p, pidfile = start(tmp_path, linger=0.0)
     kin = d.track(p.pid, None)
-    assert isinstance(kin, CgroupKin)
-    kin.start()  # what the pump does first
-    assert kin.moved and d.kind == "cgroup"
+    assert isinstance(kin, CgroupKin) and kin.moved and d.kind == "cgroup"
+    kin.start()  # what the pump does
     p.wait()
     daemon = daemon_of(pidfile)
     killed = kin.end()

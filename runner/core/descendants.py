@@ -196,9 +196,8 @@ def _killpg(pgid: int) -> None:
 
 class CgroupKin(Kin):
     """One job's descendants as the members of its own cgroup (`path`). The script is moved in
-    by `start`, on the pump's thread (a move can take milliseconds, which the loop must not
-    wait for); if it cannot be, this job's tree is followed instead, and `owner` gives up
-    cgroups for the jobs to come."""
+    by `move` as soon as it has started; if it cannot be, this job's tree is followed instead,
+    and `owner` gives up cgroups for the jobs to come."""
 
     by = "cgroup"
 
@@ -214,7 +213,9 @@ class CgroupKin(Kin):
         self._owner = owner
         self.moved = False
 
-    def start(self) -> None:
+    def move(self) -> None:
+        """Into its cgroup, on the loop, at once: a script starts forking ~10 ms after its exec
+        (an interpreter's start), while the pump thread may run only after tens of ms under load."""
         if cgroups.write(self.path / "cgroup.procs", str(self.root)):
             self.moved = True
             self.next_look = math.inf  # nothing to follow: the kernel keeps them together
@@ -222,6 +223,9 @@ class CgroupKin(Kin):
         else:
             cgroups.rmdir(self.path)
             self._owner.give_up(f"a script could not be moved into {self.path}")
+
+    def start(self) -> None:
+        if not self.moved:
             super().start()
 
     def look(self) -> None:
@@ -278,9 +282,10 @@ class CgroupKin(Kin):
 
 class Descendants:
     """The runner's side: how its jobs' descendants are followed (`mode`: `auto`, `cgroup` or
-    `tree`), chosen at the first job and kept; `track` per job (on the loop: at most a mkdir,
-    tens of microseconds); `close` removes this runner's cgroups. Never raises: a cgroup
-    that cannot be had is said once through `log`, and the tree is followed instead."""
+    `tree`), chosen at the first job and kept; `track` per job (on the loop: a mkdir and the
+    move, a tenth of a millisecond as a rule, some at worst); `close` removes this runner's
+    cgroups. Never raises: a cgroup that cannot be had is said once through `log`, and the tree
+    is followed instead."""
 
     def __init__(
         self, mode: str = "auto", log: Callable[[str], None] | None = None, *, table: Table | None = None
@@ -303,7 +308,9 @@ class Descendants:
         """Follow the job whose script is `pid` (started just now) and carries `marker`."""
         path = self._job_cgroup()
         if path is not None:
-            return CgroupKin(pid, marker, path, self)
+            kin = CgroupKin(pid, marker, path, self)
+            kin.move()
+            return kin
         self._say("tree", "following each job's process tree (and its environment marker)")
         return Kin(pid, marker, self.table, self.every)
 

@@ -90,7 +90,7 @@ class Running:
             )
         if on_start is not None:  # the reaper lists it first: nothing below comes before that
             on_start(self.proc.pid)
-        # its cgroup made now, the script moved into it by the pump thread as it starts
+        # at once: whatever the script starts from its first instant is the job's too
         self.kin = (descendants or Descendants("tree")).track(self.proc.pid, self._marker)
         self._kin_killed = False
         if nice:
@@ -155,7 +155,7 @@ class Running:
         assert self.proc.stdout is not None and self.proc.stderr is not None
         for f in (self._out, self._err, self._metrics):  # the pipes hold the output meanwhile
             f.create()
-        self.kin.start()  # into its cgroup before the script can fork (its start takes ~10 ms)
+        self.kin.start()  # what following it needs (a tree: the script's start time)
         exit_fd = self._exit_fd()
         sel = selectors.DefaultSelector()
         try:
