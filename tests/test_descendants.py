@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from runner_kit import gone, wait_for
-from test_hardening_runaway import cgroups_here
+from test_hardening_runaway import cgroups_here, no_helper_outlives_its_test  # noqa: F401 (autouse)
 
 from runner.core import cgroups
 from runner.core.descendants import CgroupKin, Descendants, Kin

@@ -12,6 +12,7 @@ cgroup v2 is writable: skipped elsewhere) and through the tracked process tree
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import textwrap
 import time
@@ -35,6 +36,19 @@ def cgroups_here() -> bool:
         return False
     os.rmdir(probe)
     return True
+
+
+@pytest.fixture(autouse=True)
+def no_helper_outlives_its_test(tmp_path):
+    """A test that fails leaves its helpers running (the very thing tested): end them here."""
+    yield
+    for pidfile in tmp_path.rglob("*.pid"):
+        try:
+            pid = int(pidfile.read_text())
+            if b"time.sleep(600)" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                os.kill(pid, signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
 
 
 MODES = [
