@@ -209,15 +209,16 @@ class Running:
             if not exited:
                 if self.kin.next_look < math.inf:  # a cgroup needs no looking
                     due.append(self.kin.next_look)
-                if exit_fd is None:
-                    due.append(now + POLL_EXIT)
+                # no exit fd, or one that may never fire: a warm job's status socket, read and
+                # closed by the loop's own `_reap` first, leaves the epoll set without an event
+                due.append(now + POLL_EXIT)
             events = sel.select(max(0.0, min(due) - time.monotonic()) if due else None)
             if tell_at is not None and time.monotonic() >= tell_at:
                 # exited, yet something it started holds the pipes: the loop ends the group
                 # (`kill_leftovers_if_exited`), and meanwhile the pumping goes on
                 tell_at = None
                 self._on_exit()
-            gone = exit_fd is None and not exited and self._reap(block=False) is not None
+            gone = not exited and self._reap(block=False) is not None  # whoever saw the exit first
             for key, _ in events:
                 if key.fd == exit_fd:
                     sel.unregister(key.fd)
