@@ -20,7 +20,7 @@ from runner_kit import gone, wait_for
 from test_hardening_runaway import cgroups_here, no_helper_outlives_its_test  # noqa: F401 (autouse)
 
 from runner.core import cgroups
-from runner.core.descendants import CgroupKin, Descendants, Kin
+from runner.core.descendants import CgroupKin, Descendants, Kin, joiner
 from runner.core.proctable import parse_ps, proc_table, ps_table
 
 needs_cgroup = pytest.mark.skipif(not cgroups_here(), reason="no writable cgroup v2 here")
@@ -44,10 +44,13 @@ time.sleep(STAY)
 """
 
 
-def start(tmp_path: Path, linger: float, stay: float = 0.0) -> tuple[subprocess.Popen[bytes], Path]:
+def start(tmp_path: Path, linger: float, stay: float = 0.0, fd: int | None = None) -> tuple[subprocess.Popen[bytes], Path]:
+    """The double-forking script; with `fd` (a cgroup's `cgroup.procs`), born in that cgroup as
+    the runner starts a cold script."""
     code = DOUBLE_FORK.replace("LINGER", repr(linger)).replace("STAY", repr(stay))
     pidfile = tmp_path / "daemon.pid"
-    p = subprocess.Popen([sys.executable, "-c", code, str(pidfile)], start_new_session=True)
+    join = joiner(fd) if fd is not None else None
+    p = subprocess.Popen([sys.executable, "-c", code, str(pidfile)], start_new_session=True, preexec_fn=join)
     return p, pidfile
 
 
@@ -135,8 +138,11 @@ def test_the_environment_marker_catches_a_double_fork_quicker_than_a_look(tmp_pa
 def test_a_cgroup_holds_a_daemon_that_never_was_seen(tmp_path):
     """No look at all, no marker, the middle process gone at once: the cgroup still has it."""
     d = Descendants("cgroup")
-    p, pidfile = start(tmp_path, linger=0.0)
-    kin = d.track(p.pid, None)
+    born = d.cgroup_for_start()  # as the runner starts a cold script: born in it
+    assert born is not None
+    p, pidfile = start(tmp_path, linger=0.0, fd=born[1])
+    os.close(born[1])
+    kin = d.track(p.pid, None, born[0])
     assert isinstance(kin, CgroupKin) and kin.moved and d.kind == "cgroup"
     kin.start()  # what the pump does
     p.wait()

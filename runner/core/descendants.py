@@ -41,7 +41,7 @@ from typing import Any
 from runner.core import cgroups
 from runner.core.proctable import ProcInfo, Table, carrying, cmdline, proc_table, ps_table, stat_of
 
-__all__ = ["MODES", "Descendants", "Kin", "CgroupKin"]
+__all__ = ["MODES", "Descendants", "Kin", "CgroupKin", "joiner"]
 
 MODES = ("auto", "cgroup", "tree")
 EVERY = (0.25, 1.0)  # seconds between looks at the process table: in a job's first FAST s, then
@@ -280,6 +280,20 @@ class CgroupKin(Kin):
         return [e.record() for e in self._ended.values()]
 
 
+def joiner(fd: int) -> Callable[[], None]:
+    """What the child runs between fork and exec: one write of "0" (itself) to its cgroup's
+    `cgroup.procs`, opened by the parent. Nothing else: no import, no lock, no raise (a refused
+    write leaves the runner's move after the start, which the parent then makes)."""
+
+    def join() -> None:
+        try:
+            os.write(fd, b"0")
+        except OSError:
+            pass
+
+    return join
+
+
 class Descendants:
     """The runner's side: how its jobs' descendants are followed (`mode`: `auto`, `cgroup` or
     `tree`), chosen at the first job and kept; `track` per job (on the loop: a mkdir and the
@@ -304,9 +318,24 @@ class Descendants:
         self.emptying: list[Path] = []
         self.kind = "tree" if self._off else ""  # what the jobs get, once the first has started
 
-    def track(self, pid: int, marker: bytes | None) -> Kin:
-        """Follow the job whose script is `pid` (started just now) and carries `marker`."""
+    def cgroup_for_start(self) -> tuple[Path, int] | None:
+        """A new job cgroup and its `cgroup.procs` opened for writing, for a script to step into
+        between its fork and its exec; None where jobs get no cgroup. The caller closes the fd
+        and passes the path to `track`."""
         path = self._job_cgroup()
+        if path is None:
+            return None
+        try:
+            return path, os.open(path / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            cgroups.rmdir(path)
+            self.give_up(f"cannot open {path}/cgroup.procs ({exc.strerror})")
+            return None
+
+    def track(self, pid: int, marker: bytes | None, path: Path | None = None) -> Kin:
+        """Follow the job whose script is `pid` (started just now) and carries `marker`; `path`:
+        the cgroup it was started in (`cgroup_for_start`), else one is made now if it may."""
+        path = path or self._job_cgroup()
         if path is not None:
             kin = CgroupKin(pid, marker, path, self)
             kin.move()

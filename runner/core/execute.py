@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.core.contract import Invocation
-from runner.core.descendants import Descendants
+from runner.core.descendants import Descendants, joiner
 from runner.core.logfile import CappedFile
 from runner.core.outcome import MAX_LINE, Outcome, classify
 from runner.machine.niceness import lower_io_priority
@@ -77,21 +77,33 @@ class Running:
         # warm mode: a Popen look-alike (pid, pipes, poll, wait, returncode), or None for cold.
         # Raises OSError, or ValueError for a NUL or lone surrogate in an argument.
         self.proc: Any = spawn(inv) if spawn is not None else None
+        kin = descendants or Descendants("tree")
+        cgroup = None
         if self.proc is None:
-            self.proc = subprocess.Popen(
-                inv.argv,
-                cwd=inv.cwd,
-                env=inv.env,
-                start_new_session=True,
-                close_fds=True,
-                stdin=subprocess.PIPE if inv.stdin is not None else subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-            )
+            # a cold script is born in its cgroup: it steps in itself between fork and exec, so
+            # nothing it starts, from its first instruction, can be outside (a move by the
+            # runner after the start came too late under load: a helper escaped)
+            cgroup = kin.cgroup_for_start()
+            try:
+                self.proc = subprocess.Popen(
+                    inv.argv,
+                    cwd=inv.cwd,
+                    env=inv.env,
+                    start_new_session=True,
+                    close_fds=True,
+                    stdin=subprocess.PIPE if inv.stdin is not None else subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    preexec_fn=joiner(cgroup[1]) if cgroup is not None else None,
+                )
+            finally:
+                if cgroup is not None:
+                    os.close(cgroup[1])
         if on_start is not None:  # the reaper lists it first: nothing below comes before that
             on_start(self.proc.pid)
-        # at once: whatever the script starts from its first instant is the job's too
-        self.kin = (descendants or Descendants("tree")).track(self.proc.pid, self._marker)
+        # at once: whatever the script starts from its first instant is the job's too (a warm
+        # job is moved now; a cold one is in already, and the move checks it)
+        self.kin = kin.track(self.proc.pid, self._marker, cgroup[0] if cgroup is not None else None)
         self._kin_killed = False
         if nice:
             try:
