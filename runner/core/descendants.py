@@ -7,9 +7,10 @@ each job's descendants are followed by the first of these the machine offers (`D
 chooses at the first job; `--descendants tree` forces the second):
 
 - `cgroup` (Linux, cgroup v2, the runner's own cgroup writable: as root, or delegated, e.g. a
-  systemd unit with `Delegate=yes`): the script is moved into a cgroup of its own,
-  `<the runner's cgroup>/housespool-<runner pid>/job-<n>`, as soon as it has started, so all it
-  starts is in it whatever session it moves to. Ended by freezing it, listing its members and
+  systemd unit with `Delegate=yes`): the script is born in a cgroup of its own,
+  `<the runner's cgroup>/housespool-<runner pid>/job-<n>` (it joins it between fork and exec:
+  `joiner`; a warm job is moved in just after its fork), so all it starts is in it whatever
+  session it moves to. Ended by freezing it, listing its members and
   `cgroup.kill` (or SIGKILL to each member, before Linux 5.14); then the cgroup is removed.
 - `tree`: the process table (`/proc/*/stat`; `ps` with an argument list where there is no
   /proc, e.g. macOS) is read while the script runs (every 0.25 s for its first 5 s, then every
