@@ -111,6 +111,11 @@ def _eio_bursts(share: Path, stop: threading.Event, every: float, counts: list[i
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    not FULL,
+    reason="full size only: the share answers EIO for seconds after the last burst, and in a reduced "
+    "CI run the SMB tests that follow on the same mounts then failed",
+)
 @timeout_for(1800, 400)
 def test_eio_bursts_from_the_share_end_no_runner(scenario, smb):
     """Issue 18.9: a short EIO burst killed runners (tracebacks, jobs stranded in claimed/)."""
