@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from runner.machine.proc import Run
+from spool.publish import unlink_closed
 from spool.settings import Settings
 from spool.states import State
 
@@ -111,7 +112,7 @@ def check_writable(root: Path) -> Check:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            os.unlink(probe)
+            unlink_closed(probe)
         except OSError as exc:
             problems.append(f"{name}/: {_err(exc)}")
     if problems:
@@ -244,7 +245,7 @@ def check_clock(root: Path, clock: Callable[[], float] = time.time) -> Check:
         return Check("clock", WARN, f"could not read the spool's clock: {_err(exc)}")
     finally:
         try:
-            probe.unlink()
+            unlink_closed(probe)
         except OSError:
             pass
     offset = mtime - (before + after) / 2

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from house.doctor_checks import FAIL, OK, WARN, Check
 from spool.protocol import links_work
+from spool.publish import unlink_closed
 
 __all__ = ["check_features"]
 
@@ -45,7 +46,7 @@ def _excl(folder: Path) -> Check:
         return Check("O_EXCL", FAIL, f"cannot create a file exclusively ({exc.strerror})")
     finally:
         try:
-            os.unlink(path)
+            unlink_closed(path)
         except OSError:
             pass
 
@@ -97,7 +98,7 @@ def _fsync(folder: Path) -> Check:
         )
     finally:
         try:
-            os.unlink(path)
+            unlink_closed(path)
         except OSError:
             pass
 

@@ -21,6 +21,7 @@ import pytest
 from spool.errors import InvalidJob, StorageError
 from spool.layout import listed_name
 from spool.protocol import FsOps, claim, links_work, publish_new
+from spool.publish import unlink_closed
 from spool.states import State
 
 
@@ -74,6 +75,50 @@ def test_publish_new_without_hard_links_never_replaces(tmp_path):
     assert publish_new(target, b'{"a": 2}\n', fs=fs) is False
     assert target.read_bytes() == b'{"a": 1}\n'
     assert [p.name for p in tmp_path.iterdir()] == ["slot.json"]  # no temp left behind
+
+
+class BusyAfterClose(FsOps):
+    """smbnetfs: a close still on its way to the server makes the next unlink EBUSY."""
+
+    def __init__(self, busy: int):
+        self.busy = busy
+        self.unlinks = 0
+
+    def unlink(self, path: Path) -> None:
+        self.unlinks += 1
+        if self.unlinks <= self.busy:
+            raise OSError(errno.EBUSY, os.strerror(errno.EBUSY))
+        os.unlink(path)
+
+
+def test_a_file_just_closed_is_removed_once_the_share_lets_go(tmp_path):
+    probe = tmp_path / "probe"
+    probe.write_bytes(b"x")
+    fs = BusyAfterClose(busy=3)
+    unlink_closed(probe, fs)
+    assert not probe.exists() and fs.unlinks == 4
+
+
+def test_a_file_held_busy_past_the_wait_raises_and_is_kept(tmp_path):
+    probe = tmp_path / "probe"
+    probe.write_bytes(b"x")
+    fs = BusyAfterClose(busy=10**9)
+    started = time.monotonic()
+    with pytest.raises(OSError) as info:
+        unlink_closed(probe, fs, settle=0.2)
+    assert info.value.errno == errno.EBUSY and probe.exists()
+    assert 0.2 <= time.monotonic() - started < 1.0 and fs.unlinks > 2
+
+
+def test_the_links_probe_waits_out_a_busy_unlink(tmp_path):
+    """Before: the probe's own clean-up raised EBUSY over SMB3 and `links_work` failed."""
+
+    class BusyNoLinks(BusyAfterClose, NoLinks):
+        pass
+
+    fs = BusyNoLinks(busy=2)
+    assert links_work(tmp_path, fs) is False
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_publish_new_without_hard_links_has_one_winner_among_racers(tmp_path):
