@@ -121,7 +121,7 @@ def publish_bytes(
         if renaming and not _exists(tmp):
             return  # the rename happened and only its reply was lost: the file is published
         try:
-            fs.unlink(tmp)
+            unlink_closed(tmp, fs)
         except OSError:
             pass
         raise _storage_error(exc, path) from None
@@ -216,7 +216,7 @@ def publish_new(path: Path, data: bytes, *, fsync: bool = True, fs: FsOps = _DEF
         raise _storage_error(exc, path) from None
     finally:
         try:
-            fs.unlink(tmp)
+            unlink_closed(tmp, fs)
         except OSError:
             pass
 

@@ -121,6 +121,21 @@ def test_the_links_probe_waits_out_a_busy_unlink(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_publish_new_over_smb_leaves_no_temp_when_its_removal_is_busy(tmp_path):
+    """Without links the bytes go to a temp file first; its removal right after the close met
+    EBUSY over SMB3 and the temp file stayed behind."""
+
+    class BusyNoLinks(BusyAfterClose, NoLinks):
+        pass
+
+    links_work(tmp_path, NoLinks())  # the probe's own unlinks are not counted below
+    fs = BusyNoLinks(busy=0)
+    assert links_work(tmp_path, fs) is False
+    fs.busy, fs.unlinks = 2, 0
+    assert publish_new(tmp_path / "slot.json", b"{}\n", fsync=False, fs=fs) is True
+    assert [p.name for p in tmp_path.iterdir()] == ["slot.json"]
+
+
 def test_publish_new_without_hard_links_has_one_winner_among_racers(tmp_path):
     fs = NoLinks()
     wins: list[int] = []
