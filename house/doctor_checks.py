@@ -24,6 +24,7 @@ __all__ = [
     "WARN",
     "FAIL",
     "Check",
+    "remove_probe",
     "path_exists",
     "check_spool",
     "check_writable",
@@ -58,6 +59,15 @@ def _tag() -> str:
 
 def _err(exc: OSError) -> str:
     return exc.strerror or str(exc)
+
+
+def remove_probe(path: Path) -> None:
+    """Best-effort removal of a probe file after its check: the check's verdict is already made,
+    and a probe that cannot be removed (gone already, a read-only share) must not change it."""
+    try:
+        unlink_closed(path)
+    except OSError:
+        pass
 
 
 # --------------------------------------------------------------------------- spool folder
@@ -244,10 +254,7 @@ def check_clock(root: Path, clock: Callable[[], float] = time.time) -> Check:
     except OSError as exc:
         return Check("clock", WARN, f"could not read the spool's clock: {_err(exc)}")
     finally:
-        try:
-            unlink_closed(probe)
-        except OSError:
-            pass
+        remove_probe(probe)
     offset = mtime - (before + after) / 2
     where = "ahead of" if offset > 0 else "behind"
     detail = (

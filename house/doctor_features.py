@@ -14,9 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from house.doctor_checks import FAIL, OK, WARN, Check
+from house.doctor_checks import FAIL, OK, WARN, Check, remove_probe
 from spool.protocol import links_work
-from spool.publish import unlink_closed
 
 __all__ = ["check_features"]
 
@@ -45,10 +44,7 @@ def _excl(folder: Path) -> Check:
     except OSError as exc:
         return Check("O_EXCL", FAIL, f"cannot create a file exclusively ({exc.strerror})")
     finally:
-        try:
-            unlink_closed(path)
-        except OSError:
-            pass
+        remove_probe(path)
 
 
 def _links(folder: Path) -> Check:
@@ -97,10 +93,7 @@ def _fsync(folder: Path) -> Check:
             "use a file system that honours fsync (local disk, NFS, SMB, sshfs do)",
         )
     finally:
-        try:
-            unlink_closed(path)
-        except OSError:
-            pass
+        remove_probe(path)
 
 
 def _append(folder: Path) -> Check:
