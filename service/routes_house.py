@@ -54,7 +54,7 @@ def house_router(sp: Spool) -> APIRouter:
             format is None and "text/csv" in accept and "application/json" not in accept
         )
         if want_csv:
-            from spool.results import to_csv
+            from spool.csvsafe import to_csv
 
             return Response(to_csv(df), media_type="text/csv; charset=utf-8")
         rows = json.loads(

@@ -112,7 +112,7 @@ def cmd_results(args: argparse.Namespace) -> int:
         df = df.head(args.limit)
     df = df[cols]
     if args.csv:
-        from spool.results import to_csv
+        from spool.csvsafe import to_csv
 
         sys.stdout.write(to_csv(df))
         return 0
