@@ -2,7 +2,9 @@
 
 `plan` prepares every chart the sweep gets (cheap, in the build's process) with what its page
 shows beside them; `redraw` hands the drawing of those whose digest changed (or whose file is
-missing) to the build's workers and removes files no chart makes any more.
+missing) to the build's workers and removes files no chart makes any more. Client charts (the
+linearity chart and the timeline: every new run changes them) are never drawn here: `for_page`
+gives the page their data, which the browser draws.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from report.incremental import JobKey
 from report.metrics_cache import MetricsIndex, sweep_metrics
 from spool.layout import Layout
 
-__all__ = ["plan", "redraw"]
+__all__ = ["plan", "redraw", "for_page"]
 
 Submit = Callable[..., Future[Any]]
 
@@ -99,12 +101,14 @@ def redraw(
     for c in charts:
         entry = c.entry()
         entries.append(entry)
+        if c.client:  # drawn by the browser from the page's data
+            continue
         path = chart_dir / c.file
         if before.get(c.file) == entry["digest"] and path.exists():
             continue
         futures.append(submit(render, c.draw, c.data, path))
         drawn.append(c.file)
-    keep = {c.file for c in charts}
+    keep = {c.file for c in charts if not c.client}
     for name in os.listdir(chart_dir):
         if name not in keep and not name.startswith("."):
             try:
@@ -112,3 +116,9 @@ def redraw(
             except OSError:
                 pass
     return entries, futures, drawn
+
+
+def for_page(charts: list[Chart], entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The charts' entries as the sweep page needs them: a client chart's with its data (`json`),
+    which the manifest does not keep."""
+    return [{**e, "json": c.payload} if c.client else e for c, e in zip(charts, entries, strict=True)]

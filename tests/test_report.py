@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 import yaml
@@ -67,12 +68,10 @@ def test_pages_exist(sp: Spool) -> None:
     assert charts == [
         "failures.svg",
         "learning_curves.png",
-        "metric_vs_params.png",
         "parallel.svg",
         "seed_spread.svg",
-        "timeline.png",
         "usage.png",  # time and memory per machine, from each run's usage
-    ]
+    ]  # the linearity chart and the timeline are drawn by the browser (no file)
     for c in charts:
         data = (out / "sweeps" / "grid" / c).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" if c.endswith(".png") else b"<svg" in data[:400], c
@@ -104,7 +103,12 @@ def test_sweep_page_best_first_and_self_contained(sp: Spool) -> None:
         r'<td>lr</td><td>log10</td>.*?<td class="n" data-v="[0-9.e-]+">0\.\d{3}</td>', html
     )  # R² table
     assert "loss diverged" in html  # stderr tail of a failed job
-    assert re.search(r'src="grid/metric_vs_params.png\?v=[0-9a-f]{12}"', html)  # a new digest, a new URL
+    # the linearity chart and the timeline: drawn by the browser from the page's data, a mark per run
+    lin, tl = _chart_data(html, "metric_vs_params"), _chart_data(html, "timeline")
+    assert 'data-chart="linearity" data-source="chart-data-metric_vs_params"' in html
+    assert sorted(lin["ids"]) == sorted(ids[:21]) and len(lin["y"]) == 21  # the 21 done runs
+    assert {p["param"] for p in lin["panels"]} == {"lr", "hidden"}
+    assert sorted(j for h in tl["hosts"] for j in h["ids"]) == sorted(ids)  # every finished run: a bar
     # the job page links to its folder and outputs by relative paths that resolve
     job_html = (sp.root / "report" / "jobs" / "grid-00000.html").read_text()
     hrefs = re.findall(r'href="([^"]+)"', job_html)
@@ -116,6 +120,14 @@ def test_sweep_page_best_first_and_self_contained(sp: Spool) -> None:
     assert "<svg" in job_html and "<polyline" in job_html  # inline learning curve
     assert "training with" in job_html  # stdout tail
     _no_external_refs(job_html)
+
+
+def _chart_data(html: str, key: str) -> dict[str, Any]:
+    """A client chart's data as the page carries it (JSON in a <script type="application/json">)."""
+    block = re.search(rf'<script type="application/json" id="chart-data-{key}">(.*?)</script>', html, re.S)
+    assert block, key
+    assert "<" not in block.group(1) and ">" not in block.group(1) and "&" not in block.group(1)
+    return cast(dict[str, Any], json.loads(block.group(1)))
 
 
 def _tags(html: str) -> list[tuple[str, list[tuple[str, str | None]]]]:
@@ -157,7 +169,11 @@ def test_everything_is_escaped(sp: Spool) -> None:
         assert [t for t, _ in tags if t in ("iframe", "object", "embed")] == [], page
         scripts = [dict(attrs) for t, attrs in tags if t == "script"]
         code = [a.get("src") for a in scripts if a.get("type") != "application/json"]
-        assert code in (["static/report.js"], ["../static/report.js"]), (page, scripts)
+        assert code in (
+            ["static/report.js"],
+            ["../static/report.js"],
+            ["../static/report.js", "../static/charts.js"],  # a sweep page's client charts
+        ), (page, scripts)
     job = (out / "jobs" / "loose-xss.html").read_text()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in job  # params, result, stdout and stderr, as text
     assert "&#34;&gt;&lt;img src=x onerror=&#34;window.__xss=1&#34;&gt;" in job
@@ -169,6 +185,10 @@ def test_everything_is_escaped(sp: Spool) -> None:
     assert block and "<" not in block.group(1) and ">" not in block.group(1)
     labels = {r["params"].get("label") for r in json.loads(block.group(1))["runs"]}
     assert labels == {XSS_SCRIPT, XSS_ALERT_IMG}
+    # the client charts' data likewise: the labels are the linearity chart's categories, intact
+    cats = [p["cats"] for p in _chart_data(sweep, "metric_vs_params")["panels"] if p["kind"] == "cat"]
+    assert sorted([XSS_SCRIPT, XSS_ALERT_IMG]) in cats
+    _chart_data(sweep, "timeline")
 
 
 def _mtimes(folder: Path) -> dict[str, int]:
@@ -198,8 +218,13 @@ def test_incremental_rebuild_touches_only_the_new_job_and_its_sweep(sp: Spool) -
     assert stats.jobs_rendered == ["grid-00024"]
     assert stats.sweeps_charted == ["grid"] and stats.sweeps_paged == ["grid"]
     assert not stats.all_jobs_paged
-    # per chart: the new run moved the timeline; it did not fail, so the failures chart stays
-    assert "grid/timeline.png" in stats.charts_drawn and "grid/failures.svg" not in stats.charts_drawn
+    # per chart: the new run did not fail, so the failures chart stays; the linearity chart and the
+    # timeline are never drawn by the build (the browser draws them from the page, which has the run)
+    assert "grid/failures.svg" not in stats.charts_drawn
+    assert not any(c.endswith(("metric_vs_params.png", "timeline.png")) for c in stats.charts_drawn)
+    html = (out / "sweeps" / "grid.html").read_text()
+    assert "grid-00024" in _chart_data(html, "metric_vs_params")["ids"]
+    assert any("grid-00024" in h["ids"] for h in _chart_data(html, "timeline")["hosts"])
     after = _mtimes(out)
     changed = sorted(k for k in after if before.get(k) != after[k])
     allowed = {

@@ -32,6 +32,7 @@ __all__ = [
     "marker_size",
     "finite_rows",
     "id_sample",
+    "rounded",
 ]
 
 DPI = 100
@@ -178,3 +179,14 @@ def id_sample(ids: list[str], budget: int) -> np.ndarray:
     return np.array(
         [int.from_bytes(hashlib.blake2b(i.encode(), digest_size=4).digest(), "big") < cut for i in ids]
     )
+
+
+def rounded(values: Any, digits: int = 6) -> list[float]:
+    """Finite numbers as a list, to `digits` significant digits of the largest (for a page's JSON:
+    a third of the text of full floats, the same chart)."""
+    a = np.asarray(values, dtype=float)
+    if a.size == 0:
+        return []
+    top = float(np.max(np.abs(a)))
+    decimals = digits - 1 - math.floor(math.log10(top)) if top > 0 else 0
+    return list(np.round(a, min(max(decimals, 0), 15)).tolist())

@@ -1,0 +1,321 @@
+/* housespool report: the sweep page's client charts (the linearity chart and the timeline), drawn
+   as SVG from the JSON the page carries (report/charts/linearity.py, machines.py). Hover a mark for
+   its run, click it to open the run's job page. No dependencies, no network; text from the spool
+   is only ever set as textContent. */
+(function () {
+  "use strict";
+
+  var SVGNS = "http://www.w3.org/2000/svg";
+  var SEED_COLORS = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c", "#ccb974", "#64b5cd"];
+  var STATE_COLORS = { done: "#4c72b0", failed: "#c44e52" };
+  var HOST_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+
+  function svg(tag, attrs, text) {
+    var e = document.createElementNS(SVGNS, tag);
+    Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
+    if (text !== undefined) { e.textContent = text; }
+    return e;
+  }
+
+  function fmtNum(v) {
+    if (v === 0) { return "0"; }
+    return Math.abs(v) >= 1e5 || Math.abs(v) < 1e-4 ? v.toExponential(2) : String(+v.toPrecision(4));
+  }
+
+  function short(text, n) { text = String(text); return text.length <= n ? text : text.slice(0, n - 1) + "…"; }
+
+  /* about n round ticks between lo and hi (steps of 1, 2 or 5 times a power of ten) */
+  function ticks(lo, hi, n) {
+    var raw = (hi - lo) / Math.max(n, 1), mag = Math.pow(10, Math.floor(Math.log10(raw || 1)));
+    var step = [1, 2, 5, 10].map(function (m) { return m * mag; }).filter(function (s) { return s >= raw; })[0] || mag * 10;
+    var out = [];
+    for (var t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) { out.push(+t.toPrecision(12)); }
+    return out;
+  }
+
+  function scale(d0, d1, r0, r1) {
+    if (d1 === d0) { d0 -= 0.5; d1 += 0.5; }
+    return function (v) { return r0 + (v - d0) / (d1 - d0) * (r1 - r0); };
+  }
+
+  function padded(vals) {
+    var lo = Math.min.apply(null, vals), hi = Math.max.apply(null, vals), pad = (hi - lo) * 0.05 || Math.abs(hi) * 0.05 || 0.5;
+    return [lo - pad, hi + pad];
+  }
+
+  /* a fixed jitter per run (the same dot in the same place at every build) */
+  function jitter(i) { return ((i * 2654435761) % 1000) / 1000 - 0.5; }
+
+  function dotRadius(n) { return n > 2000 ? 1.8 : n > 500 ? 2.3 : n > 100 ? 2.8 : 3.5; }
+  function dotAlpha(n) { return Math.min(0.9, Math.max(0.15, 6 / Math.sqrt(Math.max(n, 1)))); }
+
+  // -- hover and click ------------------------------------------------------------------------
+  var tip = null;
+  var runsById = null;
+
+  function runInfo(id) {
+    if (runsById === null) {
+      runsById = {};
+      var node = document.getElementById("runs-data");
+      if (node) {
+        try { JSON.parse(node.textContent).runs.forEach(function (r) { runsById[r.id] = r; }); } catch (e) { /* no details */ }
+      }
+    }
+    return runsById[id];
+  }
+
+  function showTip(ev, lines) {
+    if (tip === null) {
+      tip = document.createElement("div");
+      tip.className = "chart-tip";
+      tip.setAttribute("role", "tooltip");
+      document.body.appendChild(tip);
+    }
+    tip.textContent = "";
+    lines.forEach(function (line, i) {
+      var div = document.createElement("div");
+      if (i === 0) { div.className = "tip-id"; }
+      div.textContent = line;
+      tip.appendChild(div);
+    });
+    tip.hidden = false;
+    var x = Math.min(ev.clientX + 14, window.innerWidth - tip.offsetWidth - 8);
+    var y = ev.clientY + 14 + tip.offsetHeight > window.innerHeight ? ev.clientY - tip.offsetHeight - 10 : ev.clientY + 14;
+    tip.style.left = Math.max(4, x) + "px";  // CSSOM: the page's CSP forbids style attributes
+    tip.style.top = Math.max(4, y) + "px";
+  }
+
+  function hideTip() { if (tip !== null) { tip.hidden = true; } }
+
+  /* marks carry data-i (an index into ids); describe(i) gives the tooltip's lines */
+  function interactive(root, ids, describe) {
+    root.addEventListener("mousemove", function (ev) {
+      var i = ev.target.getAttribute && ev.target.getAttribute("data-i");
+      if (i === null || i === undefined) { hideTip(); return; }
+      showTip(ev, describe(+i));
+    });
+    root.addEventListener("mouseleave", hideTip);
+    root.addEventListener("click", function (ev) {
+      var i = ev.target.getAttribute && ev.target.getAttribute("data-i");
+      if (i !== null && i !== undefined) { window.location.href = "../jobs/" + encodeURIComponent(ids[+i]) + ".html"; }
+    });
+  }
+
+  function paramLines(id) {
+    var run = runInfo(id), out = [];
+    if (run && run.params) { Object.keys(run.params).forEach(function (k) { out.push(k + " = " + run.params[k]); }); }
+    return out;
+  }
+
+  // -- linearity ------------------------------------------------------------------------------
+  var PW = 340, PH = 230, ML = 60, MR = 14, MT = 58, MB = 56, GAPX = 16, GAPY = 14;
+
+  function axisY(g, sy, yr, x0, label) {
+    ticks(yr[0], yr[1], 5).forEach(function (t) {
+      g.appendChild(svg("line", { x1: x0 - 4, x2: x0, y1: sy(t), y2: sy(t), "class": "tk" }));
+      g.appendChild(svg("text", { x: x0 - 6, y: sy(t) + 3, "class": "yl" }, fmtNum(t)));
+    });
+    if (label) { g.appendChild(svg("text", { x: 14, y: MT + PH / 2, "class": "ylab", transform: "rotate(-90 14 " + (MT + PH / 2) + ")" }, short(label, 40))); }
+  }
+
+  function numTicks(g, p, sx, y) {
+    var xr = [Math.min.apply(null, p.x), Math.max.apply(null, p.x)];
+    var ts = p.log ? ticks(Math.floor(xr[0]), Math.ceil(xr[1]), 5).filter(function (t) { return t === Math.round(t); }) : ticks(xr[0], xr[1], 5);
+    ts.forEach(function (t) {
+      var x = sx(t);
+      if (x < sx(xr[0]) - 12 || x > sx(xr[1]) + 12) { return; }
+      g.appendChild(svg("line", { x1: x, x2: x, y1: y, y2: y + 4, "class": "tk" }));
+      g.appendChild(svg("text", { x: x, y: y + 15, "class": "xl" }, fmtNum(p.log ? Math.pow(10, t) : t)));
+    });
+  }
+
+  function numPanel(g, p, d, sy, ox) {
+    var xr = [Math.min.apply(null, p.x), Math.max.apply(null, p.x)], w = (xr[1] - xr[0]) || 1;
+    var sx = scale(xr[0] - w * 0.04, xr[1] + w * 0.04, ox, ox + PW);
+    var distinct = {}; p.x.forEach(function (v) { distinct[v] = 1; });
+    var few = Object.keys(distinct).length <= 30 && p.x.length > Object.keys(distinct).length;
+    var dots = svg("g", { "class": "runs" });
+    p.x.forEach(function (xv, j) {
+      var i = p.rows ? p.rows[j] : j;
+      dots.appendChild(dot(d, i, sx(xv + (few ? jitter(i) * 0.024 * w : 0)), sy(d.y[i])));
+    });
+    g.appendChild(dots);
+    if (p.means.length) {
+      var pts = p.means[0].map(function (xv, k) { return sx(xv).toFixed(1) + "," + sy(p.means[1][k]).toFixed(1); });
+      g.appendChild(svg("polyline", { points: pts.join(" "), "class": "mean" }));
+      p.means[0].forEach(function (xv, k) { g.appendChild(svg("circle", { cx: sx(xv), cy: sy(p.means[1][k]), r: 2.6, "class": "mean-pt" })); });
+    }
+    if (p.fit) {
+      g.appendChild(svg("line", { x1: sx(xr[0]), x2: sx(xr[1]), y1: sy(p.fit[0] * xr[0] + p.fit[1]), y2: sy(p.fit[0] * xr[1] + p.fit[1]), "class": "fit" }));
+      var unit = p.log ? "per decade" : "per unit of " + short(p.param, 20);
+      g.appendChild(svg("text", { x: ox + 6, y: MT + 14, "class": "r2" }, "R² = " + p.fit[2].toFixed(3)));
+      g.appendChild(svg("text", { x: ox + 6, y: MT + 27, "class": "r2" }, "slope = " + fmtNum(p.fit[0]) + " " + unit));
+    }
+    numTicks(g, p, sx, MT + PH);
+    return short(p.param, 42) + (p.log ? " (log scale)" : "");
+  }
+
+  function catPanel(g, p, d, sy, ox) {
+    var sx = scale(-0.6, p.cats.length - 0.4, ox, ox + PW), bw = Math.min(40, PW / p.cats.length * 0.55);
+    p.boxes.forEach(function (b, k) {
+      var cx = sx(k);
+      g.appendChild(svg("line", { x1: cx, x2: cx, y1: sy(b[0]), y2: sy(b[4]), "class": "whisker" }));
+      [b[0], b[4]].forEach(function (v) { g.appendChild(svg("line", { x1: cx - bw / 4, x2: cx + bw / 4, y1: sy(v), y2: sy(v), "class": "whisker" })); });
+      g.appendChild(svg("rect", { x: cx - bw / 2, y: sy(b[3]), width: bw, height: Math.max(1, sy(b[1]) - sy(b[3])), "class": "box" }));
+      g.appendChild(svg("line", { x1: cx - bw / 2, x2: cx + bw / 2, y1: sy(b[2]), y2: sy(b[2]), "class": "median" }));
+      var rot = p.cats.length > 4;
+      g.appendChild(svg("text", rot ? { x: cx, y: MT + PH + 14, "class": "xl rot", transform: "rotate(-30 " + cx + " " + (MT + PH + 14) + ")" } : { x: cx, y: MT + PH + 15, "class": "xl" }, short(p.cats[k], 14)));
+    });
+    var dots = svg("g", { "class": "runs" });
+    p.x.forEach(function (k, i) { dots.appendChild(dot(d, i, sx(k + jitter(i) * 0.36), sy(d.y[i]))); });
+    g.appendChild(dots);
+    return short(p.param, 42) + " (categories)";
+  }
+
+  function dot(d, i, cx, cy) {
+    var c = d.seed.length && d.seed[i] >= 0 ? SEED_COLORS[d.seed[i] % SEED_COLORS.length] : SEED_COLORS[0];
+    return svg("circle", { cx: cx.toFixed(1), cy: cy.toFixed(1), r: d.r, fill: c, "fill-opacity": d.alpha, "class": "run", "data-i": i });
+  }
+
+  function legend(root, items, y) {
+    var x = 70;
+    items.forEach(function (it) {
+      root.appendChild(it[1] === "line" ? svg("line", { x1: x, x2: x + 16, y1: y - 4, y2: y - 4, "class": it[2] }) : svg("circle", { cx: x + 8, cy: y - 4, r: 4, fill: it[2] }));
+      var t = svg("text", { x: x + 20, y: y, "class": "leg" }, it[0]);
+      root.appendChild(t);
+      x += 30 + 6.5 * it[0].length;
+    });
+  }
+
+  function linearity(box, d) {
+    var n = d.panels.length, ncols = n === 4 ? 2 : Math.min(3, n), nrows = Math.ceil(n / ncols);
+    var W = ML + ncols * PW + (ncols - 1) * GAPX + MR, H = MT + nrows * (PH + MB) + (nrows - 1) * GAPY;
+    var root = svg("svg", { width: W, height: H, viewBox: "0 0 " + W + " " + H, "class": "client-svg linearity", role: "img", "aria-label": "Linearity: " + d.label + " against each parameter" });
+    d.r = dotRadius(d.n);
+    d.alpha = dotAlpha(d.n);
+    var yr = padded(d.y);
+    root.appendChild(svg("text", { x: W / 2, y: 16, "class": "title" }, "Linearity: " + short(d.label, 42) + " (" + d.better + ") against each parameter"));
+    var items = d.seeds.length ? d.seeds.map(function (s, k) { return ["seed " + s, "dot", SEED_COLORS[k % SEED_COLORS.length]]; }) : [["runs", "dot", SEED_COLORS[0]]];
+    legend(root, items.concat([["mean", "line", "mean"], ["linear fit", "line", "fit"]]), 36);
+    d.panels.forEach(function (p, k) {
+      var col = k % ncols, row = Math.floor(k / ncols), ox = ML + col * (PW + GAPX), oy = row * (PH + MB + GAPY);
+      var g = svg("g", { transform: "translate(0 " + oy + ")", "class": "panel", "data-param": p.param });
+      var sy = scale(yr[0], yr[1], MT + PH, MT);
+      g.appendChild(svg("rect", { x: ox, y: MT, width: PW, height: PH, "class": "frame" }));
+      var xlabel = (p.kind === "num" ? numPanel : catPanel)(g, p, d, sy, ox);
+      g.appendChild(svg("text", { x: ox + PW / 2, y: MT + PH + (p.kind === "cat" && p.cats.length > 4 ? 50 : 34), "class": "xlab" }, xlabel));
+      axisY(g, sy, yr, ox, col === 0 ? d.label : null);
+      root.appendChild(g);
+    });
+    box.appendChild(root);
+    interactive(root, d.ids, function (i) {
+      var lines = [d.ids[i], d.label + " = " + fmtNum(d.y[i])];
+      if (d.seed.length && d.seed[i] >= 0) { lines.push("seed " + d.seeds[d.seed[i]]); }
+      return lines.concat(paramLines(d.ids[i]));
+    });
+  }
+
+  // -- timeline -------------------------------------------------------------------------------
+  var STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800];
+
+  function pad2(v) { return (v < 10 ? "0" : "") + v; }
+
+  function utc(sec, step) {
+    var t = new Date(sec * 1000), hm = pad2(t.getUTCHours()) + ":" + pad2(t.getUTCMinutes());
+    var day = t.getUTCFullYear() + "-" + pad2(t.getUTCMonth() + 1) + "-" + pad2(t.getUTCDate());
+    if (step === undefined) { return day + " " + hm + ":" + pad2(t.getUTCSeconds()); }
+    if (step >= 86400) { return day; }
+    return step < 60 ? hm + ":" + pad2(t.getUTCSeconds()) : hm;
+  }
+
+  function timeAxis(g, sx, span, origin, y, labels) {
+    var step = STEPS.filter(function (s) { return span / s <= 8; })[0] || 604800 * Math.ceil(span / 604800 / 8);
+    var first = Math.ceil(origin / step) * step;
+    for (var t = first; t <= origin + span; t += step) {
+      var x = sx(t - origin);
+      g.appendChild(svg("line", { x1: x, x2: x, y1: y, y2: y + 4, "class": "tk" }));
+      if (labels) { g.appendChild(svg("text", { x: x, y: y + 15, "class": "xl" }, utc(t, step))); }
+    }
+  }
+
+  function duration(s) { return s < 120 ? s.toFixed(1) + " s" : s < 7200 ? (s / 60).toFixed(1) + " min" : (s / 3600).toFixed(1) + " h"; }
+
+  function timeline(box, d) {
+    var lanes = d.hosts.reduce(function (a, h) { return a + h.lanes; }, 0);
+    var longest = d.hosts.reduce(function (a, h) { return Math.max(a, short(h.host, 24).length); }, 4);
+    var L = 24 + 6.6 * longest, W = Math.max(720, L + 900), R = 16, T = 30;
+    var GH = Math.min(520, 14 * lanes + 16 * d.hosts.length + 10), TH = 220, gap = 52;
+    var H = T + GH + gap + TH + 44;
+    var span = Math.max.apply(null, d.hosts.map(function (h) { return Math.max.apply(null, h.e); })) || 1;
+    var sx = scale(0, span * 1.01, L, W - R);
+    var root = svg("svg", { width: W, height: H, viewBox: "0 0 " + W + " " + H, "class": "client-svg timeline", role: "img", "aria-label": "Timeline of the jobs per host" });
+    root.appendChild(svg("text", { x: L, y: 16, "class": "title left" }, "Timeline: which machine ran what, when (each bar a job, start → end)"));
+    root.appendChild(svg("rect", { x: L, y: T, width: W - R - L, height: GH, "class": "frame" }));
+    var ids = [], info = [], rowH = GH / d.hosts.length, bars = svg("g", { "class": "bars" });
+    d.hosts.forEach(function (h, k) {
+      var y0 = T + k * rowH, lh = rowH * 0.8 / h.lanes;
+      root.appendChild(svg("text", { x: L - 6, y: y0 + rowH / 2 + 4, "class": "yl" }, short(h.host, 24)));
+      if (k) { root.appendChild(svg("line", { x1: L, x2: W - R, y1: y0, y2: y0, "class": "sep" })); }
+      h.ids.forEach(function (id, j) {
+        var state = d.states[h.state[j]] || "done", i = ids.length;
+        ids.push(id);
+        info.push([h.host, state, h.s[j], h.e[j]]);
+        bars.appendChild(svg("rect", { x: sx(h.s[j]).toFixed(1), y: (y0 + rowH * 0.1 + h.lane[j] * lh).toFixed(1), width: Math.max(1, sx(h.e[j]) - sx(h.s[j])).toFixed(1), height: Math.max(1, lh * 0.9).toFixed(1), fill: STATE_COLORS[state] || "#888", "class": "bar", "data-i": i }));
+      });
+    });
+    root.appendChild(bars);
+    timeAxis(root, sx, span * 1.01, d.origin, T + GH, false);
+    throughput(root, d, sx, span, L, W - R, T + GH + gap, TH);
+    box.appendChild(root);
+    interactive(root, ids, function (i) {
+      var r = info[i];
+      return [ids[i], r[1] + " on " + r[0], utc(d.origin + r[2]) + " → " + utc(d.origin + r[3]) + " UTC", "ran " + duration(r[3] - r[2])];
+    });
+  }
+
+  function throughput(root, d, sx, span, x0, x1, top, h) {
+    var most = Math.max.apply(null, d.hosts.map(function (hh) { return hh.ids.length; }));
+    var sy = scale(0, most * 1.05, top + h, top);
+    root.appendChild(svg("text", { x: x0, y: top - 8, "class": "title left" }, "Throughput per host (jobs finished, cumulative)"));
+    root.appendChild(svg("rect", { x: x0, y: top, width: x1 - x0, height: h, "class": "frame" }));
+    ticks(0, most, 5).forEach(function (t) {
+      root.appendChild(svg("text", { x: x0 - 6, y: sy(t) + 3, "class": "yl" }, fmtNum(t)));
+      root.appendChild(svg("line", { x1: x0, x2: x1, y1: sy(t), y2: sy(t), "class": "grid" }));
+    });
+    d.hosts.forEach(function (hh, k) {
+      var ends = hh.e.slice().sort(function (a, b) { return a - b; }), path = "M" + sx(ends[0]).toFixed(1) + " " + sy(0).toFixed(1);
+      ends.forEach(function (e, j) { path += "V" + sy(j + 1).toFixed(1) + "H" + sx(j + 1 < ends.length ? ends[j + 1] : e).toFixed(1); });
+      var color = HOST_COLORS[k % HOST_COLORS.length];
+      root.appendChild(svg("path", { d: path, stroke: color, "class": "step" }));
+      root.appendChild(svg("line", { x1: x0 + 10, x2: x0 + 28, y1: top + 14 + k * 15, y2: top + 14 + k * 15, stroke: color, "class": "step" }));
+      root.appendChild(svg("text", { x: x0 + 32, y: top + 18 + k * 15, "class": "leg" }, short(hh.host, 24) + ": " + hh.ids.length + " jobs, " + fmtNum(hh.per_hour) + "/h"));
+    });
+    timeAxis(root, sx, span * 1.01, d.origin, top + h, true);
+    root.appendChild(svg("text", { x: (x0 + x1) / 2, y: top + h + 34, "class": "xlab" }, "time (UTC)"));
+  }
+
+  // -- start ----------------------------------------------------------------------------------
+  var DRAW = { linearity: linearity, timeline: timeline };
+
+  function init() {
+    Array.prototype.forEach.call(document.querySelectorAll("[data-chart]"), function (box) {
+      var draw = DRAW[box.getAttribute("data-chart")], node = document.getElementById(box.getAttribute("data-source"));
+      if (!draw || !node) { return; }
+      try {
+        draw(box, JSON.parse(node.textContent));
+        box.setAttribute("data-drawn", "1");
+      } catch (e) {
+        var p = document.createElement("p");
+        p.className = "muted";
+        p.textContent = "This chart could not be drawn: " + e;
+        box.appendChild(p);
+      }
+    });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", init);
+  } else {
+    init();
+  }
+})();
