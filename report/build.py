@@ -5,8 +5,9 @@ Layout of the output folder::
     index.html           the spool at a glance
     all-jobs.html        jobs outside any sweep
     sweeps/<id>.html     one page per sweep; its charts in sweeps/<id>/ (PNG for the point-heavy
-                         charts: linearity, learning curves, timeline; SVG for the text-heavy
-                         ones: spread, parallel coordinates, failures)
+                         charts: learning curves, usage; SVG for the text-heavy ones: spread,
+                         parallel coordinates, failures); the linearity chart and the timeline
+                         are drawn by the browser from data in the page (static/charts.js)
     jobs/<id>.html       one page per finished job
     static/              report.css, report.js (copied from the package)
     manifest.json        what each page was built from (for incremental rebuilds and live pages)
@@ -55,8 +56,8 @@ from report.pages import all_jobs_page, index_page, summary, sweep_page
 from report.render import Renderer, copy_static
 from report.rowcache import cached_results
 from report.stats import BuildStats
+from report.sweepcharts import for_page, redraw
 from report.sweepcharts import plan as plan_charts
-from report.sweepcharts import redraw
 from report.workers import Workers, get_workers
 from spool.api import Spool
 from spool.errors import NotFound, UsageError
@@ -372,7 +373,7 @@ class _Builder:
         if old is None or old.page != page_sig or not page.exists() or sid in self.stats.sweeps_charted:
             with self.stats.phase("sweep_pages"):
                 state = live.page_state(f"sweep:{sid}", page_sig, live.sweep_unfinished(counts, total))
-                chart_info = {"charts": entry.charts, **entry.info}
+                chart_info = {"charts": for_page(charts, entry.charts), **entry.info}
                 shown = params + ([seed] if seed else [])
                 runs = runs_json(self.out, sid, sub, shown, metrics_cache.get(sid), self.job_key)
                 sweep_page(

@@ -93,7 +93,10 @@ class SweepEntry:
     info: dict[str, Any] = field(default_factory=dict)  #: fits, spread, hosts, failure kinds
 
     def files_ok(self, chart_dir: Path) -> bool:
-        return all(isinstance(c, dict) and (chart_dir / str(c.get("file"))).exists() for c in self.charts)
+        return all(
+            isinstance(c, dict) and (bool(c.get("client")) or (chart_dir / str(c.get("file"))).exists())
+            for c in self.charts
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {"sig": self.sig, "page": self.page, "charts": self.charts, "info": self.info}
