@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -25,6 +25,7 @@ webdriver = pytest.importorskip(
 
 from report_kit import make_spool  # noqa: E402  (tests/ is on sys.path under pytest's rootdir layout)
 from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 
 from report.build import build_report  # noqa: E402
@@ -152,7 +153,8 @@ def test_sweep_page_sorts_filters_and_shows_charts(driver: Any, report_dir: Path
 
     # every chart image loaded
     imgs = _wait_images(driver)
-    assert len(imgs) == 7, imgs  # six charts plus the usage chart (time and memory per machine)
+    assert len(imgs) == 5, imgs  # four charts plus the usage chart; linearity and timeline are client-drawn
+    assert len(driver.find_elements(By.CSS_SELECTOR, "[data-chart][data-drawn] svg")) == 2
     assert all(i["w"] > 0 and i["h"] > 0 for i in imgs), imgs
 
     shot = tmp_path / "sweep-grid.png"
@@ -163,6 +165,77 @@ def test_sweep_page_sorts_filters_and_shows_charts(driver: Any, report_dir: Path
     print(f"screenshot of the sweep page: {shot}")
     assert shot.stat().st_size > 10_000
     assert _severe(driver) == []
+
+
+def _chart_json(driver: Any, key: str) -> dict[str, Any]:
+    return cast(
+        dict[str, Any],
+        driver.execute_script(f"return JSON.parse(document.getElementById('chart-data-{key}').textContent)"),
+    )
+
+
+def _hover_and_click(driver: Any, mark: Any, ids: list[str]) -> None:
+    """Hover a chart's mark: a tooltip names its run; click it: that run's job page opens."""
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", mark)
+    ActionChains(driver).move_to_element(mark).perform()
+    tip = driver.find_element(By.CSS_SELECTOR, ".chart-tip")
+    assert tip.is_displayed()
+    run = tip.find_element(By.CSS_SELECTOR, ".tip-id").text
+    assert run in ids, (run, tip.text)
+    ActionChains(driver).click().perform()  # where the mouse is: that run's mark (or one on top of it)
+    deadline = time.monotonic() + 20
+    while not driver.current_url.endswith(f"/jobs/{run}.html"):
+        assert time.monotonic() < deadline, driver.current_url
+        time.sleep(0.05)
+    assert driver.title == f"job {run} — housespool report"
+
+
+def test_client_charts_one_mark_per_run_hover_and_click(driver: Any, report_dir: Path) -> None:
+    """The linearity chart and the timeline are drawn in the page from its data: one dot per done
+    run in each parameter's panel, one bar per finished job; a tooltip names a mark's run and its
+    parameters, and a click opens its job page."""
+    page = report_dir / "sweeps" / "grid.html"
+    _open(driver, page)
+    lin = driver.find_element(By.CSS_SELECTOR, '[data-chart="linearity"][data-drawn] svg')
+    data = _chart_json(driver, "metric_vs_params")
+    panels = lin.find_elements(By.CSS_SELECTOR, "g.panel")
+    assert [p.get_attribute("data-param") for p in panels] == [p["param"] for p in data["panels"]]
+    assert len(data["ids"]) == 21  # the sweep's done runs
+    for p in panels:
+        assert len(p.find_elements(By.CSS_SELECTOR, "circle.run")) == 21
+    assert "R² = " in lin.text
+    dot = panels[0].find_elements(By.CSS_SELECTOR, "circle.run")[0]
+    ActionChains(driver).move_to_element(dot).perform()
+    tip = driver.find_element(By.CSS_SELECTOR, ".chart-tip").text
+    assert "accuracy = " in tip and "lr = " in tip and "hidden = " in tip, tip  # its parameters
+    _hover_and_click(driver, dot, data["ids"])
+    assert _severe(driver) == []
+
+    _open(driver, page)
+    tl = driver.find_element(By.CSS_SELECTOR, '[data-chart="timeline"][data-drawn] svg')
+    hosts = _chart_json(driver, "timeline")["hosts"]
+    jobs = [j for h in hosts for j in h["ids"]]
+    assert len(jobs) == 24  # every finished job of the sweep (21 done, 3 failed)
+    bars = tl.find_elements(By.CSS_SELECTOR, "rect.bar")
+    assert len(bars) == 24
+    fills = sorted(b.get_attribute("fill") for b in bars)
+    assert fills.count("#c44e52") == 3  # the failed ones in red
+    _hover_and_click(driver, bars[-1], jobs)
+    assert _severe(driver) == []
+
+
+def test_client_charts_without_javascript_say_so(tmp_path: Path, report_dir: Path) -> None:
+    """With scripts off the page still reads: the charts' captions and a note where the drawing was."""
+    drv = start_chrome(tmp_path / "nojs-profile", window="1400,1000")
+    try:
+        drv.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": True})
+        _open(drv, report_dir / "sweeps" / "grid.html")
+        fig = drv.find_element(By.ID, "chart-metric_vs_params")
+        assert "drawn by the page's own script" in fig.text and "Look for:" in fig.text
+        assert drv.find_elements(By.CSS_SELECTOR, "#fits tbody tr")  # the fits table is there
+        assert not drv.find_elements(By.CSS_SELECTOR, "[data-chart] svg")
+    finally:
+        drv.quit()
 
 
 def test_job_links_resolve(driver: Any, report_dir: Path) -> None:

@@ -202,11 +202,13 @@ def test_one_line_scripts_get_no_learning_curves_and_categories_get_boxes(
     srcs = [i.get_attribute("src") for i in driver.find_elements(By.CSS_SELECTOR, "figure.chart img")]
     names = sorted(s.rsplit("/", 1)[1].split("?")[0] for s in srcs)
     assert "learning_curves.png" not in names  # one metrics line per run: no curves
-    assert "metric_vs_params.png" in names  # the model (a category) is charted, not skipped
+    # the model (a category) is charted, not skipped: a box per model in the client-drawn chart
+    lin = driver.find_element(By.CSS_SELECTOR, '[data-chart="linearity"][data-drawn] svg')
+    panels = [g.get_attribute("data-param") for g in lin.find_elements(By.CSS_SELECTOR, "g.panel")]
+    assert panels == ["c", "model"]
+    assert len(lin.find_elements(By.CSS_SELECTOR, 'g.panel[data-param="model"] rect.box')) == 3
     caps = {
-        f.find_element(By.TAG_NAME, "img").get_attribute("alt"): f.find_element(
-            By.TAG_NAME, "figcaption"
-        ).text
+        f.find_element(By.TAG_NAME, "strong").text.rstrip("."): f.find_element(By.TAG_NAME, "figcaption").text
         for f in driver.find_elements(By.CSS_SELECTOR, "figure.chart")
     }
     assert "categorical" in caps["Metric against each parameter (linearity)"].lower()
