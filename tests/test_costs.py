@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -249,7 +250,11 @@ def test_report_shows_labels_notes_and_usage(spool_root, run_cli):
     assert "peak memory" in page and "group" in page
     sweep_page = (spool_root.root / "report" / "sweeps" / f"{sweep['sweep']}.html").read_text()
     assert "Time and memory per machine" in sweep_page and "label.group" in sweep_page
-    assert (spool_root.root / "report" / "sweeps" / sweep["sweep"] / "usage.png").stat().st_size > 1000
+    # drawn by the browser from the page's data: each job's wall time and peak memory, with its id
+    block = re.search(r'<script type="application/json" id="chart-data-usage">(.*?)</script>', sweep_page, re.S)
+    assert block and 'data-chart="usage"' in sweep_page
+    usage = json.loads(block.group(1))
+    assert sorted(j for ids in usage["panels"][0]["ids"] for j in ids) == sorted(sweep["jobs"])
     # a note added later rebuilds that job's page (its key follows notes/<id>/)
     time.sleep(0.01)
     run_cli("--spool", root, "note", first, "second thoughts")

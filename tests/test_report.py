@@ -70,8 +70,7 @@ def test_pages_exist(sp: Spool) -> None:
         "learning_curves.png",
         "parallel.svg",
         "seed_spread.svg",
-        "usage.png",  # time and memory per machine, from each run's usage
-    ]  # the linearity chart and the timeline are drawn by the browser (no file)
+    ]  # the linearity chart, the timeline and the usage chart are drawn by the browser (no file)
     for c in charts:
         data = (out / "sweeps" / "grid" / c).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" if c.endswith(".png") else b"<svg" in data[:400], c

@@ -153,8 +153,8 @@ def test_sweep_page_sorts_filters_and_shows_charts(driver: Any, report_dir: Path
 
     # every chart image loaded
     imgs = _wait_images(driver)
-    assert len(imgs) == 5, imgs  # four charts plus the usage chart; linearity and timeline are client-drawn
-    assert len(driver.find_elements(By.CSS_SELECTOR, "[data-chart][data-drawn] svg")) == 2
+    assert len(imgs) == 4, imgs  # spread, parallel, curves, failures; three more are drawn by the page
+    assert len(driver.find_elements(By.CSS_SELECTOR, "[data-chart][data-drawn] svg")) == 3
     assert all(i["w"] > 0 and i["h"] > 0 for i in imgs), imgs
 
     shot = tmp_path / "sweep-grid.png"
@@ -222,6 +222,11 @@ def test_client_charts_one_mark_per_run_hover_and_click(driver: Any, report_dir:
     assert fills.count("#c44e52") == 3  # the failed ones in red
     _hover_and_click(driver, bars[-1], jobs)
     assert _severe(driver) == []
+
+    _open(driver, page)  # time and memory per machine: a dot per job in each of its two panels
+    use = driver.find_element(By.CSS_SELECTOR, '[data-chart="usage"][data-drawn] svg')
+    assert len(use.find_elements(By.CSS_SELECTOR, "circle.run")) == 2 * 24
+    _hover_and_click(driver, use.find_elements(By.CSS_SELECTOR, "circle.run")[0], jobs)
 
 
 def test_client_charts_without_javascript_say_so(tmp_path: Path, report_dir: Path) -> None:

@@ -46,6 +46,14 @@
   /* a fixed jitter per run (the same dot in the same place at every build) */
   function jitter(i) { return ((i * 2654435761) % 1000) / 1000 - 0.5; }
 
+  /* viridis, from dark (0) to yellow (1), as matplotlib's colour map */
+  var VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+  function viridis(t) {
+    var f = Math.min(Math.max(t, 0), 1) * (VIRIDIS.length - 1), k = Math.min(Math.floor(f), VIRIDIS.length - 2), u = f - k;
+    var c = VIRIDIS[k].map(function (v, j) { return Math.round(v + (VIRIDIS[k + 1][j] - v) * u); });
+    return "rgb(" + c.join(",") + ")";
+  }
+
   function dotRadius(n) { return n > 2000 ? 1.8 : n > 500 ? 2.3 : n > 100 ? 2.8 : 3.5; }
   function dotAlpha(n) { return Math.min(0.9, Math.max(0.15, 6 / Math.sqrt(Math.max(n, 1)))); }
 
@@ -110,10 +118,11 @@
   // -- linearity ------------------------------------------------------------------------------
   var PW = 340, PH = 230, ML = 60, MR = 14, MT = 58, MB = 56, GAPX = 16, GAPY = 14;
 
-  function axisY(g, sy, yr, x0, label) {
+  /* the metric's ticks on every panel; their labels and the metric's name only at a row's left */
+  function axisY(g, sy, yr, x0, label, labelled) {
     ticks(yr[0], yr[1], 5).forEach(function (t) {
       g.appendChild(svg("line", { x1: x0 - 4, x2: x0, y1: sy(t), y2: sy(t), "class": "tk" }));
-      g.appendChild(svg("text", { x: x0 - 6, y: sy(t) + 3, "class": "yl" }, fmtNum(t)));
+      if (labelled) { g.appendChild(svg("text", { x: x0 - 6, y: sy(t) + 3, "class": "yl" }, fmtNum(t))); }
     });
     if (label) { g.appendChild(svg("text", { x: 14, y: MT + PH / 2, "class": "ylab", transform: "rotate(-90 14 " + (MT + PH / 2) + ")" }, short(label, 40))); }
   }
@@ -157,14 +166,16 @@
 
   function catPanel(g, p, d, sy, ox) {
     var sx = scale(-0.6, p.cats.length - 0.4, ox, ox + PW), bw = Math.min(40, PW / p.cats.length * 0.55);
-    p.boxes.forEach(function (b, k) {
+    p.boxes.forEach(function (b, k) {  // whisker, quartile, median, quartile, whisker
       var cx = sx(k);
       g.appendChild(svg("line", { x1: cx, x2: cx, y1: sy(b[0]), y2: sy(b[4]), "class": "whisker" }));
       [b[0], b[4]].forEach(function (v) { g.appendChild(svg("line", { x1: cx - bw / 4, x2: cx + bw / 4, y1: sy(v), y2: sy(v), "class": "whisker" })); });
       g.appendChild(svg("rect", { x: cx - bw / 2, y: sy(b[3]), width: bw, height: Math.max(1, sy(b[1]) - sy(b[3])), "class": "box" }));
       g.appendChild(svg("line", { x1: cx - bw / 2, x2: cx + bw / 2, y1: sy(b[2]), y2: sy(b[2]), "class": "median" }));
-      var rot = p.cats.length > 4;
-      g.appendChild(svg("text", rot ? { x: cx, y: MT + PH + 14, "class": "xl rot", transform: "rotate(-30 " + cx + " " + (MT + PH + 14) + ")" } : { x: cx, y: MT + PH + 15, "class": "xl" }, short(p.cats[k], 14)));
+    });
+    p.cats.forEach(function (cat, k) {
+      var cx = sx(k), rot = p.cats.length > 4;
+      g.appendChild(svg("text", rot ? { x: cx, y: MT + PH + 14, "class": "xl rot", transform: "rotate(-30 " + cx + " " + (MT + PH + 14) + ")" } : { x: cx, y: MT + PH + 15, "class": "xl" }, short(cat, 14)));
     });
     var dots = svg("g", { "class": "runs" });
     p.x.forEach(function (k, i) { dots.appendChild(dot(d, i, sx(k + jitter(i) * 0.36), sy(d.y[i]))); });
@@ -173,7 +184,8 @@
   }
 
   function dot(d, i, cx, cy) {
-    var c = d.seed.length && d.seed[i] >= 0 ? SEED_COLORS[d.seed[i] % SEED_COLORS.length] : SEED_COLORS[0];
+    var c = d.order ? viridis(d.span ? (d.order[i] - d.first) / d.span : 1)
+      : d.seed.length && d.seed[i] >= 0 ? SEED_COLORS[d.seed[i] % SEED_COLORS.length] : SEED_COLORS[0];
     return svg("circle", { cx: cx.toFixed(1), cy: cy.toFixed(1), r: d.r, fill: c, "fill-opacity": d.alpha, "class": "run", "data-i": i });
   }
 
@@ -187,16 +199,28 @@
     });
   }
 
+  function legendItems(d) {
+    var items = d.order ? [["early run", "dot", viridis(0)], ["middle", "dot", viridis(0.5)], ["late run", "dot", viridis(1)]]
+      : d.seeds.length ? d.seeds.map(function (s, k) { return ["seed " + s, "dot", SEED_COLORS[k % SEED_COLORS.length]]; })
+        : [["runs", "dot", SEED_COLORS[0]]];
+    if (d.panels.some(function (p) { return p.means && p.means.length; })) { items.push(["mean", "line", "mean"]); }
+    if (d.panels.some(function (p) { return p.fit; })) { items.push(["linear fit", "line", "fit"]); }
+    return items;
+  }
+
   function linearity(box, d) {
     var n = d.panels.length, ncols = n === 4 ? 2 : Math.min(3, n), nrows = Math.ceil(n / ncols);
     var W = ML + ncols * PW + (ncols - 1) * GAPX + MR, H = MT + nrows * (PH + MB) + (nrows - 1) * GAPY;
     var root = svg("svg", { width: W, height: H, viewBox: "0 0 " + W + " " + H, "class": "client-svg linearity", role: "img", "aria-label": "Linearity: " + d.label + " against each parameter" });
     d.r = dotRadius(d.n);
-    d.alpha = dotAlpha(d.n);
+    d.alpha = d.order ? 0.85 : dotAlpha(d.n);
+    if (d.order) {  // an adaptive sweep's runs: coloured by when each was proposed
+      d.first = Math.min.apply(null, d.order);
+      d.span = Math.max.apply(null, d.order) - d.first;
+    }
     var yr = padded(d.y);
-    root.appendChild(svg("text", { x: W / 2, y: 16, "class": "title" }, "Linearity: " + short(d.label, 42) + " (" + d.better + ") against each parameter"));
-    var items = d.seeds.length ? d.seeds.map(function (s, k) { return ["seed " + s, "dot", SEED_COLORS[k % SEED_COLORS.length]]; }) : [["runs", "dot", SEED_COLORS[0]]];
-    legend(root, items.concat([["mean", "line", "mean"], ["linear fit", "line", "fit"]]), 36);
+    root.appendChild(svg("text", { x: W / 2, y: 16, "class": "title" }, d.title || "Linearity: " + short(d.label, 42) + " (" + d.better + ") against each parameter"));
+    legend(root, legendItems(d), 36);
     d.panels.forEach(function (p, k) {
       var col = k % ncols, row = Math.floor(k / ncols), ox = ML + col * (PW + GAPX), oy = row * (PH + MB + GAPY);
       var g = svg("g", { transform: "translate(0 " + oy + ")", "class": "panel", "data-param": p.param });
@@ -204,13 +228,14 @@
       g.appendChild(svg("rect", { x: ox, y: MT, width: PW, height: PH, "class": "frame" }));
       var xlabel = (p.kind === "num" ? numPanel : catPanel)(g, p, d, sy, ox);
       g.appendChild(svg("text", { x: ox + PW / 2, y: MT + PH + (p.kind === "cat" && p.cats.length > 4 ? 50 : 34), "class": "xlab" }, xlabel));
-      axisY(g, sy, yr, ox, col === 0 ? d.label : null);
+      axisY(g, sy, yr, ox, col === 0 ? d.label : null, col === 0);
       root.appendChild(g);
     });
     box.appendChild(root);
     interactive(root, d.ids, function (i) {
       var lines = [d.ids[i], d.label + " = " + fmtNum(d.y[i])];
       if (d.seed.length && d.seed[i] >= 0) { lines.push("seed " + d.seeds[d.seed[i]]); }
+      if (d.order) { lines.push("run " + (d.order[i] + 1) + " of the sweep"); }
       return lines.concat(paramLines(d.ids[i]));
     });
   }
@@ -294,8 +319,77 @@
     root.appendChild(svg("text", { x: (x0 + x1) / 2, y: top + h + 34, "class": "xlab" }, "time (UTC)"));
   }
 
+  // -- usage: a row of dots per host, the host's median as a bar ------------------------------
+  function usagePanel(root, p, hosts, ox, w, T, rowH, add) {
+    var all = [].concat.apply([], p.values), top = all.length ? Math.max.apply(null, all) : 1;
+    var sx = scale(0, top * 1.05 || 1, ox, ox + w);
+    root.appendChild(svg("rect", { x: ox, y: T, width: w, height: rowH * hosts.length, "class": "frame" }));
+    ticks(0, top * 1.05 || 1, 5).forEach(function (t) {
+      root.appendChild(svg("line", { x1: sx(t), x2: sx(t), y1: T + rowH * hosts.length, y2: T + rowH * hosts.length + 4, "class": "tk" }));
+      root.appendChild(svg("text", { x: sx(t), y: T + rowH * hosts.length + 15, "class": "xl" }, fmtNum(t)));
+    });
+    root.appendChild(svg("text", { x: ox + w / 2, y: T + rowH * hosts.length + 32, "class": "xlab" }, p.label));
+    var dots = svg("g", { "class": "runs" });
+    hosts.forEach(function (h, k) {
+      var cy = T + rowH * (k + 0.5);
+      if (p.medians[k] !== null) { root.appendChild(svg("rect", { x: ox, y: cy - rowH * 0.3, width: Math.max(0, sx(p.medians[k]) - ox), height: rowH * 0.6, "class": "median-bar" })); }
+      p.values[k].forEach(function (v, j) { dots.appendChild(add(p.ids[k][j], v, sx(v), cy + jitter(j) * rowH * 0.36)); });
+    });
+    root.appendChild(dots);
+  }
+
+  function usage(box, d) {
+    var longest = d.hosts.reduce(function (a, h) { return Math.max(a, short(h, 24).length); }, 4);
+    var L = 24 + 6.6 * longest, w = 380, gap = 24, T = 30, rowH = 34, W = L + 2 * w + gap + 16, H = T + rowH * d.hosts.length + 44;
+    var root = svg("svg", { width: W, height: H, viewBox: "0 0 " + W + " " + H, "class": "client-svg usage", role: "img", "aria-label": "Time and memory per machine" });
+    root.appendChild(svg("text", { x: L, y: 16, "class": "title left" }, "Time and memory per machine (dot: a job; bar: median)"));
+    d.hosts.forEach(function (h, k) { root.appendChild(svg("text", { x: L - 6, y: T + rowH * (k + 0.5) + 4, "class": "yl" }, short(h, 24))); });
+    var ids = [], info = [];
+    d.panels.forEach(function (p, n) {
+      usagePanel(root, p, d.hosts, L + n * (w + gap), w, T, rowH, function (id, v, cx, cy) {
+        ids.push(id);
+        info.push(p.label + ": " + fmtNum(v));
+        return svg("circle", { cx: cx.toFixed(1), cy: cy.toFixed(1), r: 3, fill: SEED_COLORS[0], "fill-opacity": 0.8, "class": "run", "data-i": ids.length - 1 });
+      });
+    });
+    box.appendChild(root);
+    interactive(root, ids, function (i) { return [ids[i], info[i]]; });
+  }
+
+  // -- an adaptive sweep's trace: each run's value in proposal order, the best so far ----------
+  function trace(box, d) {
+    var W = 760, H = 330, L = 70, R = 16, T = 40, B = 46;
+    var sx = scale(0.5, Math.max.apply(null, d.slot) + 1.5, L, W - R), yr = padded(d.y), sy = scale(yr[0], yr[1], H - B, T);
+    var root = svg("svg", { width: W, height: H, viewBox: "0 0 " + W + " " + H, "class": "client-svg trace", role: "img", "aria-label": "Optimisation trace" });
+    root.appendChild(svg("text", { x: W / 2, y: 16, "class": "title" }, "Optimisation trace: " + short(d.metric, 40)));
+    root.appendChild(svg("rect", { x: L, y: T, width: W - R - L, height: H - B - T, "class": "frame" }));
+    axisY(root, sy, yr, L, null, true);
+    root.appendChild(svg("text", { x: 14, y: (T + H - B) / 2, "class": "ylab", transform: "rotate(-90 14 " + (T + H - B) / 2 + ")" }, short(d.metric, 30) + (d.goal === "minimize" ? " (lower is better)" : " (higher is better)")));
+    ticks(1, Math.max.apply(null, d.slot) + 1, 8).filter(function (t) { return t === Math.round(t); }).forEach(function (t) {
+      root.appendChild(svg("line", { x1: sx(t), x2: sx(t), y1: H - B, y2: H - B + 4, "class": "tk" }));
+      root.appendChild(svg("text", { x: sx(t), y: H - B + 15, "class": "xl" }, String(t)));
+    });
+    root.appendChild(svg("text", { x: (L + W - R) / 2, y: H - 8, "class": "xlab" }, "run (slot + 1)"));
+    var best = null, path = "", pick = d.goal === "minimize" ? Math.min : Math.max;
+    d.y.forEach(function (v, i) {
+      best = best === null ? v : pick(best, v);
+      path += (i ? "H" + sx(d.slot[i] + 1).toFixed(1) + "V" : "M" + sx(d.slot[i] + 1).toFixed(1) + " ") + sy(best).toFixed(1);
+    });
+    root.appendChild(svg("path", { d: path, "class": "best-step" }));
+    var dots = svg("g", { "class": "runs" });
+    d.y.forEach(function (v, i) {
+      dots.appendChild(svg("circle", { cx: sx(d.slot[i] + 1).toFixed(1), cy: sy(v).toFixed(1), r: 4, fill: d.method[i] === "gp" ? "#4c72b0" : "#8c8c8c", "fill-opacity": 0.85, "class": "run", "data-i": i }));
+    });
+    root.appendChild(dots);
+    legend(root, [["random point", "dot", "#8c8c8c"], ["model's point", "dot", "#4c72b0"], ["best so far", "line", "best-step"]], 32);
+    box.appendChild(root);
+    interactive(root, d.ids, function (i) {
+      return [d.ids[i], d.metric + " = " + fmtNum(d.y[i]), "run " + (d.slot[i] + 1) + ", " + (d.method[i] === "gp" ? "the model's point" : "a random point")].concat(paramLines(d.ids[i]));
+    });
+  }
+
   // -- start ----------------------------------------------------------------------------------
-  var DRAW = { linearity: linearity, timeline: timeline };
+  var DRAW = { linearity: linearity, timeline: timeline, usage: usage, trace: trace };
 
   function init() {
     Array.prototype.forEach.call(document.querySelectorAll("[data-chart]"), function (box) {
