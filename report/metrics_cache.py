@@ -1,4 +1,12 @@
-"""The metrics lines of a sweep's jobs, kept between builds in `.cache/metrics-<sweep>.json` by job key."""
+"""The metrics lines of a sweep's jobs, kept between builds in `.cache/metrics-<sweep>.json` by job key.
+
+The cache file is rewritten only when more than `REWRITE_AFTER` of the sweep's jobs were not in
+it (read from their folders this build): after one new job the file stays as it was, the new
+job's lines are read from its folder (one small file), and encoding the sweep's lines again
+(most of this step's cost in a big sweep) waits until it pays. A cache that lags is still
+right: a job is taken from it only under its current key. Within a process (`--watch`, the
+benchmark) the parsed file is kept with its `stat` and parsed again only when the file changed.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +25,22 @@ from spool.protocol import publish_text
 from spool.results import metrics_of
 from spool.states import State
 
-__all__ = ["CACHE_FORMAT", "MetricsIndex", "sweep_metrics"]
+__all__ = ["CACHE_FORMAT", "REWRITE_AFTER", "MetricsIndex", "sweep_metrics"]
 
 CACHE_FORMAT = 2  # .cache/metrics-*.json: {"format", "keys": {id: key}, "columns": {name: [values]}}
+REWRITE_AFTER = 32  #: jobs read from their folders that make a build rewrite its sweep's cache file
+
+#: path -> (the file's stat, its keys, its columns or the frame made of them) as this process last
+#: parsed or wrote it (the lists written are the lists `json` parses back: values from JSON lines)
+_PARSED: dict[str, tuple[tuple[int, int, int], dict[str, Any], Any]] = {}
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 class MetricsIndex:
@@ -59,6 +80,48 @@ def _folder(layout: Layout, job_id: str, key: JobKey | None) -> str | None:
     return os.path.join(layout.state_dir(State(key[0])), job_id)
 
 
+def _read_cache(path: Path) -> tuple[pd.DataFrame | None, dict[str, Any]]:
+    """The cache file's frame and keys (parsed again only when the file is not the one parsed last)."""
+    stamp = _stamp(path)
+    if stamp is None:
+        return None, {}
+    kept = _PARSED.get(str(path))
+    if kept is not None and kept[0] == stamp:
+        frame = kept[2] if isinstance(kept[2], pd.DataFrame) else pd.DataFrame(kept[2])
+        _PARSED[str(path)] = (stamp, kept[1], frame)
+        return frame, kept[1]
+    try:
+        doc = json.loads(path.read_bytes())
+        if doc.get("format") == CACHE_FORMAT and isinstance(doc["columns"], dict) and "id" in doc["columns"]:
+            keys, frame = doc["keys"], pd.DataFrame(doc["columns"])
+            if isinstance(keys, dict):
+                _PARSED[str(path)] = (stamp, keys, frame)
+                return frame, keys
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None, {}
+
+
+def _write_cache(path: Path, mdf: pd.DataFrame | None, keys: dict[str, JobKey | None]) -> None:
+    try:
+        path.parent.mkdir(exist_ok=True)
+        columns = (
+            {str(c): mdf[c].tolist() for c in mdf.columns} if mdf is not None else {"id": [], "step": []}
+        )
+        keyed = {j: list(k) for j, k in keys.items() if k is not None}
+        publish_text(
+            path,
+            json.dumps({"format": CACHE_FORMAT, "keys": keyed, "columns": columns}, default=str),
+            fsync=False,
+        )
+    except (OSError, SpoolError):  # a cache: the next build reads those metrics again
+        _PARSED.pop(str(path), None)
+        return
+    stamp = _stamp(path)
+    if stamp is not None:
+        _PARSED[str(path)] = (stamp, keyed, columns)
+
+
 def sweep_metrics(
     layout: Layout, out: Path, sid: str, ids: list[str], job_key: dict[str, JobKey | None]
 ) -> pd.DataFrame | None:
@@ -66,18 +129,11 @@ def sweep_metrics(
 
     Kept between builds in `.cache/metrics-<sweep>.json` with each job's key: lines of jobs whose
     key is unchanged come from there, the others from their folders (`metrics_of`, where the scan
-    found them). Same key rule as the pages, so the cache cannot go stale.
+    found them). Same key rule as the pages, so the cache cannot go stale; it is rewritten when
+    more than `REWRITE_AFTER` jobs were not in it.
     """
     path = out / ".cache" / f"metrics-{sid}.json"
-    cached: pd.DataFrame | None = None
-    cached_keys: dict[str, Any] = {}
-    try:
-        doc = json.loads(path.read_bytes())
-        if doc.get("format") == CACHE_FORMAT and isinstance(doc["columns"], dict) and "id" in doc["columns"]:
-            cached_keys = doc["keys"]
-            cached = pd.DataFrame(doc["columns"])
-    except (OSError, ValueError, KeyError, TypeError):
-        cached, cached_keys = None, {}
+    cached, cached_keys = _read_cache(path)
     keys = {j: job_key.get(j) for j in ids}
     reuse = {j for j, k in keys.items() if k is not None and cached_keys.get(j) == list(k)}
     missing = [j for j in ids if j not in reuse]
@@ -93,17 +149,6 @@ def sweep_metrics(
     else:
         mdf = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
         mdf = mdf.sort_values(["id", "step"], kind="stable").reset_index(drop=True)
-    try:
-        path.parent.mkdir(exist_ok=True)
-        columns = (
-            {str(c): mdf[c].tolist() for c in mdf.columns} if mdf is not None else {"id": [], "step": []}
-        )
-        keyed = {j: list(k) for j, k in keys.items() if k is not None}
-        publish_text(
-            path,
-            json.dumps({"format": CACHE_FORMAT, "keys": keyed, "columns": columns}, default=str),
-            fsync=False,
-        )
-    except (OSError, SpoolError):  # a cache: the next build reads those metrics again
-        pass
+    if cached is None or len(missing) > REWRITE_AFTER:
+        _write_cache(path, mdf, keys)
     return mdf

@@ -241,6 +241,10 @@ def test_incremental_rebuild_touches_only_the_new_job_and_its_sweep(sp: Spool) -
     ]
     assert unexpected == [], unexpected
     assert "jobs/grid-00024.html" in changed and "sweeps/grid.html" in changed
+    # one new job's metrics lines come from its folder; the sweep's metrics cache is not rewritten
+    assert ".cache/metrics-grid.json" not in changed
+    runs = re.search(r'<script type="application/json" id="runs-data">(.*?)</script>', html, re.S)
+    assert runs and any(r["id"] == "grid-00024" and r.get("curves") for r in json.loads(runs.group(1))["runs"])
     assert not any(c.startswith("sweeps/xss") for c in changed)
     assert not any(c.startswith("jobs/") and c != "jobs/grid-00024.html" for c in changed)
 
@@ -442,3 +446,34 @@ def test_log_spacing_detection() -> None:
     rng = np.random.default_rng(1)
     assert is_log_spaced(10 ** rng.uniform(-5, -1, 200))
     assert not is_log_spaced(rng.uniform(1, 1000, 200))
+
+
+def _touch_result(sp: Spool, job_id: str, accuracy: float) -> None:
+    res = sp.layout.state_dir(State.DONE) / job_id / "result.json"
+    rec = json.loads(res.read_text())
+    rec["result"]["accuracy"] = accuracy
+    res.write_text(json.dumps(rec))
+    os.utime(res, ns=(time.time_ns(), time.time_ns() + 5_000_000))
+
+
+def test_metrics_cache_is_rewritten_only_when_enough_jobs_missed_it(
+    sp: Spool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A changed job's metrics lines are read from its folder; the sweep's cache file is encoded
+    again only when more than REWRITE_AFTER jobs were not in it (then with every job's key)."""
+    from report import metrics_cache
+
+    build_report(sp)
+    cache = sp.root / "report" / ".cache" / "metrics-grid.json"
+    first = cache.stat().st_mtime_ns
+    _touch_result(sp, "grid-00004", 0.999)
+    _, stats = build(sp)
+    assert stats.jobs_rendered == ["grid-00004"] and cache.stat().st_mtime_ns == first
+    monkeypatch.setattr(metrics_cache, "REWRITE_AFTER", 1)
+    _touch_result(sp, "grid-00005", 0.998)
+    build(sp)  # two jobs (00004, 00005) not under their keys in the file: rewritten
+    keys = json.loads(cache.read_text())["keys"]
+    assert cache.stat().st_mtime_ns != first
+    for jid in ("grid-00004", "grid-00005"):
+        res = sp.layout.state_dir(State.DONE) / jid / "result.json"
+        assert keys[jid][1:] == [res.stat().st_mtime_ns, res.stat().st_size], jid
