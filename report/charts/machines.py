@@ -106,7 +106,6 @@ def prepare(df: pd.DataFrame) -> Chart | None:
         host, row = _host(sub, origin)
         hosts.append(host)
         rows.append(row)
-    t0 = pd.Timestamp(origin, unit="s", tz="UTC").isoformat()
     return Chart(
         "timeline",
         "",
@@ -116,7 +115,7 @@ def prepare(df: pd.DataFrame) -> Chart | None:
         "Look for: gaps in a host's row (it sat idle), a host whose bars are much longer (a slow "
         "machine for this script), and a throughput line that flattens (that machine stopped).",
         None,
-        {"t0": t0, "origin": origin, "states": list(STATES), "hosts": hosts},
+        {"origin": origin, "states": list(STATES), "hosts": hosts},  # origin: seconds since the epoch
         {"hosts": rows},
         client="timeline",
     )

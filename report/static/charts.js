@@ -255,11 +255,15 @@
 
   function timeAxis(g, sx, span, origin, y, labels) {
     var step = STEPS.filter(function (s) { return span / s <= 8; })[0] || 604800 * Math.ceil(span / 604800 / 8);
-    var first = Math.ceil(origin / step) * step;
+    var first = Math.ceil(origin / step) * step, day = null;
     for (var t = first; t <= origin + span; t += step) {
-      var x = sx(t - origin);
+      var x = sx(t - origin), today = utc(t, 86400);
       g.appendChild(svg("line", { x1: x, x2: x, y1: y, y2: y + 4, "class": "tk" }));
-      if (labels) { g.appendChild(svg("text", { x: x, y: y + 15, "class": "xl" }, utc(t, step))); }
+      if (labels) {  // the date under the first tick and under the first of each new day
+        g.appendChild(svg("text", { x: x, y: y + 15, "class": "xl" }, utc(t, step)));
+        if (step < 86400 && today !== day) { g.appendChild(svg("text", { x: x, y: y + 27, "class": "xl" }, today)); }
+      }
+      day = today;
     }
   }
 
@@ -270,7 +274,7 @@
     var longest = d.hosts.reduce(function (a, h) { return Math.max(a, short(h.host, 24).length); }, 4);
     var L = 24 + 6.6 * longest, W = Math.max(720, L + 900), R = 16, T = 30;
     var GH = Math.min(520, 14 * lanes + 16 * d.hosts.length + 10), TH = 220, gap = 52;
-    var H = T + GH + gap + TH + 44;
+    var H = T + GH + gap + TH + 52;
     var span = Math.max.apply(null, d.hosts.map(function (h) { return Math.max.apply(null, h.e); })) || 1;
     var sx = scale(0, span * 1.01, L, W - R);
     var root = svg("svg", { width: W, height: H, viewBox: "0 0 " + W + " " + H, "class": "client-svg timeline", role: "img", "aria-label": "Timeline of the jobs per host" });
@@ -316,7 +320,7 @@
       root.appendChild(svg("text", { x: x0 + 32, y: top + 18 + k * 15, "class": "leg" }, short(hh.host, 24) + ": " + hh.ids.length + " jobs, " + fmtNum(hh.per_hour) + "/h"));
     });
     timeAxis(root, sx, span * 1.01, d.origin, top + h, true);
-    root.appendChild(svg("text", { x: (x0 + x1) / 2, y: top + h + 34, "class": "xlab" }, "time (UTC)"));
+    root.appendChild(svg("text", { x: (x0 + x1) / 2, y: top + h + 42, "class": "xlab" }, "time (UTC)"));
   }
 
   // -- usage: a row of dots per host, the host's median as a bar ------------------------------
