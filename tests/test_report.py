@@ -477,3 +477,14 @@ def test_metrics_cache_is_rewritten_only_when_enough_jobs_missed_it(
     for jid in ("grid-00004", "grid-00005"):
         res = sp.layout.state_dir(State.DONE) / jid / "result.json"
         assert keys[jid][1:] == [res.stat().st_mtime_ns, res.stat().st_size], jid
+
+
+def test_script_json_cannot_end_its_script_element() -> None:
+    """The client charts' data: text from the spool cannot close the element or start a comment,
+    parses back to the same text, and a value that overflowed is null rather than a failed build."""
+    from report.charts.spec import script_json
+
+    text = "</script><!--<script>alert(1)</script>&amp;\u2028\u2029é"
+    out = str(script_json({"s": text, "v": [1.5, float("inf"), float("nan")]}))
+    assert not set("<>&\u2028\u2029é") & set(out), out
+    assert json.loads(out) == {"s": text, "v": [1.5, None, None]}

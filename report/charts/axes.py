@@ -188,5 +188,5 @@ def rounded(values: Any, digits: int = 6) -> list[float]:
     if a.size == 0:
         return []
     top = float(np.max(np.abs(a)))
-    decimals = digits - 1 - math.floor(math.log10(top)) if top > 0 else 0
+    decimals = digits - 1 - math.floor(math.log10(top)) if 0 < top < math.inf else 0
     return list(np.round(a, min(max(decimals, 0), 15)).tolist())

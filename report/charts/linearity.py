@@ -36,7 +36,8 @@ def _fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float] | None:
     pred = slope * x + intercept
     ss_tot = float(((y - y.mean()) ** 2).sum())
     r2 = 1.0 - float(((y - pred) ** 2).sum()) / ss_tot if ss_tot > 0 else 1.0
-    return float(slope), float(intercept), r2
+    fit = (float(slope), float(intercept), r2)
+    return fit if all(np.isfinite(fit)) else None  # huge values can overflow: no line rather than NaN
 
 
 def _numeric_panel(d: pd.DataFrame, p: str, y: np.ndarray) -> dict[str, Any]:

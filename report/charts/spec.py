@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -78,12 +79,26 @@ def script_json(data: Any) -> Markup:
 
     Text in it comes from the spool (untrusted): `<`, `>` and `&` are written as `\\u` escapes
     (no `</script>`, no `<!--`), and so are U+2028/U+2029 (`ensure_ascii` already escapes every
-    non-ASCII character); the JSON parses to the same values. NaN and infinities are refused.
+    non-ASCII character); the JSON parses to the same values. NaN and infinities (not JSON) become
+    null.
     """
-    text = json.dumps(data, separators=(",", ":"), allow_nan=False, ensure_ascii=True)
+    try:
+        text = json.dumps(data, separators=(",", ":"), allow_nan=False, ensure_ascii=True)
+    except ValueError:  # a value overflowed (results are the spool's, untrusted): null, not a failed build
+        text = json.dumps(_finite(data), separators=(",", ":"), allow_nan=False, ensure_ascii=True)
     for ch in "<>&\u2028\u2029":
         text = text.replace(ch, f"\\u{ord(ch):04x}")
     return Markup(text)
+
+
+def _finite(v: Any) -> Any:
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite(x) for x in v]
+    return v
 
 
 def render(draw: Callable[[Any, Path], None], data: Any, path: Path) -> None:
