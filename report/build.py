@@ -43,9 +43,11 @@ from report.incremental import (
     JobKey,
     Plan,
     SweepEntry,
+    assign_groups,
     code_hash,
     finished,
     groups_from_df,
+    ids_by_state,
     load_manifest,
     plan,
     scan_keys,
@@ -105,11 +107,13 @@ class _Builder:
     # -- the steps ----------------------------------------------------------------------------
     def run(self) -> Path:
         t0 = time.perf_counter()
-        self.status = self.spool.status()  # also raises the clear "no spool here"
+        self.spool.check()  # the clear "no spool here"
         self.defs = read_sweep_defs(self.spool.layout)
         self._check_scope()
         with self.stats.phase("scan"):
             keys = {j: k for j, k in scan_keys(self.spool, self.scope).items() if self._in_scope(j)}
+            # done/ and failed/ as the scan found them: listed once, each name checked once
+            self.status = self.spool.status(ids_by_state(keys) if self.scope is None else None)
         man = self._open_output()
         p = self._assign_groups(keys, man)
         self._plan(p, man)
@@ -155,18 +159,7 @@ class _Builder:
     def _assign_groups(self, keys: dict[str, JobKey], man: dict[str, Any]) -> Plan:
         """Each job's group as recorded when its key is unchanged, else guessed from its id
         (a guess is checked against the results in `_load_frames`)."""
-        known = set(self.defs)
-        group: dict[str, str] = {}
-        changed: set[str] = set()
-        for jid, k in keys.items():
-            old = JobEntry.from_json(man["jobs"].get(jid))
-            if old is not None and old.key == k and (old.group in known or old.group == LOOSE):
-                group[jid] = old.group
-            else:
-                sid = sweep_of(jid)
-                group[jid] = sid if sid in known else LOOSE
-                changed.add(jid)
-        return Plan(keys, group, changed)
+        return Plan(keys, *assign_groups(keys, man["jobs"], set(self.defs)))
 
     def _plan(self, p: Plan, man: dict[str, Any]) -> None:
         members = p.members()
@@ -195,7 +188,7 @@ class _Builder:
         truth = groups_from_df(df, set(self.defs))
         for jid in list(p.group):
             if jid in truth and truth[jid] != p.group[jid]:
-                p.group[jid] = truth[jid]
+                p.set_group(jid, truth[jid])
         self._plan(p, man)
         row_group = df["id"].astype(str).map(lambda j: truth.get(j, LOOSE))
         p.frames = {g: df[(row_group == g).to_numpy()] for g in p.redo}

@@ -19,9 +19,9 @@ from markupsafe import Markup
 
 from report.data import fmt
 from report.incremental import JobKey, sig_hash
+from report.jsoncache import publish_json, read_json
 from report.metrics_cache import MetricsIndex
 from spool.errors import SpoolError
-from spool.protocol import publish_text
 
 __all__ = ["MAX_KEYS", "MAX_POINTS", "runs_json"]
 
@@ -87,7 +87,7 @@ def runs_json(
     path = out / ".cache" / f"runs-{sid}.json"
     col_sig = sig_hash(cols, MAX_KEYS, MAX_POINTS)
     try:
-        doc = json.loads(path.read_bytes())
+        doc = read_json(path)
         cached: dict[str, Any] = doc["runs"] if doc.get("cols") == col_sig else {}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         cached = {}
@@ -109,7 +109,8 @@ def runs_json(
     new = {jid: [list(k), text] for jid, text in keyed if (k := job_key.get(jid)) is not None}
     try:
         path.parent.mkdir(exist_ok=True)
-        publish_text(path, json.dumps({"cols": col_sig, "runs": new}, separators=(",", ":")), fsync=False)
+        doc = {"cols": col_sig, "runs": new}
+        publish_json(path, doc, json.dumps(doc, separators=(",", ":")))
     except (OSError, SpoolError):  # a cache: the next build encodes those runs again
         pass
     return Markup('{"runs":[' + ",".join(t or "{}" for t in parts) + "]}")

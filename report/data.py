@@ -7,18 +7,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from spool.layout import Layout
-from spool.untrusted import clean, read_file
+from report.sweepdefs import SweepDef, read_sweep_defs
 
 __all__ = [
     "SweepDef",
@@ -45,51 +42,6 @@ __all__ = [
 
 SEED_NAMES = ("param.seed", "param.random_state", "param.random_seed")
 _LOSS_RE = re.compile(r"(loss|error|mse|rmse|mae|perplexity)", re.I)
-
-
-@dataclass
-class SweepDef:
-    """A sweep's definition from `sweeps/<id>.yaml` (everything optional but the id)."""
-
-    id: str
-    doc: dict[str, Any] = field(default_factory=dict)
-    mtime_ns: int = 0
-
-    @property
-    def name(self) -> str | None:
-        v = self.doc.get("name")
-        return str(v) if v not in (None, "") else None
-
-    @property
-    def count(self) -> int | None:
-        v = self.doc.get("count")
-        return int(v) if isinstance(v, int) else None
-
-    @property
-    def metric(self) -> dict[str, Any] | None:
-        m = self.doc.get("metric")
-        return m if isinstance(m, dict) and m.get("name") else None
-
-
-def read_sweep_defs(layout: Layout) -> dict[str, SweepDef]:
-    """Every `sweeps/*.yaml`; an unreadable one still names its sweep (with an empty definition)."""
-    out: dict[str, SweepDef] = {}
-    try:
-        it = os.scandir(layout.sweeps)
-    except FileNotFoundError:
-        return out
-    with it:
-        for de in it:
-            if not de.name.endswith(".yaml") or de.name.startswith("."):
-                continue
-            sid = de.name[:-5]
-            try:
-                st = de.stat()
-                doc = clean(yaml.safe_load(read_file(de.path, 1 << 20)))  # regular files only
-            except (OSError, yaml.YAMLError):
-                doc, st = None, None
-            out[sid] = SweepDef(sid, doc if isinstance(doc, dict) else {}, st.st_mtime_ns if st else 0)
-    return out
 
 
 def flatten(obj: Any, prefix: str, out: dict[str, Any]) -> None:
@@ -136,11 +88,22 @@ def config_keys(df: pd.DataFrame, params: list[str]) -> pd.Series:
     """One string per row naming its configuration (the params other than the seed)."""
     if not params:
         return pd.Series(["(all)"] * len(df), index=df.index, dtype=object)
-    parts = [df[c].map(fmt).astype(object) for c in params]
+    parts = [_fmt_column(df[c]) for c in params]
     keys = parts[0].copy()
     for p in parts[1:]:
         keys = keys + "\x1f" + p
     return keys
+
+
+def _fmt_column(s: pd.Series) -> pd.Series:
+    """`s.map(fmt)`; a numeric or bool column formats each distinct value once (a sweep's
+    params take a few values over thousands of rows). Object columns cell by cell: there
+    `1`, `1.0` and `True` are equal keys but not the same text."""
+    if s.dtype == object:
+        return s.map(fmt).astype(object)
+    codes, uniques = pd.factorize(s, use_na_sentinel=False)
+    labels = np.array([fmt(u) for u in uniques] + [""], dtype=object)
+    return pd.Series(labels[codes], index=s.index, dtype=object)
 
 
 def config_label(key: str, params: list[str]) -> str:
@@ -207,8 +170,24 @@ def choose_metric(
     return MetricChoice(column, chosen_mode, source)
 
 
+#: the last `rank`: (frame, metric, ranked); a sweep's charts, page and summary rank the same frame
+_LAST_RANK: list[tuple[pd.DataFrame, MetricChoice | None, pd.DataFrame]] = []
+
+
 def rank(df: pd.DataFrame, metric: MetricChoice | None) -> pd.DataFrame:
-    """Best first: done runs with a value by the metric, then the rest by id."""
+    """Best first: done runs with a value by the metric, then the rest by id.
+
+    The same frame (the object, held here so its id is not reused) ranked by the same metric
+    again gives the frame ranked last time: frames are not changed in place, and callers must
+    not change the ranked one."""
+    if _LAST_RANK and _LAST_RANK[0][0] is df and _LAST_RANK[0][1] == metric:
+        return _LAST_RANK[0][2]
+    ranked = _rank(df, metric)
+    _LAST_RANK[:] = [(df, metric, ranked)]
+    return ranked
+
+
+def _rank(df: pd.DataFrame, metric: MetricChoice | None) -> pd.DataFrame:
     if df.empty or metric is None or metric.column not in df.columns:
         return df.sort_values("id", kind="stable") if not df.empty else df
     vals = pd.to_numeric(df[metric.column], errors="coerce")

@@ -48,6 +48,8 @@ __all__ = [
     "finished",
     "load_manifest",
     "groups_from_df",
+    "ids_by_state",
+    "assign_groups",
     "plan",
     "Plan",
 ]
@@ -133,10 +135,15 @@ def scan_keys(spool: Spool, sweep: str | None) -> dict[str, JobKey]:
 
     Plain names, not `Path`s (at 10,000 jobs a fifth of the cost), and each stat relative to the
     state folder's descriptor where the platform allows (no walk down the spool's path per job:
-    about a fifth less CPU at 10,000 jobs)."""
+    about a fifth less CPU at 10,000 jobs). A name is checked for being a job id once per process
+    (`_ID_NAMES`), not once per build."""
     keys: dict[str, JobKey] = {}
     prefix = f"{sweep}-" if sweep else ""
+    good = _ID_NAMES
+    if len(good) > 1_000_000:
+        good.clear()
     for state in (State.DONE, State.FAILED):
+        value = state.value
         folder = str(spool.layout.state_dir(state))
         try:
             fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)) if _AT else None
@@ -144,11 +151,15 @@ def scan_keys(spool: Spool, sweep: str | None) -> dict[str, JobKey]:
             continue  # no such state folder (yet)
         try:
             for name in os.listdir(fd if fd is not None else folder):
-                if not name.startswith(prefix) or is_ignored_name(name) or not is_valid_id(name):
+                if not name.startswith(prefix):
                     continue
+                if name not in good:
+                    if is_ignored_name(name) or not is_valid_id(name):
+                        continue
+                    good.add(name)
                 st = _stat_job(folder, fd, name)
                 if st is not None:
-                    keys[name] = (state.value, st.st_mtime_ns, st.st_size)
+                    keys[name] = (value, st.st_mtime_ns, st.st_size)
         except OSError:
             continue
         finally:
@@ -159,6 +170,7 @@ def scan_keys(spool: Spool, sweep: str | None) -> dict[str, JobKey]:
 
 
 _AT = os.stat in os.supports_dir_fd and os.listdir in os.supports_fd
+_ID_NAMES: set[str] = set()  #: names already found to be job ids (a pure check of the name)
 
 
 def _stat_job(folder: str, fd: int | None, name: str) -> os.stat_result | None:
@@ -196,6 +208,45 @@ def _fold_in_notes(spool: Spool, keys: dict[str, JobKey]) -> None:
                 continue
             if mtime > k[1]:
                 keys[de.name] = (k[0], mtime, k[2])
+
+
+def ids_by_state(keys: dict[str, JobKey]) -> dict[State, list[str]]:
+    """The scanned jobs' ids per finished state (`Spool.status(counted=...)`: not listed again)."""
+    out: dict[State, list[str]] = {State.DONE: [], State.FAILED: []}
+    by_value = {st.value: ids for st, ids in out.items()}
+    for jid, k in keys.items():
+        by_value[k[0]].append(jid)
+    return out
+
+
+def assign_groups(
+    keys: dict[str, JobKey], old_jobs: dict[str, Any], known: set[str]
+) -> tuple[dict[str, str], set[str]]:
+    """Each job's group as the manifest recorded it when its key is unchanged, else guessed from
+    its id (the build checks a guess against the results), and the jobs whose key changed.
+
+    The manifest's entries are compared as they are (`JobEntry.to_json`: a list of state,
+    mtime, size, group): one comparison per job, no entry object built for 10,000 unchanged
+    jobs. An entry in any other shape is a change."""
+    group: dict[str, str] = {}
+    changed: set[str] = set()
+    for jid, k in keys.items():
+        old = old_jobs.get(jid)
+        if (
+            type(old) is list
+            and len(old) == 4
+            and old[0] == k[0]
+            and old[1] == k[1]
+            and old[2] == k[2]
+            and type(old[3]) is str
+            and (old[3] in known or old[3] == LOOSE)
+        ):
+            group[jid] = old[3]
+        else:
+            sid = sweep_of(jid)
+            group[jid] = sid if sid in known else LOOSE
+            changed.add(jid)
+    return group, changed
 
 
 def finished(df: pd.DataFrame) -> pd.DataFrame:
@@ -312,9 +363,19 @@ class Plan:
     loose_sig: str = ""
     redo: set[str] = field(default_factory=set)
     frames: dict[str, pd.DataFrame] = field(default_factory=dict)
+    _members: dict[str, list[str]] | None = field(default=None, repr=False)
 
     def members(self) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        for jid in sorted(self.group):
-            out.setdefault(self.group[jid], []).append(jid)
-        return out
+        """Each group's job ids, sorted (worked out once; `set_group` starts it afresh). Shared:
+        callers must not change it."""
+        if self._members is None:
+            out: dict[str, list[str]] = {}
+            group = self.group
+            for jid in sorted(group):
+                out.setdefault(group[jid], []).append(jid)
+            self._members = out
+        return self._members
+
+    def set_group(self, job_id: str, group: str) -> None:
+        self.group[job_id] = group
+        self._members = None

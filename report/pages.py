@@ -133,10 +133,9 @@ def sweep_page(
         params_text = yaml.safe_dump(doc["parameters"], sort_keys=False, allow_unicode=True, width=100)
     best = []
     if metric is not None:
-        keys = config_keys(ranked, params)
-        for rec, key in zip(
-            records(ranked.head(3), ["id", "state", metric.column]), keys.head(3), strict=True
-        ):
+        top = ranked.head(3)  # the keys of these three only: a sweep has thousands of rows
+        keys = config_keys(top, params)
+        for rec, key in zip(records(top, ["id", "state", metric.column]), keys, strict=True):
             if rec.get("state") == "done":
                 best.append(
                     {

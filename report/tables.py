@@ -11,9 +11,9 @@ from markupsafe import Markup, escape
 
 from report.data import Column, cell
 from report.incremental import FORMAT, JobKey, sig_hash
+from report.jsoncache import publish_json, read_json
 from report.render import Renderer, records
 from spool.errors import SpoolError
-from spool.protocol import publish_text
 
 __all__ = ["table_rows"]
 
@@ -38,7 +38,7 @@ def table_rows(
     col_sig = sig_hash([(c.key, c.kind, c.title) for c in cols], root, FORMAT)
     cached: dict[str, Any] = {}
     try:
-        doc = json.loads(path.read_bytes())
+        doc = read_json(path)
         if doc.get("cols") == col_sig:
             cached = doc["rows"]
     except (OSError, ValueError, KeyError, TypeError):
@@ -79,8 +79,8 @@ def table_rows(
             new_cache[jid] = [list(k), h]
     try:
         path.parent.mkdir(exist_ok=True)
-        doc = json.dumps({"cols": col_sig, "rows": new_cache}, separators=(",", ":"))
-        publish_text(path, doc, fsync=False)
+        doc = {"cols": col_sig, "rows": new_cache}
+        publish_json(path, doc, json.dumps(doc, separators=(",", ":")))
     except (OSError, SpoolError):  # a cache: the next build renders those rows again
         pass
     # the cells were escaped by the macro; the tags and rank around them are ours

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -138,29 +138,42 @@ class Spool:
                 continue
             yield entry
 
-    def status(self) -> dict[str, Any]:
-        """Counts per state, and per sweep: one scandir per state, no file reads."""
+    def status(self, counted: Mapping[State, Iterable[str]] | None = None) -> dict[str, Any]:
+        """Counts per state, and per sweep: one scandir per state, no file reads.
+
+        `counted`: the job ids of some states as the caller's own scan of those folders just
+        found them (the report's); those states are counted from them, not listed again."""
         self.check()
         counts: dict[str, int] = {s.value: 0 for s in State}
         sweeps: dict[str, dict[str, int]] = {}
         known = self.sweep_ids()
         for state in State:
-            folder = self.layout.state_dir(state)
+            given = counted.get(state) if counted else None
+            ids = given if given is not None else self._listed_ids(state)
             n = 0
-            for job_id, name in self.layout.ids(state):  # names only: no paths, no file reads
-                if state is State.CLAIMED and not os.path.exists(os.path.join(folder, name, JOB_FILE)):
-                    continue  # as `_entries`: a claim in progress is still pending
+            value = state.value
+            for job_id in ids:
                 n += 1
                 m = _SWEEP_MEMBER.match(job_id) if known else None
-                if m and m.group(1) in known:
-                    per = sweeps.setdefault(m.group(1), {s.value: 0 for s in State})
-                    per[state.value] += 1
-            counts[state.value] = n
+                if m is not None and (sid := m.group(1)) in known:
+                    per = sweeps.get(sid)
+                    if per is None:
+                        per = sweeps[sid] = {s.value: 0 for s in State}
+                    per[value] += 1
+            counts[value] = n
         out: dict[str, Any] = dict(counts)
         out["total"] = sum(counts.values())
         if sweeps:
             out["sweeps"] = sweeps
         return out
+
+    def _listed_ids(self, state: State) -> Iterator[str]:
+        """The ids of the jobs in one state folder (names only: no paths, no file reads)."""
+        folder = self.layout.state_dir(state)
+        for job_id, name in self.layout.ids(state):
+            if state is State.CLAIMED and not os.path.exists(os.path.join(folder, name, JOB_FILE)):
+                continue  # as `_entries`: a claim in progress is still pending
+            yield job_id
 
     def runners(self) -> list[dict[str, Any]]:
         """Each runner's heartbeat (host, capabilities, current jobs, status) with `age` in

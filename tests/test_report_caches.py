@@ -1,0 +1,192 @@
+"""The report's in-process caches (issue 21) never show a stale page.
+
+A rebuild in the same process reuses what the last build parsed or worked out: sweep
+definitions by file stamp (`report.sweepdefs`), its own JSON caches and manifest documents
+(`report.jsoncache`), the scan's names and the status counted from it, a sweep's ranking. Each
+test changes the real spool (or the report's folder) between two builds in this process and
+checks the second build shows the change, as a build in a fresh process would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from report_kit import make_spool, run_runner
+
+from report import jsoncache
+from report.build import MANIFEST, build
+from report.data import config_keys, fmt
+from report.sweepdefs import read_sweep_defs
+from spool.api import Spool
+from spool.states import State
+
+
+@pytest.fixture(scope="module")
+def spool_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_spool(tmp_path_factory.mktemp("caches") / "sp").root
+
+
+@pytest.fixture
+def sp(spool_dir: Path, tmp_path: Path) -> Spool:
+    dst = tmp_path / "sp"
+    shutil.copytree(spool_dir, dst, symlinks=True)
+    return Spool(dst)
+
+
+def _counts(sp: Spool) -> dict[str, int]:
+    beacon = json.loads((sp.root / "report" / MANIFEST).read_text())["summaries"]
+    return {sid: s["progress"]["done"] + s["progress"]["failed"] for sid, s in beacon.items() if "progress" in s}
+
+
+def _age(path: Path, seconds: float = 5.0) -> None:
+    """Make a file look written `seconds` ago (a stamp old enough to be trusted)."""
+    t = time.time_ns() - int(seconds * 1e9)
+    os.utime(path, ns=(t, t))
+
+
+def test_status_counted_from_the_scan_follows_pending_done_and_removed_jobs(sp: Spool) -> None:
+    build(sp)
+    html = (sp.root / "report" / "index.html").read_text()
+    assert _counts(sp)["grid"] == 24
+    sp.submit("train_fake.py", {"lr": 0.05, "hidden": 64, "seed": 0}, job_id="grid-00024", sweep="grid")
+    _, pending = build(sp)
+    assert pending.jobs_rendered == []
+    progress = json.loads((sp.root / "report" / MANIFEST).read_text())["summaries"]["grid"]["progress"]
+    assert progress["pending"] == 1 and progress["done"] + progress["failed"] == 24
+    run_runner(sp, slots=1)  # pending -> claimed -> done
+    _, done = build(sp)
+    assert done.jobs_rendered == ["grid-00024"]
+    progress = json.loads((sp.root / "report" / MANIFEST).read_text())["summaries"]["grid"]["progress"]
+    assert progress["pending"] == 0 and progress["claimed"] == 0 and progress["done"] + progress["failed"] == 25
+    assert progress == sp.status()["sweeps"]["grid"]
+    shutil.rmtree(sp.layout.state_dir(State.DONE) / "grid-00003")  # a removed job
+    _, removed = build(sp)
+    assert "grid-00003" in removed.jobs_removed and _counts(sp)["grid"] == 24
+    assert sp.status()["sweeps"]["grid"] == json.loads((sp.root / "report" / MANIFEST).read_text())[
+        "summaries"
+    ]["grid"]["progress"]
+    assert "grid-00003" not in (sp.root / "report" / "sweeps" / "grid.html").read_text()
+    assert html != (sp.root / "report" / "index.html").read_text()
+
+
+def test_a_retried_job_leaves_the_report_and_comes_back_with_its_new_result(sp: Spool) -> None:
+    build(sp)
+    failed = sorted(p.name for p in sp.layout.state_dir(State.FAILED).iterdir() if p.name.startswith("grid-"))
+    jid = failed[0]
+    assert jid in (sp.root / "report" / "sweeps" / "grid.html").read_text()
+    sp.retry(jid)
+    _, gone = build(sp)
+    assert jid in gone.jobs_removed
+    assert f'href="../jobs/{jid}.html"' not in (sp.root / "report" / "sweeps" / "grid.html").read_text()
+    run_runner(sp, slots=1)
+    _, back = build(sp)
+    assert jid in back.jobs_rendered and (sp.root / "report" / "jobs" / f"{jid}.html").exists()
+    assert jid in (sp.root / "report" / "sweeps" / "grid.html").read_text()
+
+
+def test_an_edited_sweep_definition_of_the_same_size_is_read_again(sp: Spool) -> None:
+    path = sp.layout.sweeps / "grid.yaml"
+    _age(path)
+    build(sp)
+    build(sp)  # the definition is now kept parsed in this process
+    doc = yaml.safe_load(path.read_text())
+    assert doc["name"] == "grid sweep"
+    text = path.read_text().replace("grid sweep", "GRID SWEEP")  # same size, same inode
+    with open(path, "r+") as f:
+        f.write(text)
+    _, stats = build(sp)
+    assert "grid" in stats.sweeps_paged
+    assert "GRID SWEEP" in (sp.root / "report" / "sweeps" / "grid.html").read_text()
+    assert read_sweep_defs(sp.layout)["grid"].name == "GRID SWEEP"
+
+
+def test_a_definition_written_twice_within_a_second_is_not_trusted_by_its_stamp(tmp_path: Path) -> None:
+    """Two in-place writes of the same size within one tick of the file system's clock leave the
+    same stamp (inode, mtime, ctime, size) on a file system with a coarse clock: a stamp that
+    young is never trusted (on a fine-grained clock this passes either way)."""
+    sp = Spool.init(tmp_path / "sp")
+    sp.layout.sweeps.mkdir(exist_ok=True)
+    path = sp.layout.sweeps / "s.yaml"
+    for i in range(50):
+        a, b = f"name: a{i:03d}\n", f"name: b{i:03d}\n"
+        with open(path, "w") as f:
+            f.write(a)
+        assert read_sweep_defs(sp.layout)["s"].name == f"a{i:03d}"
+        with open(path, "r+") as f:  # in place: the same inode and size
+            f.write(b)
+        assert read_sweep_defs(sp.layout)["s"].name == f"b{i:03d}"
+    path.unlink()
+    assert "s" not in read_sweep_defs(sp.layout)
+
+
+def test_a_cache_file_replaced_on_disk_is_read_again(sp: Spool) -> None:
+    """The table rows' cache kept in this process is the file's only while the file is that one."""
+    build(sp)
+    build(sp)
+    rows = sp.root / "report" / ".cache" / "rows-grid.json"
+    doc = json.loads(rows.read_text())
+    jid = "grid-00001"
+    doc["rows"][jid][1] = "<td>ROW FROM THE FILE</td>"
+    tmp = rows.with_suffix(".new")
+    tmp.write_text(json.dumps(doc))
+    os.replace(tmp, rows)  # as another process's build would publish it
+    # another job of the sweep changes: the sweep page is rebuilt from the rows' cache
+    res = sp.layout.state_dir(State.DONE) / "grid-00002" / "result.json"
+    os.utime(res, ns=(time.time_ns(), time.time_ns() + 5_000_000))
+    _, stats = build(sp)
+    assert stats.sweeps_paged == ["grid"]
+    assert "ROW FROM THE FILE" in (sp.root / "report" / "sweeps" / "grid.html").read_text()
+
+
+def test_a_broken_cache_written_in_place_is_ignored(sp: Spool) -> None:
+    build(sp)
+    for name in ("rows-grid.json", "runs-grid.json", "metrics-grid.json"):
+        (sp.root / "report" / ".cache" / name).write_text("{not json")
+    res = sp.layout.state_dir(State.DONE) / "grid-00002" / "result.json"
+    rec = json.loads(res.read_text())
+    rec["result"]["accuracy"] = 0.987
+    res.write_text(json.dumps(rec))
+    _, stats = build(sp)
+    assert stats.jobs_rendered == ["grid-00002"]
+    html = (sp.root / "report" / "sweeps" / "grid.html").read_text()
+    assert "0.987" in html and html.count('class="r-') == 24
+
+
+def test_read_json_follows_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "doc.json"
+    jsoncache.publish_json(path, {"a": 1}, json.dumps({"a": 1}))
+    assert jsoncache.read_json(path) == {"a": 1}
+    tmp = tmp_path / "doc.tmp"
+    tmp.write_text(json.dumps({"a": 2}))
+    os.replace(tmp, path)  # same size, another inode
+    assert jsoncache.read_json(path) == {"a": 2}
+    path.write_text(json.dumps({"a": 3}))  # in place, just now: read again
+    assert jsoncache.read_json(path) == {"a": 3}
+    path.unlink()
+    with pytest.raises(OSError):
+        jsoncache.read_json(path)
+
+
+def test_config_keys_format_each_value_as_fmt_does() -> None:
+    df = pd.DataFrame(
+        {
+            "param.lr": [1e-4, 3e-4, np.nan, 1.0, 1e-4],
+            "param.hidden": [16, 32, 64, 16, 16],
+            "param.flag": [True, False, True, True, False],
+            "param.mixed": ["a", 1, 1.0, True, None],
+            "param.n": pd.array([1, None, 2, 2, 1], dtype="Int64"),
+        }
+    )
+    params = list(df.columns)
+    expect = df[params[0]].map(fmt).astype(object)
+    for c in params[1:]:
+        expect = expect + "\x1f" + df[c].map(fmt).astype(object)
+    assert config_keys(df, params).tolist() == expect.tolist()
