@@ -30,15 +30,14 @@ from spool.states import State
 
 
 @pytest.fixture(scope="module")
-def spool_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def made(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The runner-made spool of `report_kit`, once for this module; each test gets a copy."""
     return make_spool(tmp_path_factory.mktemp("caches") / "sp").root
 
 
 @pytest.fixture
-def sp(spool_dir: Path, tmp_path: Path) -> Spool:
-    dst = tmp_path / "sp"
-    shutil.copytree(spool_dir, dst, symlinks=True)
-    return Spool(dst)
+def sp(made: Path, tmp_path: Path) -> Spool:
+    return Spool(Path(shutil.copytree(made, tmp_path / "sp", symlinks=True)))
 
 
 def _counts(sp: Spool) -> dict[str, int]:
