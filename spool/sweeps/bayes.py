@@ -23,7 +23,6 @@ from spool.sweeps.encoding import Space
 __all__ = ["BayesSettings", "RunView", "Proposal", "propose", "observations", "target_reached"]
 
 
-
 @dataclass(frozen=True)
 class BayesSettings:
     """The `metric` block of a bayes sweep, checked (`spool.sweeps.adaptive_plan`)."""
@@ -135,6 +134,7 @@ def propose(
 def _propose(
     space: Space, settings: BayesSettings, runs: Sequence[RunView], *, sample_seed: int, slot: int
 ) -> Proposal:
+    runs = sorted(runs, key=lambda r: r.slot)  # slot order: the trust region replays the results in it
     seen, standin_ids = observations(settings, runs)
     encoded = {r.job_id: list(r.coords) if r.coords is not None else space.encode(r.point) for r in runs}
     obs = [(j, v) for j, v in seen.items() if encoded.get(j) is not None]

@@ -1,10 +1,13 @@
 """The numeric half of `method: bayes`: fit the Gaussian process, draw candidates, pick the one
-with the largest expected improvement. Split from `spool.sweeps.bayes` so that numpy and scipy
-are imported only by a process that really proposes a modelled point (a runner's start and
-every `spool` verb stay free of their import time)."""
+with the largest expected improvement. A point proposed while others run draws its candidates
+in a TuRBO-like trust region around the best result (docs/sweeps.md, "Parallel workers").
+Split from `spool.sweeps.bayes` so that numpy and scipy are imported only by a process that
+really proposes a modelled point (a runner's start and every `spool` verb stay free of their
+import time)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -12,7 +15,7 @@ import numpy as np
 from spool.sweeps.encoding import Space
 from spool.sweeps.gp import GaussianProcess, expected_improvement, fit_gp
 
-__all__ = ["model_choice"]
+__all__ = ["model_choice", "trust_length"]
 
 _FIT_MAX = 80  # points the kernel is fitted on (O(n^3) per step of the fit)
 _CONDITION_MAX = 200  # points the posterior is conditioned on
@@ -21,6 +24,9 @@ _N_LOCAL = 512  # candidates near the best observations
 _LOCAL_SCALES = (0.01, 0.05, 0.15)
 _N_POLISH = 256  # candidates around the chosen one, at finer scales
 _POLISH_SCALES = (0.001, 0.003, 0.01)
+_N_BOX = 2048  # candidates in the trust region, for a point proposed while others run
+_TR_START, _TR_MIN, _TR_MAX = 0.8, 0.5**7, 1.6  # TuRBO's side lengths (Eriksson et al. 2019)
+_TR_SUCCESSES = 3  # improvements in a row that double the side
 
 
 def _subset(y: np.ndarray, limit: int, rng: np.random.Generator) -> np.ndarray:
@@ -73,6 +79,47 @@ def _polish(space: Space, rng: np.random.Generator, chosen: np.ndarray) -> np.nd
     return _snap(space, near)
 
 
+def trust_length(y: Sequence[float], dims: int, batch: int) -> float:
+    """TuRBO's side length, replayed over the results in slot order (so any process computes the
+    same one from the folder): doubled after 3 results in a row that improve on the best by 0.1%,
+    halved after TuRBO's failure tolerance, ceil(max(4, dims) / batch) batches of `batch` results,
+    counted here in results; back to the start below the minimum (TuRBO restarts there)."""
+    failures_allowed = batch * math.ceil(max(4, dims) / batch)
+    length, best, wins, losses = _TR_START, float(y[0]), 0, 0
+    for v in y[1:]:
+        improved = v < best - 1e-3 * abs(best)
+        wins, losses = (wins + 1, 0) if improved else (0, losses + 1)
+        best = min(best, float(v))
+        if wins == _TR_SUCCESSES:
+            length, wins = min(2.0 * length, _TR_MAX), 0
+        elif losses == failures_allowed:
+            length, losses = length / 2.0, 0
+        if length < _TR_MIN:
+            length = _TR_START
+    return length
+
+
+def _box(
+    space: Space, rng: np.random.Generator, gp: GaussianProcess, x: np.ndarray, y: np.ndarray, batch: int
+) -> np.ndarray:
+    """Candidates in TuRBO's trust region, a box around the best result, each side the trust
+    length scaled by that coordinate's length scale over their geometric mean: drawn uniformly
+    in it, plus perturbations of the five best results kept inside it (the uniform draw alone
+    spreads the points over the box and stops them closing in on a minimum: Hartmann-6 at 60
+    runs, docs/sweeps.md)."""
+    length = trust_length(y.tolist(), x.shape[1], batch)
+    ls = gp.length_scales
+    half = 0.5 * length * ls / math.exp(float(np.mean(np.log(ls))))
+    centre = x[int(np.argmin(y))]
+    low, high = np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+    wide = low + rng.random((_N_BOX, space.width)) * (high - low)
+    scales = rng.choice(_LOCAL_SCALES, size=(_N_LOCAL, 1))
+    top = x[np.argsort(y, kind="stable")[:5]]
+    base = top[rng.integers(0, len(top), _N_LOCAL)]
+    near = np.clip(base + rng.normal(size=base.shape) * scales, low, high)
+    return np.vstack([_snap(space, wide), _snap(space, near)])
+
+
 def _model(x: np.ndarray, y: np.ndarray, xs: np.ndarray, rng: np.random.Generator) -> GaussianProcess:
     """Fit on a subset, condition on a larger one, then add the stand-ins at the predicted mean."""
     fit = _subset(y, _FIT_MAX, rng)
@@ -105,9 +152,10 @@ def model_choice(
     # the stand-ins count as results (the kriging believer): a point in flight whose predicted
     # mean beats the best result lowers the bar, so the next point does not land beside it
     best_y = min(float(y.min()), float(gp.predict(xs)[0].min())) if len(xs) else float(y.min())
-    cand, mean, std, acq = _best_of(gp, _candidates(space, rng, x, y), best_y, taken)
-    if not len(xs):  # sequential: no polish (docs/sweeps.md, "Parallel workers")
-        return cand, mean, std, acq
+    if not len(xs):  # sequential: no trust region, no polish (docs/sweeps.md, "Parallel workers")
+        return _best_of(gp, _candidates(space, rng, x, y), best_y, taken)
+    # while others run: only candidates in the trust region, the workers being those in flight + 1
+    cand, mean, std, acq = _best_of(gp, _box(space, rng, gp, x, y, len(xs) + 1), best_y, taken)
     polished = _best_of(gp, _polish(space, rng, np.array(cand)), best_y, taken)
     if polished[3] > acq and tuple(polished[0]) not in taken:
         cand, mean, std, acq = polished
