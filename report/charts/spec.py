@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from markupsafe import Markup
+
+from spool.untrusted import finite
 
 __all__ = ["Chart", "render", "script_json"]
 
@@ -85,20 +86,10 @@ def script_json(data: Any) -> Markup:
     try:
         text = json.dumps(data, separators=(",", ":"), allow_nan=False, ensure_ascii=True)
     except ValueError:  # a value overflowed (results are the spool's, untrusted): null, not a failed build
-        text = json.dumps(_finite(data), separators=(",", ":"), allow_nan=False, ensure_ascii=True)
+        text = json.dumps(finite(data), separators=(",", ":"), allow_nan=False, ensure_ascii=True)
     for ch in "<>&\u2028\u2029":
         text = text.replace(ch, f"\\u{ord(ch):04x}")
     return Markup(text)
-
-
-def _finite(v: Any) -> Any:
-    if isinstance(v, float):
-        return v if math.isfinite(v) else None
-    if isinstance(v, dict):
-        return {k: _finite(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_finite(x) for x in v]
-    return v
 
 
 def render(draw: Callable[[Any, Path], None], data: Any, path: Path) -> None:
