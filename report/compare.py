@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 from markupsafe import Markup
 
+from report.charts.spec import script_escape
 from report.data import fmt
 from report.incremental import JobKey, sig_hash
 from report.jsoncache import publish_json, read_json
@@ -64,9 +65,7 @@ def _run(rec: dict[Any, Any], params: list[str], results: list[str], metrics: Me
         "result": {r.removeprefix("result."): fmt(rec.get(r)) for r in results if fmt(rec.get(r)) != ""},
     }
     run.update(_curves(metrics.columns(jid) if metrics is not None else None))
-    text = json.dumps(run, separators=(",", ":"), allow_nan=False)
-    # inside <script>: no "</script>", no "<!--"; the JSON stays the same JSON
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return script_escape(json.dumps(run, separators=(",", ":"), allow_nan=False))
 
 
 def runs_json(

@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 
 from report.incremental import JobKey
+from report.jsoncache import publish_json, read_json
 from spool.errors import SpoolError
 from spool.layout import Layout
-from spool.protocol import publish_text
 from spool.results import metrics_of
 from spool.states import State
 
@@ -30,17 +30,9 @@ __all__ = ["CACHE_FORMAT", "REWRITE_AFTER", "MetricsIndex", "sweep_metrics"]
 CACHE_FORMAT = 2  # .cache/metrics-*.json: {"format", "keys": {id: key}, "columns": {name: [values]}}
 REWRITE_AFTER = 32  #: jobs read from their folders that make a build rewrite its sweep's cache file
 
-#: path -> (the file's stat, its keys, its columns or the frame made of them) as this process last
-#: parsed or wrote it (the lists written are the lists `json` parses back: values from JSON lines)
-_PARSED: dict[str, tuple[tuple[int, int, int], dict[str, Any], Any]] = {}
-
-
-def _stamp(path: Path) -> tuple[int, int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
+#: path -> (the cache document's columns, the frame made of them): the document itself is kept
+#: parsed by `report.jsoncache`, the frame is rebuilt only when that document changes
+_FRAMES: dict[str, tuple[dict[str, Any], pd.DataFrame]] = {}
 
 
 class MetricsIndex:
@@ -81,45 +73,31 @@ def _folder(layout: Layout, job_id: str, key: JobKey | None) -> str | None:
 
 
 def _read_cache(path: Path) -> tuple[pd.DataFrame | None, dict[str, Any]]:
-    """The cache file's frame and keys (parsed again only when the file is not the one parsed last)."""
-    stamp = _stamp(path)
-    if stamp is None:
-        return None, {}
-    kept = _PARSED.get(str(path))
-    if kept is not None and kept[0] == stamp:
-        frame = kept[2] if isinstance(kept[2], pd.DataFrame) else pd.DataFrame(kept[2])
-        _PARSED[str(path)] = (stamp, kept[1], frame)
-        return frame, kept[1]
+    """The cache file's frame and keys (parsed, and framed, again only when the file changed)."""
     try:
-        doc = json.loads(path.read_bytes())
-        if doc.get("format") == CACHE_FORMAT and isinstance(doc["columns"], dict) and "id" in doc["columns"]:
-            keys, frame = doc["keys"], pd.DataFrame(doc["columns"])
-            if isinstance(keys, dict):
-                _PARSED[str(path)] = (stamp, keys, frame)
-                return frame, keys
+        doc = read_json(path)
+        columns, keys = doc["columns"], doc["keys"]
     except (OSError, ValueError, KeyError, TypeError):
-        pass
-    return None, {}
+        return None, {}
+    if doc.get("format") != CACHE_FORMAT or not isinstance(columns, dict) or "id" not in columns:
+        return None, {}
+    if not isinstance(keys, dict):
+        return None, {}
+    kept = _FRAMES.get(str(path))
+    if kept is None or kept[0] is not columns:
+        kept = _FRAMES[str(path)] = (columns, pd.DataFrame(columns))
+    return kept[1], keys
 
 
 def _write_cache(path: Path, mdf: pd.DataFrame | None, keys: dict[str, JobKey | None]) -> None:
+    columns = {str(c): mdf[c].tolist() for c in mdf.columns} if mdf is not None else {"id": [], "step": []}
+    doc = {"format": CACHE_FORMAT, "keys": {j: list(k) for j, k in keys.items() if k is not None}}
+    doc["columns"] = columns
     try:
         path.parent.mkdir(exist_ok=True)
-        columns = (
-            {str(c): mdf[c].tolist() for c in mdf.columns} if mdf is not None else {"id": [], "step": []}
-        )
-        keyed = {j: list(k) for j, k in keys.items() if k is not None}
-        publish_text(
-            path,
-            json.dumps({"format": CACHE_FORMAT, "keys": keyed, "columns": columns}, default=str),
-            fsync=False,
-        )
+        publish_json(path, doc, json.dumps(doc, default=str))
     except (OSError, SpoolError):  # a cache: the next build reads those metrics again
-        _PARSED.pop(str(path), None)
         return
-    stamp = _stamp(path)
-    if stamp is not None:
-        _PARSED[str(path)] = (stamp, keyed, columns)
 
 
 def sweep_metrics(

@@ -26,7 +26,7 @@ from markupsafe import Markup
 
 from spool.untrusted import finite
 
-__all__ = ["Chart", "render", "script_json"]
+__all__ = ["Chart", "render", "script_escape", "script_json"]
 
 
 @dataclass
@@ -87,9 +87,15 @@ def script_json(data: Any) -> Markup:
         text = json.dumps(data, separators=(",", ":"), allow_nan=False, ensure_ascii=True)
     except ValueError:  # a value overflowed (results are the spool's, untrusted): null, not a failed build
         text = json.dumps(finite(data), separators=(",", ":"), allow_nan=False, ensure_ascii=True)
+    return Markup(script_escape(text))
+
+
+def script_escape(text: str) -> str:
+    """JSON text made safe inside a `<script>` element: `<`, `>`, `&`, U+2028 and U+2029 as `\\u`
+    escapes (no `</script>`, no `<!--`); it parses to the same values."""
     for ch in "<>&\u2028\u2029":
         text = text.replace(ch, f"\\u{ord(ch):04x}")
-    return Markup(text)
+    return text
 
 
 def render(draw: Callable[[Any, Path], None], data: Any, path: Path) -> None:
