@@ -108,14 +108,26 @@ class Watch:
         stop = stop or threading.Event()
         get_workers(self.opts["processes"]).start()  # fork the workers before watchdog's thread exists
         events = _Events(self._folders(), self.wake)
+        failing = False
         try:
             while not stop.is_set():
-                try:
-                    self.run_once(clock())
-                except SpoolError as exc:  # a folder gone for a moment (a network share): try again later
-                    logging.getLogger("housespool.report").warning("report --watch: %s", exc)
+                failing = self._step(clock(), failing)
                 if self.wake.wait(self.interval):
                     stop.wait(SETTLE)
                 self.wake.clear()
         finally:
             events.stop()
+
+    def _step(self, now: float, failing: bool) -> bool:
+        """One `run_once`; whether it failed. A spool that went away (a share unmounted, a
+        server asleep) is said once, and once more when it is back, not at every interval."""
+        log = logging.getLogger("housespool.report")
+        try:
+            self.run_once(now)
+        except SpoolError as exc:
+            if not failing:
+                log.warning("report --watch: %s (trying again every %g s)", exc, self.interval)
+            return True
+        if failing:
+            log.warning("report --watch: the spool is back")
+        return False

@@ -15,7 +15,7 @@ from spool.errors import InvalidJob, NotFound, PathEscape, SpoolExists, UsageErr
 from spool.layout import JOB_FILE, Entry, Layout, check_write_path
 from spool.model import MAX_JOB_BYTES, Contract, Job, job_from_dict, parse_job
 from spool.protocol import publish_new
-from spool.settings import SETTINGS_FILE, Settings, expand_path, load_settings, render_settings
+from spool.settings import SETTINGS_FILE, Settings, expand_path, load_settings, not_a_spool, render_settings
 from spool.states import State
 from spool.untrusted import read_file
 
@@ -127,8 +127,17 @@ class Spool:
 
     # -- look -------------------------------------------------------------------
     def check(self) -> Settings:
-        """The spool's settings; raises the clear "no spool here" error when it is not a spool."""
-        return self.settings
+        """The spool's settings; raises the clear "no spool here" error when it is not a spool.
+
+        `spool.toml` is looked at on every call, not only on the first: a long-lived process
+        (`report --watch`, `serve`) whose share was unmounted would otherwise see an empty spool
+        and report zero jobs as if that were true. One stat; the settings stay read once."""
+        settings = self.settings
+        try:
+            os.stat(self.root / SETTINGS_FILE)
+        except OSError:  # gone (ENOENT), or a share that answers with EIO/ESTALE: not there either
+            raise not_a_spool(self.root) from None
+        return settings
 
     def _entries(self, state: State) -> Iterator[Entry]:
         """`layout.entries`, minus claimed folders without a job.json: a claim in progress, or one

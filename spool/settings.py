@@ -18,7 +18,15 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["Settings", "Defaults", "load_settings", "render_settings", "expand_path", "SETTINGS_FILE"]
+__all__ = [
+    "Settings",
+    "Defaults",
+    "load_settings",
+    "not_a_spool",
+    "render_settings",
+    "expand_path",
+    "SETTINGS_FILE",
+]
 
 SETTINGS_FILE = "spool.toml"
 MAX_SETTINGS_BYTES = 1 << 20
@@ -110,15 +118,18 @@ def expand_path(value: str | os.PathLike[str], what: str) -> Path:
         raise UsageError(f"{what} {text!r}: no such user's home folder") from None
 
 
+def not_a_spool(spool_root: Path) -> NotFound:
+    """The one "no spool here" error: a folder without `spool.toml` (or one whose share went away)."""
+    return NotFound(f"no spool here (missing {SETTINGS_FILE}); create one with 'spool init'", file=spool_root)
+
+
 def load_settings(spool_root: Path) -> Settings:
     """Read and validate `spool.toml`; a spool without one is not a spool."""
     path = spool_root / SETTINGS_FILE
     try:
         raw = read_file(path, MAX_SETTINGS_BYTES)
     except FileNotFoundError:
-        raise NotFound(
-            f"no spool here (missing {SETTINGS_FILE}); create one with 'spool init'", file=spool_root
-        )
+        raise not_a_spool(spool_root) from None
     except OSError as exc:  # NotRegular and TooLarge too
         raise ConfigError(f"cannot read: {exc.strerror}", file=path) from None
     try:
