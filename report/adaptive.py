@@ -98,8 +98,13 @@ def _by_order(rows: list[dict[str, Any]], names: list[str], metric: str, goal: s
     }
 
 
-def adaptive_charts(layout: Layout, sid: str) -> list[Chart]:
-    """The adaptive sweep's charts; [] for any other sweep, or before any run is done."""
+def adaptive_charts(layout: Layout, sid: str, definition: dict[str, Any] | None = None) -> list[Chart]:
+    """The adaptive sweep's charts; [] for any other sweep, or before any run is done.
+
+    `definition`: the sweep's definition as the build already read it; a sweep it shows is not
+    adaptive is not read again (a YAML parse per rebuild of every other sweep)."""
+    if definition is not None and not isinstance(definition.get("adaptive"), dict):
+        return []
     view = _view(layout, sid)
     rows = _rows(view) if view is not None else []
     if view is None or not rows:

@@ -21,11 +21,14 @@ so they are made on the other cores while the sweep pages are written.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -236,16 +239,19 @@ class _Builder:
         jobs = {j: v for j, v in man["jobs"].items() if not self._in_scope(j)} if self.scope else {}
         todo = []
         with self.stats.phase("job_pages"):
-            old_jobs = man["jobs"]
+            old_jobs, group, changed = man["jobs"], p.group, p.changed
             for jid in sorted(p.keys):
-                g = p.group[jid]
-                was = old_jobs.get(jid) if jid not in p.changed else None
+                g = group[jid]
+                was = old_jobs.get(jid)
                 # key and group as the manifest has them (the key checked in `_assign_groups`)
-                jobs[jid] = was if was is not None and was[3] == g else JobEntry(p.keys[jid], g).to_json()
-                if jid in p.changed or jid not in existing:
-                    cache = metrics_cache.get(g)
-                    cols = cache.columns(jid) if cache is not None else None
-                    todo.append((jid, p.keys[jid][0], None if g == LOOSE else g, cols, cache is None))
+                ok = was is not None and jid not in changed and was[3] == g
+                jobs[jid] = was if ok else JobEntry(p.keys[jid], g).to_json()
+            # set operations, not a test per job: one new job in 10,000 is one page
+            for jid in sorted((changed & p.keys.keys()) | (p.keys.keys() - existing)):
+                g = group[jid]
+                cache = metrics_cache.get(g)
+                cols = cache.columns(jid) if cache is not None else None
+                todo.append((jid, p.keys[jid][0], None if g == LOOSE else g, cols, cache is None))
         ctx = (str(self.spool.root), str(self.out), self.built_at)
         for i in range(0, len(todo), BATCH):
             self.pending.append(
@@ -256,7 +262,7 @@ class _Builder:
 
     def _remove_gone(self, p: Plan) -> None:
         """Delete the pages of jobs that are no longer finished (retried) or gone, and old sweeps' files."""
-        for jid in sorted(self.existing - set(p.keys)):
+        for jid in sorted(self.existing - p.keys.keys()):
             if not self._in_scope(jid):
                 continue
             try:
@@ -352,7 +358,16 @@ class _Builder:
         entry = SweepEntry(sig, page_sig)
         with self.stats.phase("sweep_charts"):
             charts, entry.info = plan_charts(
-                self.spool.layout, self.out, sid, sub, metric, params, seed, metrics_cache, self.job_key
+                self.spool.layout,
+                self.out,
+                sid,
+                sub,
+                metric,
+                params,
+                seed,
+                metrics_cache,
+                self.job_key,
+                sdef.doc if sdef else {},
             )
             entry.charts, futures, drawn = redraw(
                 charts, old.charts if old else [], chart_dir, self.workers.submit
@@ -399,8 +414,29 @@ def build(
     """Like `build_report`, and also says what was (re)built."""
     target = Path(out).expanduser().absolute() if out is not None else spool.root / "report"
     b = _Builder(spool, target, sweep, metric, mode, processes)
-    index = b.run()
+    with _collector_paused():
+        index = b.run()
     return index, b.stats
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector off for one build, back on after it (as it was).
+
+    A build makes tens of thousands of short-lived objects; each of its ~50 young collections
+    promotes some, and every few rebuilds in one process (`--watch`, `serve --report`) that sets
+    off a full collection, which walks every document the process keeps parsed (the manifest, the
+    caches: `jsoncache`). Measured at 10,000 jobs: 0.10 s, in every other rebuild after one new
+    job, of rebuilds taking 0.4-0.5 s. Off for the build, the young objects are collected once
+    after it, and full collections come about fifty times less often. Memory: the cyclic garbage
+    of one build waits until its end (+20 MB peak for a full build of 1,000 jobs in-process)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def build_report(

@@ -20,7 +20,7 @@ from markupsafe import Markup
 from report.charts.spec import script_escape
 from report.data import fmt
 from report.incremental import JobKey, sig_hash
-from report.jsoncache import publish_json, read_json
+from report.jsoncache import publish_json, read_json, worth_rewriting
 from report.metrics_cache import MetricsIndex
 from spool.errors import SpoolError
 
@@ -79,9 +79,12 @@ def runs_json(
     """The runs of a sweep for the compare view, as JSON safe to place inside a `<script>` element.
 
     Each run's JSON is kept in `.cache/runs-<sweep>.json` under its job's key (and the sweep's
-    columns), so a rebuild after one new job encodes one run, not the whole sweep.
+    columns), so a rebuild after one new job encodes one run, not the whole sweep; the file is
+    rewritten when that pays (`jsoncache.worth_rewriting`).
     """
-    results = [c for c in sub.columns if c.startswith("result.")][:24]
+    # this sweep's own result columns: a frame of the whole spool (a full build) also has other
+    # sweeps' columns, empty here, and they would change the cache's column hash
+    results = [c for c in sub.columns if c.startswith("result.") and sub[c].notna().any()][:24]
     cols = ["id", "state", *params, *results]
     path = out / ".cache" / f"runs-{sid}.json"
     col_sig = sig_hash(cols, MAX_KEYS, MAX_POINTS)
@@ -104,12 +107,13 @@ def runs_json(
         recs = sub.iloc[missing][[c for c in cols if c in sub.columns]].to_dict("records")
         for i, rec in zip(missing, recs, strict=True):
             parts[i] = _run(rec, params, results, metrics)
-    keyed = zip(ids, parts, strict=True)
-    new = {jid: [list(k), text] for jid, text in keyed if (k := job_key.get(jid)) is not None}
-    try:
-        path.parent.mkdir(exist_ok=True)
-        doc = {"cols": col_sig, "runs": new}
-        publish_json(path, doc, json.dumps(doc, separators=(",", ":")))
-    except (OSError, SpoolError):  # a cache: the next build encodes those runs again
-        pass
+    if worth_rewriting(len(missing), bool(cached) or not ids):
+        keyed = zip(ids, parts, strict=True)
+        new = {jid: [list(k), text] for jid, text in keyed if (k := job_key.get(jid)) is not None}
+        try:
+            path.parent.mkdir(exist_ok=True)
+            doc = {"cols": col_sig, "runs": new}
+            publish_json(path, doc, json.dumps(doc, separators=(",", ":")))
+        except (OSError, SpoolError):  # a cache: the next build encodes those runs again
+            pass
     return Markup('{"runs":[' + ",".join(t or "{}" for t in parts) + "]}")

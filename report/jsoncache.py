@@ -18,11 +18,13 @@ from typing import Any
 
 from spool.protocol import publish_text
 
-__all__ = ["read_json", "publish_json"]
+__all__ = ["read_json", "publish_json", "REWRITE_AFTER", "worth_rewriting"]
 
 _Stamp = tuple[int, int, int, int]
 _MEMO: dict[str, tuple[_Stamp, Any]] = {}
 MAX_FILES = 256  #: documents kept (a report has a few per sweep); the oldest go first
+#: entries a build had to make afresh that make it rewrite a per-job cache (rows, runs, metrics)
+REWRITE_AFTER = 32
 
 
 def _stamp(path: Path) -> _Stamp | None:
@@ -63,3 +65,13 @@ def publish_json(path: Path, doc: Any, text: str, *, fsync: bool = False) -> Non
     stamp = _stamp(path)
     if stamp is not None:
         _remember(key, stamp, doc)
+
+
+def worth_rewriting(made: int, had_file: bool, limit: int | None = None) -> bool:
+    """Whether a per-job cache (a sweep's table rows, compare runs, metrics lines) is written
+    again after a build made `made` of its entries afresh: when there was no usable file, or past
+    `limit` of them. After one new job the file stays as it was and the new job's entry is made
+    again at the next build (one row, one run); encoding and writing the whole sweep's entries
+    (a megabyte at 2,000 runs) waits until it pays. A cache that lags is still right: an entry
+    is taken from it only under its job's current key. `limit`: REWRITE_AFTER when None."""
+    return not had_file or made > (REWRITE_AFTER if limit is None else limit)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from report.incremental import JobKey
-from report.jsoncache import publish_json, read_json
+from report.jsoncache import REWRITE_AFTER, publish_json, read_json, worth_rewriting
 from spool.errors import SpoolError
 from spool.layout import Layout
 from spool.results import metrics_of
@@ -28,7 +28,6 @@ from spool.states import State
 __all__ = ["CACHE_FORMAT", "REWRITE_AFTER", "MetricsIndex", "sweep_metrics"]
 
 CACHE_FORMAT = 2  # .cache/metrics-*.json: {"format", "keys": {id: key}, "columns": {name: [values]}}
-REWRITE_AFTER = 32  #: jobs read from their folders that make a build rewrite its sweep's cache file
 
 #: path -> (the cache document's columns, the frame made of them): the document itself is kept
 #: parsed by `report.jsoncache`, the frame is rebuilt only when that document changes
@@ -98,6 +97,9 @@ def _write_cache(path: Path, mdf: pd.DataFrame | None, keys: dict[str, JobKey | 
         publish_json(path, doc, json.dumps(doc, default=str))
     except (OSError, SpoolError):  # a cache: the next build reads those metrics again
         return
+    # framed now, as `_read_cache` would frame it: the next build of this sweep in this process
+    # (often the first incremental one after a full build) finds it ready
+    _FRAMES[str(path)] = (columns, pd.DataFrame(columns))
 
 
 def sweep_metrics(
@@ -127,6 +129,6 @@ def sweep_metrics(
     else:
         mdf = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
         mdf = mdf.sort_values(["id", "step"], kind="stable").reset_index(drop=True)
-    if cached is None or len(missing) > REWRITE_AFTER:
+    if worth_rewriting(len(missing), cached is not None, REWRITE_AFTER):
         _write_cache(path, mdf, keys)
     return mdf

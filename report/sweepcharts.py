@@ -50,8 +50,11 @@ def plan(
     seed: str | None,
     metrics_cache: dict[str, MetricsIndex],
     job_key: dict[str, JobKey | None],
+    definition: dict[str, Any] | None = None,
 ) -> tuple[list[Chart], dict[str, Any]]:
-    """The sweep's charts in page order, and what the page shows beside them (fits, spread, hosts...)."""
+    """The sweep's charts in page order, and what the page shows beside them (fits, spread, hosts...).
+
+    `definition`: the sweep's definition document as the build read it (None: not known)."""
     # metrics lines of every run of the sweep, shared with the job pages
     mdf = sweep_metrics(layout, out, sid, sub["id"].astype(str).tolist(), job_key) if not sub.empty else None
     metrics_cache[sid] = MetricsIndex(mdf)
@@ -67,7 +70,7 @@ def plan(
         stopped = sub["id"][sub["stopped.band"].notna()].tolist() if "stopped.band" in sub.columns else []
         labels = _labels(ordered.head(curves.HIGHLIGHT_RUNS * 4), metric, params)
         made.append(curves.prepare(mdf, ranked, labels, metric, stopped=stopped))
-    made += adaptive_charts(layout, sid)  # bayes sweeps only
+    made += adaptive_charts(layout, sid, definition)  # bayes sweeps only
     info: dict[str, Any] = {"failure_kinds": []}
     if not sub.empty:
         made.append(machines.prepare(sub))

@@ -11,7 +11,7 @@ from markupsafe import Markup, escape
 
 from report.data import Column, cell
 from report.incremental import FORMAT, JobKey, sig_hash
-from report.jsoncache import publish_json, read_json
+from report.jsoncache import publish_json, read_json, worth_rewriting
 from report.render import Renderer, records
 from spool.errors import SpoolError
 
@@ -30,7 +30,8 @@ def table_rows(
 
     Each row's cells are rendered by the autoescaping `row_cells` macro and kept in
     `.cache/rows-<name>.json` under the job's key (and a hash of the columns), so a rebuild
-    renders only the rows of new or changed jobs. The rank cell is added here (it moves).
+    renders only the rows of new or changed jobs; the file is rewritten when that pays
+    (`jsoncache.worth_rewriting`). The rank cell is added here (it moves).
     """
     path = renderer.out / ".cache" / f"rows-{name}.json"
     ranked = bool(columns) and columns[0].key == "#"
@@ -77,11 +78,12 @@ def table_rows(
         k = job_key.get(jid)
         if k is not None:
             new_cache[jid] = [list(k), h]
-    try:
-        path.parent.mkdir(exist_ok=True)
-        doc = {"cols": col_sig, "rows": new_cache}
-        publish_json(path, doc, json.dumps(doc, separators=(",", ":")))
-    except (OSError, SpoolError):  # a cache: the next build renders those rows again
-        pass
+    if worth_rewriting(len(missing), bool(cached) or not ids):
+        try:
+            path.parent.mkdir(exist_ok=True)
+            doc = {"cols": col_sig, "rows": new_cache}
+            publish_json(path, doc, json.dumps(doc, separators=(",", ":")))
+        except (OSError, SpoolError):  # a cache: the next build renders those rows again
+            pass
     # the cells were escaped by the macro; the tags and rank around them are ours
     return Markup("".join(out))

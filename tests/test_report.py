@@ -479,6 +479,36 @@ def test_metrics_cache_is_rewritten_only_when_enough_jobs_missed_it(
         assert keys[jid][1:] == [res.stat().st_mtime_ns, res.stat().st_size], jid
 
 
+def test_rows_and_runs_caches_are_rewritten_only_when_enough_rows_were_made(
+    sp: Spool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sweep table's rows and the compare view's runs, cached per job key: after one changed
+    job the page shows it but the cache files stay as they were (the row and the run are made
+    again next build); past REWRITE_AFTER made afresh, both files are rewritten with its key."""
+    from report import jsoncache
+
+    build_report(sp)
+    cache = sp.root / "report" / ".cache"
+    files = [cache / "rows-grid.json", cache / "runs-grid.json"]
+    first = [f.stat().st_mtime_ns for f in files]
+    for jid, value in (("grid-00004", 0.987654), ("grid-00002", 0.123456)):
+        _touch_result(sp, jid, value)  # the second time, the lagging cache misses two jobs
+        _, stats = build(sp)
+        page = (sp.root / "report" / "sweeps" / "grid.html").read_text()
+        assert "0.98765" in page and stats.sweeps_paged == ["grid"]
+        assert [f.stat().st_mtime_ns for f in files] == first
+    assert "0.123456" in page
+    monkeypatch.setattr(jsoncache, "REWRITE_AFTER", 0)
+    _touch_result(sp, "grid-00005", 0.5)
+    build(sp)
+    res = sp.layout.state_dir(State.DONE) / "grid-00004" / "result.json"
+    for f, was in zip(files, first, strict=True):
+        doc = json.loads(f.read_text())
+        entries = doc["rows"] if "rows" in doc else doc["runs"]
+        assert f.stat().st_mtime_ns != was
+        assert entries["grid-00004"][0][1:] == [res.stat().st_mtime_ns, res.stat().st_size], f
+
+
 def test_script_json_cannot_end_its_script_element() -> None:
     """The client charts' data: text from the spool cannot close the element or start a comment,
     parses back to the same text, and a value that overflowed is null rather than a failed build."""
