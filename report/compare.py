@@ -20,9 +20,8 @@ from markupsafe import Markup
 from report.charts.spec import script_escape
 from report.data import fmt
 from report.incremental import JobKey, sig_hash
-from report.jsoncache import publish_json, read_json, worth_rewriting
+from report.jsoncache import keep_entries, read_json
 from report.metrics_cache import MetricsIndex
-from spool.errors import SpoolError
 
 __all__ = ["MAX_KEYS", "MAX_POINTS", "runs_json"]
 
@@ -107,13 +106,9 @@ def runs_json(
         recs = sub.iloc[missing][[c for c in cols if c in sub.columns]].to_dict("records")
         for i, rec in zip(missing, recs, strict=True):
             parts[i] = _run(rec, params, results, metrics)
-    if worth_rewriting(len(missing), bool(cached) or not ids):
+    def entries() -> dict[str, Any]:
         keyed = zip(ids, parts, strict=True)
-        new = {jid: [list(k), text] for jid, text in keyed if (k := job_key.get(jid)) is not None}
-        try:
-            path.parent.mkdir(exist_ok=True)
-            doc = {"cols": col_sig, "runs": new}
-            publish_json(path, doc, json.dumps(doc, separators=(",", ":")))
-        except (OSError, SpoolError):  # a cache: the next build encodes those runs again
-            pass
+        return {jid: [list(k), text] for jid, text in keyed if (k := job_key.get(jid)) is not None}
+
+    keep_entries(path, col_sig, "runs", entries, len(missing), bool(cached) or not ids)
     return Markup('{"runs":[' + ",".join(t or "{}" for t in parts) + "]}")

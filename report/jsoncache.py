@@ -13,12 +13,14 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from spool.errors import SpoolError
 from spool.protocol import publish_text
 
-__all__ = ["read_json", "publish_json", "REWRITE_AFTER", "worth_rewriting"]
+__all__ = ["read_json", "publish_json", "REWRITE_AFTER", "worth_rewriting", "keep_entries"]
 
 _Stamp = tuple[int, int, int, int]
 _MEMO: dict[str, tuple[_Stamp, Any]] = {}
@@ -75,3 +77,18 @@ def worth_rewriting(made: int, had_file: bool, limit: int | None = None) -> bool
     (a megabyte at 2,000 runs) waits until it pays. A cache that lags is still right: an entry
     is taken from it only under its job's current key. `limit`: REWRITE_AFTER when None."""
     return not had_file or made > (REWRITE_AFTER if limit is None else limit)
+
+
+def keep_entries(
+    path: Path, cols: str, name: str, entries: Callable[[], dict[str, Any]], made: int, had_file: bool
+) -> None:
+    """Write a per-job cache `{"cols": cols, name: entries()}` when `worth_rewriting(made,
+    had_file)`. A failed write loses only the cache: the next build makes those entries again."""
+    if not worth_rewriting(made, had_file):
+        return
+    doc = {"cols": cols, name: entries()}
+    try:
+        path.parent.mkdir(exist_ok=True)
+        publish_json(path, doc, json.dumps(doc, separators=(",", ":")))
+    except (OSError, SpoolError):
+        pass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import quote
 
@@ -11,9 +10,8 @@ from markupsafe import Markup, escape
 
 from report.data import Column, cell
 from report.incremental import FORMAT, JobKey, sig_hash
-from report.jsoncache import publish_json, read_json, worth_rewriting
+from report.jsoncache import keep_entries, read_json
 from report.render import Renderer, records
-from spool.errors import SpoolError
 
 __all__ = ["table_rows"]
 
@@ -78,12 +76,6 @@ def table_rows(
         k = job_key.get(jid)
         if k is not None:
             new_cache[jid] = [list(k), h]
-    if worth_rewriting(len(missing), bool(cached) or not ids):
-        try:
-            path.parent.mkdir(exist_ok=True)
-            doc = {"cols": col_sig, "rows": new_cache}
-            publish_json(path, doc, json.dumps(doc, separators=(",", ":")))
-        except (OSError, SpoolError):  # a cache: the next build renders those rows again
-            pass
+    keep_entries(path, col_sig, "rows", lambda: new_cache, len(missing), bool(cached) or not ids)
     # the cells were escaped by the macro; the tags and rank around them are ours
     return Markup("".join(out))
