@@ -68,9 +68,8 @@ def test_pages_exist(sp: Spool) -> None:
     assert charts == [
         "failures.svg",
         "learning_curves.png",
-        "parallel.svg",
         "seed_spread.svg",
-    ]  # the linearity chart, the timeline and the usage chart are drawn by the browser (no file)
+    ]  # the linearity chart, parallel coordinates, the timeline and usage are drawn by the browser (no file)
     for c in charts:
         data = (out / "sweeps" / "grid" / c).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" if c.endswith(".png") else b"<svg" in data[:400], c
@@ -171,7 +170,8 @@ def test_everything_is_escaped(sp: Spool) -> None:
         assert code in (
             ["static/report.js"],
             ["../static/report.js"],
-            ["../static/report.js", "../static/charts.js"],  # a sweep page's client charts
+            # a sweep page's client charts
+            ["../static/report.js", "../static/chartkit.js", "../static/charts.js", "../static/parallel.js"],
         ), (page, scripts)
     job = (out / "jobs" / "loose-xss.html").read_text()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in job  # params, result, stdout and stderr, as text
@@ -518,3 +518,74 @@ def test_script_json_cannot_end_its_script_element() -> None:
     out = str(script_json({"s": text, "v": [1.5, float("inf"), float("nan")]}))
     assert not set("<>&\u2028\u2029é") & set(out), out
     assert json.loads(out) == {"s": text, "v": [1.5, None, None]}
+
+
+def _pc_position(axis: dict[str, Any], i: int) -> float:
+    """A run's place on a parallel-coordinates axis, as static/parallel.js computes it."""
+    import math
+
+    if axis["kind"] == "cat":
+        return float(axis["x"][i] / max(len(axis["cats"]) - 1, 1))
+    v = axis["v"][i]
+    if v is None:
+        return -0.05
+    t = math.log10(v) if axis["log"] else v
+    return float((t - axis["lo"]) / ((axis["hi"] - axis["lo"]) or 1))
+
+
+def test_parallel_coordinates_payload() -> None:
+    """The chart is the browser's: per axis the drawn runs' values (a number, or a category's index),
+    its scale and labelled ticks (log axes in decades, every category of a few); the metric's axis
+    last; past max_lines the best and a sample by id, said in the caption; no file."""
+    import numpy as np
+    import pandas as pd
+
+    from report.charts import parallel
+    from report.data import MetricChoice
+
+    rng = np.random.default_rng(0)
+    n = 40
+    df = pd.DataFrame(
+        {
+            "id": [f"r-{i:03d}" for i in range(n)],
+            "state": ["done"] * n,
+            "param.lr": 10.0 ** rng.uniform(-4, 0, n),
+            "param.opt": rng.choice(["adam", "sgd", XSS_ALERT_IMG], n),
+            "param.width": rng.uniform(10, 90, n),
+            "param.flat": [3] * n,
+            "result.loss": rng.uniform(0.1, 2.0, n),
+        }
+    )
+    df.loc[5, "param.width"] = np.nan
+    metric = MetricChoice("result.loss", "min", "test")
+    chart = parallel.prepare(df, metric, ["param.lr", "param.opt", "param.width", "param.flat"])
+    assert chart is not None and chart.client == "parallel" and chart.file == "" and chart.draw is None
+    d = chart.data
+    assert [a["name"] for a in d["axes"]] == ["lr", "opt", "width", "loss"]  # flat: no axis
+    lr, opt, width, loss = d["axes"]
+    assert lr["kind"] == "num" and lr["log"] and lr["label"] == "lr (log)"
+    assert [t[1] for t in lr["ticks"]] == ["0.001", "0.01", "0.1"]  # whole decades
+    assert all(0 <= t[0] <= 1 for a in (lr, width, loss) for t in a["ticks"])
+    assert opt["kind"] == "cat" and opt["cats"] == sorted(["adam", "sgd", XSS_ALERT_IMG])
+    assert sorted({t[1] for t in opt["ticks"]}) == sorted(c[:17] + "…" if len(c) > 18 else c for c in opt["cats"])
+    assert not width["log"] and None in width["v"] and len(width["v"]) == n
+    # best (lowest loss) last, drawn on top; every run's place within [0, 1] but the missing one
+    assert loss["v"] == sorted(loss["v"], reverse=True) and d["mode"] == "min"
+    places = [[_pc_position(a, i) for a in d["axes"]] for i in range(n)]
+    assert sum(p == -0.05 for row in places for p in row) == 1
+    assert all(-1e-6 <= p <= 1 + 1e-6 for row in places for p in row if p != -0.05)
+    assert d["ids"][-1] == df.sort_values("result.loss")["id"].iloc[0]
+    assert "<" not in str(chart.payload) and json.loads(str(chart.payload))["ids"] == d["ids"]
+    assert d["n"] == d["total"] == n and not d["sampled"] and " of " not in chart.caption
+    # many runs: at most max_lines drawn (the best 15% of it all among them), said in the caption
+    big = pd.concat([df.assign(id=df["id"] + f"-{k}") for k in range(30)], ignore_index=True)
+    big["result.loss"] = rng.uniform(0.1, 2.0, len(big))
+    chart = parallel.prepare(big, metric, ["param.lr", "param.opt"], max_lines=200)
+    assert chart is not None
+    d = chart.data
+    assert d["sampled"] and d["total"] == len(big) and 100 <= d["n"] <= 200 and len(d["ids"]) == d["n"]
+    best = big.sort_values("result.loss")["id"].head(30).tolist()
+    assert set(best) <= set(d["ids"]) and f"{d['n']} of {len(big)} runs" in chart.caption
+    assert len(str(chart.payload)) < 40 * d["n"] * 3  # a few numbers a run, not full floats
+    assert parallel.nice_ticks(0.0, 1.0) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert parallel.nice_ticks(13.0, 87.0) == [20.0, 40.0, 60.0, 80.0]

@@ -23,9 +23,10 @@ webdriver = pytest.importorskip(
     "selenium.webdriver", reason="selenium is not installed (pip install selenium)"
 )
 
-from report_kit import make_spool  # noqa: E402  (tests/ is on sys.path under pytest's rootdir layout)
+from report_kit import XSS_ALERT_IMG, XSS_SCRIPT, make_spool  # noqa: E402  (tests/ is on sys.path under pytest's rootdir layout)
 from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
+from selenium.webdriver.common.actions.action_builder import ActionBuilder  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 
 from report.build import build_report  # noqa: E402
@@ -153,8 +154,8 @@ def test_sweep_page_sorts_filters_and_shows_charts(driver: Any, report_dir: Path
 
     # every chart image loaded
     imgs = _wait_images(driver)
-    assert len(imgs) == 4, imgs  # spread, parallel, curves, failures; three more are drawn by the page
-    assert len(driver.find_elements(By.CSS_SELECTOR, "[data-chart][data-drawn] svg")) == 3
+    assert len(imgs) == 3, imgs  # spread, curves, failures; four more are drawn by the page
+    assert len(driver.find_elements(By.CSS_SELECTOR, "[data-chart][data-drawn] svg")) == 4
     assert all(i["w"] > 0 and i["h"] > 0 for i in imgs), imgs
 
     shot = tmp_path / "sweep-grid.png"
@@ -295,4 +296,179 @@ def test_xss_payload_does_not_execute(driver: Any, report_dir: Path, page: str) 
     body = driver.find_element(By.TAG_NAME, "body").text
     if page != "index.html":
         assert "<script>alert(1)</script>" in body or "onerror=" in body  # shown as text
+    assert _severe(driver) == []
+
+
+# -- parallel coordinates (static/parallel.js) ---------------------------------------------------
+def _pc_position(axis: dict[str, Any], i: int) -> float:
+    """A run's place on an axis (0 bottom, 1 top), as static/parallel.js computes it from the JSON."""
+    import math
+
+    if axis["kind"] == "cat":
+        return float(axis["x"][i] / max(len(axis["cats"]) - 1, 1))
+    v = axis["v"][i]
+    if v is None:
+        return -0.05
+    t = math.log10(v) if axis["log"] else v
+    return float((t - axis["lo"]) / ((axis["hi"] - axis["lo"]) or 1))
+
+
+def _to_client(driver: Any, svg_el: Any, x: float, y: float) -> tuple[int, int]:
+    """A point of the chart's SVG (its own units) in the window's coordinates."""
+    pt = driver.execute_script(
+        "const s = arguments[0], p = s.createSVGPoint(); p.x = arguments[1]; p.y = arguments[2];"
+        "const q = p.matrixTransform(s.getScreenCTM()); return [q.x, q.y];",
+        svg_el,
+        x,
+        y,
+    )
+    return round(pt[0]), round(pt[1])
+
+
+def _axis_point(driver: Any, pc: Any, j: int, place: float) -> tuple[int, int]:
+    """Axis j's point at a place (0 bottom, 1 top), in the window's coordinates."""
+    line = pc.find_elements(By.CSS_SELECTOR, "g.pc-axis line.pc-line")[j]
+    x, y1, y2 = (float(line.get_attribute(a)) for a in ("x1", "y1", "y2"))
+    return _to_client(driver, pc, x, y2 - place * (y2 - y1))
+
+
+def _drag(driver: Any, frm: tuple[int, int], to: tuple[int, int]) -> None:
+    act = ActionBuilder(driver)
+    act.pointer_action.move_to_location(*frm)
+    act.pointer_action.pointer_down()
+    act.pointer_action.move_to_location(frm[0], (frm[1] + to[1]) // 2)
+    act.pointer_action.move_to_location(*to)
+    act.pointer_action.pointer_up()
+    act.perform()
+
+
+def _move(driver: Any, at: tuple[int, int]) -> None:
+    act = ActionBuilder(driver)
+    act.pointer_action.move_to_location(*at)
+    act.perform()
+
+
+def _pc_state(driver: Any, pc: Any) -> tuple[str, list[str]]:
+    """The chart's count line and the ids of its lines not dimmed."""
+    count = driver.find_element(By.CSS_SELECTOR, "#chart-parallel .pc-count").text
+    kept = driver.execute_script(
+        "return Array.from(arguments[0].querySelectorAll('polyline.pc-run:not(.dim)')).map(e => +e.getAttribute('data-i'))",
+        pc,
+    )
+    return count, kept
+
+
+def _expected(data: dict[str, Any], ranges: dict[int, tuple[float, float]]) -> list[int]:
+    return [
+        i
+        for i in range(len(data["ids"]))
+        if all(lo <= _pc_position(data["axes"][j], i) <= hi for j, (lo, hi) in ranges.items())
+    ]
+
+
+def _ranges(driver: Any, pc: Any) -> dict[int, tuple[float, float]]:
+    out = {}
+    for g in pc.find_elements(By.CSS_SELECTOR, "g.pc-axis"):
+        if g.get_attribute("data-lo") is not None:
+            out[int(g.get_attribute("data-axis"))] = (float(g.get_attribute("data-lo")), float(g.get_attribute("data-hi")))
+    return out
+
+
+def test_parallel_coordinates_hover_click_and_brush(driver: Any, report_dir: Path) -> None:
+    """A line per drawn run; hovering one names its run, parameters and metric; a click opens its
+    job; a range dragged along an axis dims the lines outside it (two ranges: outside either), the
+    count says how many are left (as the page's JSON says), and clearing restores them all."""
+    page = report_dir / "sweeps" / "grid.html"
+    _open(driver, page)
+    pc = driver.find_element(By.CSS_SELECTOR, '[data-chart="parallel"][data-drawn] svg')
+    data = _chart_json(driver, "parallel")
+    assert [a["name"] for a in data["axes"]] == ["lr", "hidden", "accuracy"]
+    assert data["axes"][0]["log"] and data["axes"][0]["label"] == "lr (log)"
+    n = len(data["ids"])
+    assert n == 21 and not data["sampled"]
+    lines = pc.find_elements(By.CSS_SELECTOR, "polyline.pc-run")
+    assert len(lines) == n
+    assert {t.text for t in pc.find_elements(By.CSS_SELECTOR, "g.pc-axis[data-axis='0'] text.pc-tick")} == {
+        "0.001",
+        "0.01",
+        "0.1",
+        "1",
+    }
+    assert _pc_state(driver, pc) == (f"{n} of {n} runs selected", list(range(n)))
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", pc)
+
+    # hover the best run's line halfway between the last two axes: its run, parameters, metric
+    i = n - 1
+    pts = [tuple(map(float, p.split(","))) for p in lines[i].get_attribute("points").split()]
+    (x0, y0), (x1, y1) = pts[-2], pts[-1]
+    at = _to_client(driver, pc, (x0 + x1) / 2, (y0 + y1) / 2)
+    _move(driver, at)
+    tip = driver.find_element(By.CSS_SELECTOR, ".chart-tip")
+    assert tip.is_displayed()
+    assert tip.find_element(By.CSS_SELECTOR, ".tip-id").text == data["ids"][i]
+    assert "accuracy = " in tip.text and "lr = " in tip.text and "hidden = " in tip.text, tip.text
+    assert pc.find_element(By.CSS_SELECTOR, "polyline.pc-hot").get_attribute("data-run") == data["ids"][i]
+
+    # a range on lr around 0.1 (2/3 up its log axis): the six runs with lr = 0.1
+    _drag(driver, _axis_point(driver, pc, 0, 0.9), _axis_point(driver, pc, 0, 0.45))
+    ranges = _ranges(driver, pc)
+    assert list(ranges) == [0] and ranges[0][0] == pytest.approx(0.45, abs=0.02)
+    want = _expected(data, ranges)
+    assert len(want) == 6
+    assert _pc_state(driver, pc) == (f"{len(want)} of {n} runs selected", want)
+    # and one on hidden's top (64): both ranges hold
+    _drag(driver, _axis_point(driver, pc, 1, 0.7), _axis_point(driver, pc, 1, 1.02))
+    ranges = _ranges(driver, pc)
+    assert sorted(ranges) == [0, 1]
+    want = _expected(data, ranges)
+    assert len(want) == 3 and {data["axes"][1]["v"][k] for k in want} == {64}
+    assert _pc_state(driver, pc) == (f"{len(want)} of {n} runs selected", want)
+    # hovering now finds only a selected line; a dimmed one under the pointer is passed over
+    # double-click lr's axis: its range goes, hidden's stays
+    ActionChains(driver).double_click(pc.find_elements(By.CSS_SELECTOR, "rect.pc-hit")[0]).perform()
+    ranges = _ranges(driver, pc)
+    assert list(ranges) == [1]
+    want = _expected(data, ranges)
+    assert _pc_state(driver, pc) == (f"{len(want)} of {n} runs selected", want)
+    # the clear button: every line again
+    driver.find_element(By.CSS_SELECTOR, "#chart-parallel button.pc-clear").click()
+    assert _ranges(driver, pc) == {}
+    assert _pc_state(driver, pc) == (f"{n} of {n} runs selected", list(range(n)))
+    assert _severe(driver) == []
+
+    # a click on a line opens its job page
+    _move(driver, at)
+    assert driver.find_element(By.CSS_SELECTOR, ".chart-tip .tip-id").text == data["ids"][i]
+    ActionChains(driver).click().perform()
+    deadline = time.monotonic() + 20
+    while not driver.current_url.endswith(f"/jobs/{data['ids'][i]}.html"):
+        assert time.monotonic() < deadline, driver.current_url
+        time.sleep(0.05)
+    assert driver.title == f"job {data['ids'][i]} — housespool report"
+
+
+def test_parallel_coordinates_show_hostile_values_as_text(driver: Any, report_dir: Path) -> None:
+    """A categorical value that is markup is an axis label and a tooltip line, as text."""
+    _open(driver, report_dir / "sweeps" / "xss.html")
+    pc = driver.find_element(By.CSS_SELECTOR, '[data-chart="parallel"][data-drawn] svg')
+    data = _chart_json(driver, "parallel")
+    label = next(a for a in data["axes"] if a["name"] == "label")
+    assert label["kind"] == "cat" and sorted(label["cats"]) == sorted([XSS_SCRIPT, XSS_ALERT_IMG])
+    ticks = driver.execute_script(
+        "return Array.from(arguments[0].querySelectorAll('text.pc-tick')).map(t => t.textContent)", pc
+    )
+    assert {t[1] for t in label["ticks"]} <= set(ticks) and any(t.startswith("<script>") for t in ticks)
+    assert pc.find_elements(By.TAG_NAME, "img") == [] and pc.find_elements(By.TAG_NAME, "script") == []
+    lines = pc.find_elements(By.CSS_SELECTOR, "polyline.pc-run")
+    assert len(lines) == len(data["ids"])
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", pc)
+    pts = [tuple(map(float, p.split(","))) for p in lines[-1].get_attribute("points").split()]
+    _move(driver, _to_client(driver, pc, (pts[-2][0] + pts[-1][0]) / 2, (pts[-2][1] + pts[-1][1]) / 2))
+    tip = driver.find_element(By.CSS_SELECTOR, ".chart-tip")
+    run = data["ids"].index(tip.find_element(By.CSS_SELECTOR, ".tip-id").text)
+    cat = label["cats"][label["x"][run]]
+    assert f"label = {cat}" in tip.text.split("\n"), tip.text
+    time.sleep(0.3)
+    _assert_no_alert(driver)
+    assert driver.execute_script("return window.__xss") is None
     assert _severe(driver) == []

@@ -1,42 +1,16 @@
-/* housespool report: the sweep page's client charts (the linearity chart and the timeline), drawn
-   as SVG from the JSON the page carries (report/charts/linearity.py, machines.py). Hover a mark for
+/* housespool report: the sweep page's client charts (the linearity chart, the timeline, usage, an
+   adaptive sweep's trace), drawn as SVG from the JSON the page carries (report/charts/linearity.py,
+   machines.py, usage.py, report/adaptive.py) with static/chartkit.js's helpers. Hover a mark for
    its run, click it to open the run's job page. No dependencies, no network; text from the spool
    is only ever set as textContent. */
 (function () {
   "use strict";
 
-  var SVGNS = "http://www.w3.org/2000/svg";
+  var K = window.HouseCharts, svg = K.svg, fmtNum = K.fmtNum, short = K.short, ticks = K.ticks, scale = K.scale;
+  var viridis = K.viridis, paramLines = K.paramLines, showTip = K.showTip, hideTip = K.hideTip;
   var SEED_COLORS = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c", "#ccb974", "#64b5cd"];
   var STATE_COLORS = { done: "#4c72b0", failed: "#c44e52" };
   var HOST_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
-
-  function svg(tag, attrs, text) {
-    var e = document.createElementNS(SVGNS, tag);
-    Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
-    if (text !== undefined) { e.textContent = text; }
-    return e;
-  }
-
-  function fmtNum(v) {
-    if (v === 0) { return "0"; }
-    return Math.abs(v) >= 1e5 || Math.abs(v) < 1e-4 ? v.toExponential(2) : String(+v.toPrecision(4));
-  }
-
-  function short(text, n) { text = String(text); return text.length <= n ? text : text.slice(0, n - 1) + "…"; }
-
-  /* about n round ticks between lo and hi (steps of 1, 2 or 5 times a power of ten) */
-  function ticks(lo, hi, n) {
-    var raw = (hi - lo) / Math.max(n, 1), mag = Math.pow(10, Math.floor(Math.log10(raw || 1)));
-    var step = [1, 2, 5, 10].map(function (m) { return m * mag; }).filter(function (s) { return s >= raw; })[0] || mag * 10;
-    var out = [];
-    for (var t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) { out.push(+t.toPrecision(12)); }
-    return out;
-  }
-
-  function scale(d0, d1, r0, r1) {
-    if (d1 === d0) { d0 -= 0.5; d1 += 0.5; }
-    return function (v) { return r0 + (v - d0) / (d1 - d0) * (r1 - r0); };
-  }
 
   function padded(vals) {
     var lo = Math.min.apply(null, vals), hi = Math.max.apply(null, vals), pad = (hi - lo) * 0.05 || Math.abs(hi) * 0.05 || 0.5;
@@ -46,55 +20,10 @@
   /* a fixed jitter per run (the same dot in the same place at every build) */
   function jitter(i) { return ((i * 2654435761) % 1000) / 1000 - 0.5; }
 
-  /* viridis, from dark (0) to yellow (1), as matplotlib's colour map */
-  var VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
-  function viridis(t) {
-    var f = Math.min(Math.max(t, 0), 1) * (VIRIDIS.length - 1), k = Math.min(Math.floor(f), VIRIDIS.length - 2), u = f - k;
-    var c = VIRIDIS[k].map(function (v, j) { return Math.round(v + (VIRIDIS[k + 1][j] - v) * u); });
-    return "rgb(" + c.join(",") + ")";
-  }
-
   function dotRadius(n) { return n > 2000 ? 1.8 : n > 500 ? 2.3 : n > 100 ? 2.8 : 3.5; }
   function dotAlpha(n) { return Math.min(0.9, Math.max(0.15, 6 / Math.sqrt(Math.max(n, 1)))); }
 
   // -- hover and click ------------------------------------------------------------------------
-  var tip = null;
-  var runsById = null;
-
-  function runInfo(id) {
-    if (runsById === null) {
-      runsById = {};
-      var node = document.getElementById("runs-data");
-      if (node) {
-        try { JSON.parse(node.textContent).runs.forEach(function (r) { runsById[r.id] = r; }); } catch (e) { /* no details */ }
-      }
-    }
-    return runsById[id];
-  }
-
-  function showTip(ev, lines) {
-    if (tip === null) {
-      tip = document.createElement("div");
-      tip.className = "chart-tip";
-      tip.setAttribute("role", "tooltip");
-      document.body.appendChild(tip);
-    }
-    tip.textContent = "";
-    lines.forEach(function (line, i) {
-      var div = document.createElement("div");
-      if (i === 0) { div.className = "tip-id"; }
-      div.textContent = line;
-      tip.appendChild(div);
-    });
-    tip.hidden = false;
-    var x = Math.min(ev.clientX + 14, window.innerWidth - tip.offsetWidth - 8);
-    var y = ev.clientY + 14 + tip.offsetHeight > window.innerHeight ? ev.clientY - tip.offsetHeight - 10 : ev.clientY + 14;
-    tip.style.left = Math.max(4, x) + "px";  // CSSOM: the page's CSP forbids style attributes
-    tip.style.top = Math.max(4, y) + "px";
-  }
-
-  function hideTip() { if (tip !== null) { tip.hidden = true; } }
-
   /* marks carry data-i (an index into ids); describe(i) gives the tooltip's lines */
   function interactive(root, ids, describe) {
     root.addEventListener("mousemove", function (ev) {
@@ -105,14 +34,8 @@
     root.addEventListener("mouseleave", hideTip);
     root.addEventListener("click", function (ev) {
       var i = ev.target.getAttribute && ev.target.getAttribute("data-i");
-      if (i !== null && i !== undefined) { window.location.href = "../jobs/" + encodeURIComponent(ids[+i]) + ".html"; }
+      if (i !== null && i !== undefined) { K.openJob(ids[+i]); }
     });
-  }
-
-  function paramLines(id) {
-    var run = runInfo(id), out = [];
-    if (run && run.params) { Object.keys(run.params).forEach(function (k) { out.push(k + " = " + run.params[k]); }); }
-    return out;
   }
 
   // -- linearity ------------------------------------------------------------------------------
@@ -393,27 +316,5 @@
   }
 
   // -- start ----------------------------------------------------------------------------------
-  var DRAW = { linearity: linearity, timeline: timeline, usage: usage, trace: trace };
-
-  function init() {
-    Array.prototype.forEach.call(document.querySelectorAll("[data-chart]"), function (box) {
-      var draw = DRAW[box.getAttribute("data-chart")], node = document.getElementById(box.getAttribute("data-source"));
-      if (!draw || !node) { return; }
-      try {
-        draw(box, JSON.parse(node.textContent));
-        box.setAttribute("data-drawn", "1");
-      } catch (e) {
-        var p = document.createElement("p");
-        p.className = "muted";
-        p.textContent = "This chart could not be drawn: " + e;
-        box.appendChild(p);
-      }
-    });
-  }
-
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", init);
-  } else {
-    init();
-  }
+  K.register({ linearity: linearity, timeline: timeline, usage: usage, trace: trace });
 })();
