@@ -142,7 +142,9 @@ def test_two_runners_stop_the_bad_runs_into_done_marked_stopped(tmp_path: Path) 
     out = cli(sp, "report", "--sweep", sid, "-o", str(tmp_path / "report"))
     assert out.returncode == 0, out.stderr
     page = (tmp_path / "report" / "sweeps" / f"{sid}.html").read_text()
-    assert "where hyperband stopped a run" in page and "learning_curves.png" in page
+    assert "where hyperband stopped a run" in page and 'id="chart-data-learning_curves"' in page
+    curves = json.loads(page.split('id="chart-data-learning_curves">', 1)[1].split("</script>", 1)[0])
+    assert sorted(curves["ids"][k] for k in curves["stopped"]) == sorted(j for j in done if records[j].get("stopped"))
 
 
 BAYES = """\

@@ -67,9 +67,8 @@ def test_pages_exist(sp: Spool) -> None:
     charts = sorted(p.name for p in (out / "sweeps" / "grid").iterdir())
     assert charts == [
         "failures.svg",
-        "learning_curves.png",
         "seed_spread.svg",
-    ]  # the linearity chart, parallel coordinates, the timeline and usage are drawn by the browser (no file)
+    ]  # the linearity chart, parallel coordinates, learning curves, the timeline and usage: by the browser
     for c in charts:
         data = (out / "sweeps" / "grid" / c).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" if c.endswith(".png") else b"<svg" in data[:400], c
@@ -171,7 +170,13 @@ def test_everything_is_escaped(sp: Spool) -> None:
             ["static/report.js"],
             ["../static/report.js"],
             # a sweep page's client charts
-            ["../static/report.js", "../static/chartkit.js", "../static/charts.js", "../static/parallel.js"],
+            [
+                "../static/report.js",
+                "../static/chartkit.js",
+                "../static/charts.js",
+                "../static/parallel.js",
+                "../static/curves.js",
+            ],
         ), (page, scripts)
     job = (out / "jobs" / "loose-xss.html").read_text()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in job  # params, result, stdout and stderr, as text
@@ -589,3 +594,36 @@ def test_parallel_coordinates_payload() -> None:
     assert len(str(chart.payload)) < 40 * d["n"] * 3  # a few numbers a run, not full floats
     assert parallel.nice_ticks(0.0, 1.0) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
     assert parallel.nice_ticks(13.0, 87.0) == [20.0, 40.0, 60.0, 80.0]
+
+
+def test_learning_curves_payload() -> None:
+    """The browser's learning curves: the drawn runs' points by span, the grey ones, the best with
+    their labels and the stopped ones by index; nothing drawn to a file."""
+    import pandas as pd
+
+    from report.charts import curves
+    from report.data import MetricChoice
+
+    rows = [
+        {"id": f"r{j}", "epoch": e, "loss": 1.0 / (e + j) + 1e-7}
+        for j in range(1, 8)
+        for e in range(1, 6 if j != 3 else 3)
+    ]
+    mdf = pd.DataFrame(rows)
+    ranked = [f"r{j}" for j in range(7, 0, -1)]
+    metric = MetricChoice("result.loss", "min", "test")
+    chart = curves.prepare(mdf, ranked, {"r7": "lr=1 → 0.1"}, metric, highlight=2, stopped=["r3", "nope"])
+    assert chart is not None and chart.client == "curves" and chart.file == "" and chart.draw is None
+    d = chart.data
+    assert d["ids"] == sorted(f"r{j}" for j in range(1, 8)) and d["runs"] == 7 and not d["sampled"]
+    for k, run in enumerate(d["ids"]):
+        a, b = d["spans"][k]
+        assert d["x"][a:b] == list(range(1, 6 if run != "r3" else 3))
+        assert d["y"][a] == pytest.approx(1.0 / (1 + int(run[1:])), rel=1e-5)
+    assert [d["ids"][k] for k, _ in d["best"]] == ["r7", "r6"]
+    assert [label for _, label in d["best"]] == ["#1 lr=1 → 0.1", "#2 r6"]
+    assert [d["ids"][k] for k in d["stopped"]] == ["r3"] and "hyperband stopped" in chart.caption
+    assert sorted(d["ids"][k] for k in d["grey"]) == d["ids"] and d["xlabel"] == "epoch" and d["ykey"] == "loss"
+    json.loads(str(chart.payload))
+    one_line = pd.DataFrame([{"id": f"r{j}", "step": 0, "loss": 0.5} for j in range(3)])
+    assert curves.prepare(one_line, [], {}, metric) is None  # a result per run: no curves

@@ -154,8 +154,8 @@ def test_sweep_page_sorts_filters_and_shows_charts(driver: Any, report_dir: Path
 
     # every chart image loaded
     imgs = _wait_images(driver)
-    assert len(imgs) == 3, imgs  # spread, curves, failures; four more are drawn by the page
-    assert len(driver.find_elements(By.CSS_SELECTOR, "[data-chart][data-drawn] svg")) == 4
+    assert len(imgs) == 2, imgs  # spread, failures; five more are drawn by the page
+    assert len(driver.find_elements(By.CSS_SELECTOR, "[data-chart][data-drawn] svg")) == 5
     assert all(i["w"] > 0 and i["h"] > 0 for i in imgs), imgs
 
     shot = tmp_path / "sweep-grid.png"
@@ -471,4 +471,33 @@ def test_parallel_coordinates_show_hostile_values_as_text(driver: Any, report_di
     time.sleep(0.3)
     _assert_no_alert(driver)
     assert driver.execute_script("return window.__xss") is None
+    assert _severe(driver) == []
+
+
+def test_learning_curves_drawn_by_the_page(driver: Any, report_dir: Path) -> None:
+    """Every run's curve in grey, the best five in colour with their legend labels; hovering a
+    best run's point names it, and a click opens its job page."""
+    _open(driver, report_dir / "sweeps" / "grid.html")
+    cv = driver.find_element(By.CSS_SELECTOR, '[data-chart="curves"][data-drawn] svg')
+    data = _chart_json(driver, "learning_curves")
+    assert data["runs"] == 21 and not data["sampled"] and len(data["grey"]) == 21  # the failed runs print none
+    assert len(cv.find_elements(By.CSS_SELECTOR, "polyline.cv-run")) == 21
+    best = cv.find_elements(By.CSS_SELECTOR, "polyline.cv-best")
+    assert len(best) == len(data["best"]) == 5
+    legend = [t.text for t in cv.find_elements(By.CSS_SELECTOR, "text.leg")]
+    assert legend == ["all 21 runs", *[b[1] for b in data["best"]]]
+    assert legend[1].startswith("#1 ") and "lr=" in legend[1]
+    # the best run's last point
+    k = data["best"][0][0]
+    last = [tuple(map(float, p.split(","))) for p in best[0].get_attribute("points").split()][-1]
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", cv)
+    _move(driver, _to_client(driver, cv, *last))
+    tip = driver.find_element(By.CSS_SELECTOR, ".chart-tip")
+    assert tip.find_element(By.CSS_SELECTOR, ".tip-id").text == data["ids"][k]
+    assert data["best"][0][1] in tip.text and "accuracy = " in tip.text and "lr = " in tip.text, tip.text
+    ActionChains(driver).click().perform()
+    deadline = time.monotonic() + 20
+    while not driver.current_url.endswith(f"/jobs/{data['ids'][k]}.html"):
+        assert time.monotonic() < deadline, driver.current_url
+        time.sleep(0.05)
     assert _severe(driver) == []
