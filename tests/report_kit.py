@@ -9,9 +9,11 @@ folder (result.json, logs, metrics.jsonl, outputs/) is exactly what the runner w
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -26,6 +28,7 @@ __all__ = [
     "write_sweep",
     "run_runner",
     "make_spool",
+    "pc_position",
 ]
 
 #: the `spool` console script installed beside this interpreter (the project's venv).
@@ -141,3 +144,15 @@ def make_spool(root: Path) -> Spool:
     sp.submit("train_fake.py", {"lr": 0.02, "hidden": 8}, job_id="loose-plain")
     run_runner(sp)
     return sp
+
+
+def pc_position(axis: dict[str, Any], i: int) -> float:
+    """Run i's place on a parallel-coordinates axis (0 bottom, 1 top; a missing value -0.05),
+    computed from the page's JSON as static/parallel.js does."""
+    if axis["kind"] == "cat":
+        return float(axis["x"][i] / max(len(axis["cats"]) - 1, 1))
+    v = axis["v"][i]
+    if v is None:
+        return -0.05
+    t = math.log10(v) if axis["log"] else v
+    return float((t - axis["lo"]) / ((axis["hi"] - axis["lo"]) or 1))

@@ -17,7 +17,16 @@ from typing import Any, cast
 
 import pytest
 import yaml
-from report_kit import SCRIPT, SPOOL_BIN, XSS_ALERT_IMG, XSS_SCRIPT, make_spool, run_runner, write_sweep
+from report_kit import (
+    SCRIPT,
+    SPOOL_BIN,
+    XSS_ALERT_IMG,
+    XSS_SCRIPT,
+    make_spool,
+    pc_position,
+    run_runner,
+    write_sweep,
+)
 
 from report.build import MANIFEST, build, build_report
 from spool.api import Spool
@@ -525,19 +534,6 @@ def test_script_json_cannot_end_its_script_element() -> None:
     assert json.loads(out) == {"s": text, "v": [1.5, None, None]}
 
 
-def _pc_position(axis: dict[str, Any], i: int) -> float:
-    """A run's place on a parallel-coordinates axis, as static/parallel.js computes it."""
-    import math
-
-    if axis["kind"] == "cat":
-        return float(axis["x"][i] / max(len(axis["cats"]) - 1, 1))
-    v = axis["v"][i]
-    if v is None:
-        return -0.05
-    t = math.log10(v) if axis["log"] else v
-    return float((t - axis["lo"]) / ((axis["hi"] - axis["lo"]) or 1))
-
-
 def test_parallel_coordinates_payload() -> None:
     """The chart is the browser's: per axis the drawn runs' values (a number, or a category's index),
     its scale and labelled ticks (log axes in decades, every category of a few); the metric's axis
@@ -576,7 +572,7 @@ def test_parallel_coordinates_payload() -> None:
     assert not width["log"] and None in width["v"] and len(width["v"]) == n
     # best (lowest loss) last, drawn on top; every run's place within [0, 1] but the missing one
     assert loss["v"] == sorted(loss["v"], reverse=True) and d["mode"] == "min"
-    places = [[_pc_position(a, i) for a in d["axes"]] for i in range(n)]
+    places = [[pc_position(a, i) for a in d["axes"]] for i in range(n)]
     assert sum(p == -0.05 for row in places for p in row) == 1
     assert all(-1e-6 <= p <= 1 + 1e-6 for row in places for p in row if p != -0.05)
     assert d["ids"][-1] == df.sort_values("result.loss")["id"].iloc[0]

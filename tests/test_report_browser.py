@@ -23,7 +23,7 @@ webdriver = pytest.importorskip(
     "selenium.webdriver", reason="selenium is not installed (pip install selenium)"
 )
 
-from report_kit import XSS_ALERT_IMG, XSS_SCRIPT, make_spool  # noqa: E402  (tests/ is on sys.path under pytest's rootdir layout)
+from report_kit import XSS_ALERT_IMG, XSS_SCRIPT, make_spool, pc_position  # noqa: E402  (tests/ is on sys.path under pytest's rootdir layout)
 from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.actions.action_builder import ActionBuilder  # noqa: E402
@@ -184,6 +184,10 @@ def _hover_and_click(driver: Any, mark: Any, ids: list[str]) -> None:
     run = tip.find_element(By.CSS_SELECTOR, ".tip-id").text
     assert run in ids, (run, tip.text)
     ActionChains(driver).click().perform()  # where the mouse is: that run's mark (or one on top of it)
+    _wait_job_page(driver, run)
+
+
+def _wait_job_page(driver: Any, run: str) -> None:
     deadline = time.monotonic() + 20
     while not driver.current_url.endswith(f"/jobs/{run}.html"):
         assert time.monotonic() < deadline, driver.current_url
@@ -300,19 +304,6 @@ def test_xss_payload_does_not_execute(driver: Any, report_dir: Path, page: str) 
 
 
 # -- parallel coordinates (static/parallel.js) ---------------------------------------------------
-def _pc_position(axis: dict[str, Any], i: int) -> float:
-    """A run's place on an axis (0 bottom, 1 top), as static/parallel.js computes it from the JSON."""
-    import math
-
-    if axis["kind"] == "cat":
-        return float(axis["x"][i] / max(len(axis["cats"]) - 1, 1))
-    v = axis["v"][i]
-    if v is None:
-        return -0.05
-    t = math.log10(v) if axis["log"] else v
-    return float((t - axis["lo"]) / ((axis["hi"] - axis["lo"]) or 1))
-
-
 def _to_client(driver: Any, svg_el: Any, x: float, y: float) -> tuple[int, int]:
     """A point of the chart's SVG (its own units) in the window's coordinates."""
     pt = driver.execute_script(
@@ -362,7 +353,7 @@ def _expected(data: dict[str, Any], ranges: dict[int, tuple[float, float]]) -> l
     return [
         i
         for i in range(len(data["ids"]))
-        if all(lo <= _pc_position(data["axes"][j], i) <= hi for j, (lo, hi) in ranges.items())
+        if all(lo <= pc_position(data["axes"][j], i) <= hi for j, (lo, hi) in ranges.items())
     ]
 
 
@@ -440,11 +431,7 @@ def test_parallel_coordinates_hover_click_and_brush(driver: Any, report_dir: Pat
     _move(driver, at)
     assert driver.find_element(By.CSS_SELECTOR, ".chart-tip .tip-id").text == data["ids"][i]
     ActionChains(driver).click().perform()
-    deadline = time.monotonic() + 20
-    while not driver.current_url.endswith(f"/jobs/{data['ids'][i]}.html"):
-        assert time.monotonic() < deadline, driver.current_url
-        time.sleep(0.05)
-    assert driver.title == f"job {data['ids'][i]} — housespool report"
+    _wait_job_page(driver, data["ids"][i])
 
 
 def test_parallel_coordinates_show_hostile_values_as_text(driver: Any, report_dir: Path) -> None:
@@ -496,8 +483,5 @@ def test_learning_curves_drawn_by_the_page(driver: Any, report_dir: Path) -> Non
     assert tip.find_element(By.CSS_SELECTOR, ".tip-id").text == data["ids"][k]
     assert data["best"][0][1] in tip.text and "accuracy = " in tip.text and "lr = " in tip.text, tip.text
     ActionChains(driver).click().perform()
-    deadline = time.monotonic() + 20
-    while not driver.current_url.endswith(f"/jobs/{data['ids'][k]}.html"):
-        assert time.monotonic() < deadline, driver.current_url
-        time.sleep(0.05)
+    _wait_job_page(driver, data["ids"][k])
     assert _severe(driver) == []
