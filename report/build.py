@@ -4,12 +4,11 @@ Layout of the output folder::
 
     index.html           the spool at a glance
     all-jobs.html        jobs outside any sweep
-    sweeps/<id>.html     one page per sweep; its charts in sweeps/<id>/ (PNG for the point-heavy
-                         charts: learning curves, usage; SVG for the text-heavy ones: spread,
-                         parallel coordinates, failures); the linearity chart and the timeline
-                         are drawn by the browser from data in the page (static/charts.js)
+    sweeps/<id>.html     one page per sweep; its matplotlib charts (spread, failures: SVG) in
+                         sweeps/<id>/; the others are drawn by the browser from data in the
+                         page (static/charts.js, parallel.js, curves.js)
     jobs/<id>.html       one page per finished job
-    static/              report.css, report.js (copied from the package)
+    static/              report.css and the scripts (copied from the package)
     manifest.json        what each page was built from (for incremental rebuilds and live pages)
 
 A build runs in named steps (`_Builder.run`): scan the finished jobs' keys, group them, plan

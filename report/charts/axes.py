@@ -19,7 +19,6 @@ __all__ = [
     "DPI",
     "RC",
     "SEED_COLORS",
-    "HIGHLIGHT",
     "CHAR_IN",
     "figure",
     "style",
@@ -65,7 +64,6 @@ SEED_COLORS = [
     "#ccb974",
     "#64b5cd",
 ]
-HIGHLIGHT = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd"]
 
 
 def figure(width: float, height: float) -> Any:
