@@ -3,8 +3,8 @@
    parameter axes and the metric's, coloured by the metric (viridis, bright = best). Hover near a
    line: its run, parameters and metric; click: its job page. Drag along an axis to select a range
    of it: lines outside every selected range are dimmed and counted; double-click the axis (or a
-   click on it without dragging, or the clear button) drops its range. No dependencies, no
-   network; text from the spool is only ever set as textContent. */
+   click on it without dragging, or the clear button) drops its range (pointer events: a finger
+   drags too). No dependencies, no network; text from the spool is only ever set as textContent. */
 (function () {
   "use strict";
 
@@ -137,21 +137,21 @@
     var drag = null, dragged = false;
     axes.forEach(function (g, j) {
       var hit = g.querySelector(".pc-hit");
-      hit.addEventListener("mousedown", function (ev) {
-        ev.preventDefault();
+      hit.addEventListener("mousedown", function (ev) { ev.preventDefault(); });  // no text selection while dragging
+      hit.addEventListener("pointerdown", function (ev) {
         drag = { axis: j, from: at(ev), y: ev.clientY };
         K.hideTip();
       });
       hit.addEventListener("dblclick", function () { brushes[j] = null; apply(); });
     });
-    window.addEventListener("mousemove", function (ev) {
+    window.addEventListener("pointermove", function (ev) {
       if (drag === null) { return; }
       if (Math.abs(ev.clientY - drag.y) < 3 && brushes[drag.axis] === null) { return; }
       var to = at(ev);
       brushes[drag.axis] = [Math.min(drag.from, to), Math.max(drag.from, to)];
       apply();
     });
-    window.addEventListener("mouseup", function (ev) {
+    window.addEventListener("pointerup", function (ev) {
       if (drag === null) { return; }
       var moved = Math.abs(ev.clientY - drag.y) >= 3;
       if (moved) {
