@@ -199,9 +199,9 @@ def test_one_line_scripts_get_no_learning_curves_and_categories_get_boxes(
     run_runner(sp)
     index, _ = build(sp)
     _open(driver, index.parent / "sweeps" / "cls.html")
-    srcs = [i.get_attribute("src") for i in driver.find_elements(By.CSS_SELECTOR, "figure.chart img")]
-    names = sorted(s.rsplit("/", 1)[1].split("?")[0] for s in srcs)
-    assert "learning_curves.png" not in names  # one metrics line per run: no curves
+    # one metrics line per run: no curves (the page draws them when runs have more; the
+    # browser test of the curves checks that figure exists there)
+    assert driver.find_elements(By.ID, "chart-metric_vs_params")
     assert not driver.find_elements(By.ID, "chart-learning_curves")
     # the model (a category) is charted, not skipped: a box per model in the client-drawn chart
     lin = driver.find_element(By.CSS_SELECTOR, '[data-chart="linearity"][data-drawn] svg')
