@@ -69,14 +69,15 @@ def publish_json(path: Path, doc: Any, text: str, *, fsync: bool = False) -> Non
         _remember(key, stamp, doc)
 
 
-def worth_rewriting(made: int, had_file: bool, limit: int | None = None) -> bool:
+def worth_rewriting(made: int, had_file: bool) -> bool:
     """Whether a per-job cache (a sweep's table rows, compare runs, metrics lines) is written
-    again after a build made `made` of its entries afresh: when there was no usable file, or past
-    `limit` of them. After one new job the file stays as it was and the new job's entry is made
-    again at the next build (one row, one run); encoding and writing the whole sweep's entries
+    again after a build made `made` of its entries afresh: when there was no usable file, or
+    past `REWRITE_AFTER` of them. After one new job the file stays as it was and the new job's
+    entry is made again at the next build (one row, one run); encoding and writing the whole
+    sweep's entries
     (a megabyte at 2,000 runs) waits until it pays. A cache that lags is still right: an entry
-    is taken from it only under its job's current key. `limit`: REWRITE_AFTER when None."""
-    return not had_file or made > (REWRITE_AFTER if limit is None else limit)
+    is taken from it only under its job's current key."""
+    return not had_file or made > REWRITE_AFTER
 
 
 def keep_entries(

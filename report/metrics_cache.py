@@ -1,8 +1,8 @@
 """The metrics lines of a sweep's jobs, kept between builds in `.cache/metrics-<sweep>.json` by job key.
 
-The cache file is rewritten only when more than `REWRITE_AFTER` of the sweep's jobs were not in
-it (read from their folders this build): after one new job the file stays as it was, the new
-job's lines are read from its folder (one small file), and encoding the sweep's lines again
+The cache file is rewritten only when more than `jsoncache.REWRITE_AFTER` of the sweep's jobs
+were not in it (read from their folders this build): after one new job the file stays as it
+was, the new job's lines are read from its folder (one small file), and encoding them again
 (most of this step's cost in a big sweep) waits until it pays. A cache that lags is still
 right: a job is taken from it only under its current key. Within a process (`--watch`, the
 benchmark) the parsed file is kept with its `stat` and parsed again only when the file changed.
@@ -19,13 +19,13 @@ import numpy as np
 import pandas as pd
 
 from report.incremental import JobKey
-from report.jsoncache import REWRITE_AFTER, publish_json, read_json, worth_rewriting
+from report.jsoncache import publish_json, read_json, worth_rewriting
 from spool.errors import SpoolError
 from spool.layout import Layout
 from spool.results import metrics_of
 from spool.states import State
 
-__all__ = ["CACHE_FORMAT", "REWRITE_AFTER", "MetricsIndex", "sweep_metrics"]
+__all__ = ["CACHE_FORMAT", "MetricsIndex", "sweep_metrics"]
 
 CACHE_FORMAT = 2  # .cache/metrics-*.json: {"format", "keys": {id: key}, "columns": {name: [values]}}
 
@@ -83,9 +83,14 @@ def _read_cache(path: Path) -> tuple[pd.DataFrame | None, dict[str, Any]]:
     if not isinstance(keys, dict):
         return None, {}
     kept = _FRAMES.get(str(path))
-    if kept is None or kept[0] is not columns:
-        kept = _FRAMES[str(path)] = (columns, pd.DataFrame(columns))
-    return kept[1], keys
+    return (kept[1] if kept is not None and kept[0] is columns else _framed(path, columns)), keys
+
+
+def _framed(path: Path, columns: dict[str, Any]) -> pd.DataFrame:
+    """The frame of a cache document's columns, kept with them (see `_FRAMES`)."""
+    frame = pd.DataFrame(columns)
+    _FRAMES[str(path)] = (columns, frame)
+    return frame
 
 
 def _write_cache(path: Path, mdf: pd.DataFrame | None, keys: dict[str, JobKey | None]) -> None:
@@ -97,9 +102,9 @@ def _write_cache(path: Path, mdf: pd.DataFrame | None, keys: dict[str, JobKey | 
         publish_json(path, doc, json.dumps(doc, default=str))
     except (OSError, SpoolError):  # a cache: the next build reads those metrics again
         return
-    # framed now, as `_read_cache` would frame it: the next build of this sweep in this process
-    # (often the first incremental one after a full build) finds it ready
-    _FRAMES[str(path)] = (columns, pd.DataFrame(columns))
+    # framed now: the next build of this sweep in this process (often the first incremental one
+    # after a full build) finds it ready
+    _framed(path, columns)
 
 
 def sweep_metrics(
@@ -110,7 +115,7 @@ def sweep_metrics(
     Kept between builds in `.cache/metrics-<sweep>.json` with each job's key: lines of jobs whose
     key is unchanged come from there, the others from their folders (`metrics_of`, where the scan
     found them). Same key rule as the pages, so the cache cannot go stale; it is rewritten when
-    more than `REWRITE_AFTER` jobs were not in it.
+    more than `jsoncache.REWRITE_AFTER` jobs were not in it.
     """
     path = out / ".cache" / f"metrics-{sid}.json"
     cached, cached_keys = _read_cache(path)
@@ -129,6 +134,6 @@ def sweep_metrics(
     else:
         mdf = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
         mdf = mdf.sort_values(["id", "step"], kind="stable").reset_index(drop=True)
-    if worth_rewriting(len(missing), cached is not None, REWRITE_AFTER):
+    if worth_rewriting(len(missing), cached is not None):
         _write_cache(path, mdf, keys)
     return mdf

@@ -475,7 +475,7 @@ def test_metrics_cache_is_rewritten_only_when_enough_jobs_missed_it(
 ) -> None:
     """A changed job's metrics lines are read from its folder; the sweep's cache file is encoded
     again only when more than REWRITE_AFTER jobs were not in it (then with every job's key)."""
-    from report import metrics_cache
+    from report import jsoncache
 
     build_report(sp)
     cache = sp.root / "report" / ".cache" / "metrics-grid.json"
@@ -483,7 +483,7 @@ def test_metrics_cache_is_rewritten_only_when_enough_jobs_missed_it(
     _touch_result(sp, "grid-00004", 0.999)
     _, stats = build(sp)
     assert stats.jobs_rendered == ["grid-00004"] and cache.stat().st_mtime_ns == first
-    monkeypatch.setattr(metrics_cache, "REWRITE_AFTER", 1)
+    monkeypatch.setattr(jsoncache, "REWRITE_AFTER", 1)
     _touch_result(sp, "grid-00005", 0.998)
     build(sp)  # two jobs (00004, 00005) not under their keys in the file: rewritten
     keys = json.loads(cache.read_text())["keys"]

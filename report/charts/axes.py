@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "significant",
     "DPI",
     "RC",
     "SEED_COLORS",
@@ -177,6 +178,12 @@ def id_sample(ids: list[str], budget: int) -> np.ndarray:
     return np.array(
         [int.from_bytes(hashlib.blake2b(i.encode(), digest_size=4).digest(), "big") < cut for i in ids]
     )
+
+
+def significant(values: Any) -> list[float | None]:
+    """Each value to 6 significant digits of its own (a log axis spans decades, where `rounded`
+    would flatten the small ones), None where it is not finite: for a page's JSON."""
+    return [float(f"{v:.6g}") if math.isfinite(v) else None for v in np.asarray(values, dtype=float).tolist()]
 
 
 def rounded(values: Any, digits: int = 6) -> list[float]:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from report.charts.axes import id_sample, rounded, short
+from report.charts.axes import id_sample, rounded, short, significant
 from report.charts.spec import Chart
 from report.data import MetricChoice, is_numeric
 
@@ -89,7 +89,7 @@ def prepare(
     data = {
         "ids": drawn,
         "x": rounded(xv[parts]),
-        "y": [float(f"{v:.6g}") for v in yv[parts].tolist()],  # each to 6 digits (a log axis spans decades)
+        "y": significant(yv[parts]),
         "spans": spans_out,  # each drawn run's points: x[a:b], y[a:b]
         "grey": [at[j] for j in grey],
         "runs": len(spans),

@@ -20,18 +20,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from report.charts.axes import finite_rows, id_sample, short
+from report.charts.axes import finite_rows, id_sample, short, significant
 from report.charts.spec import Chart
 from report.data import MetricChoice, fmt, is_log_spaced, is_numeric
 
 __all__ = ["prepare", "nice_ticks", "MAX_TICK_LABELS"]
 
 MAX_TICK_LABELS = 10  #: category names on one axis at most (every category still has its place)
-
-
-def _sig(v: float) -> float | None:
-    """A value to 6 significant digits for the page's JSON; None if it is not finite."""
-    return float(f"{v:.6g}") if math.isfinite(v) else None
 
 
 def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
@@ -52,8 +47,8 @@ def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
 
 
 def _numeric_axis(s: pd.Series) -> dict[str, Any]:
-    raw = pd.to_numeric(s, errors="coerce").astype(float).tolist()
-    v = np.array([np.nan if x is None else x for x in map(_sig, raw)], dtype=float)
+    sig = significant(pd.to_numeric(s, errors="coerce").astype(float))
+    v = np.array([np.nan if x is None else x for x in sig], dtype=float)
     log = is_log_spaced(v)
     with np.errstate(divide="ignore", invalid="ignore"):
         t = np.log10(v) if log else v
@@ -68,7 +63,7 @@ def _numeric_axis(s: pd.Series) -> dict[str, Any]:
     else:  # a few round numbers
         marks = nice_ticks(lo, hi)
     ticks = [[round((m - lo) / span, 6), fmt(float(f"{(10**m if log else m):.4g}"))] for m in marks]
-    return {"kind": "num", "log": bool(log), "lo": lo, "hi": hi, "v": [_sig(x) for x in v], "ticks": ticks}
+    return {"kind": "num", "log": bool(log), "lo": lo, "hi": hi, "v": sig, "ticks": ticks}
 
 
 def _category_axis(s: pd.Series) -> dict[str, Any]:
