@@ -113,10 +113,16 @@
      charts are drawn once the document is parsed, when every deferred script has run */
   function register(drawings) { Object.keys(drawings).forEach(function (k) { DRAW[k] = drawings[k]; }); }
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", init);
+  /* once, when every deferred script has registered: this file runs first of them, while the
+     document is "interactive", so a timer set now could fire before curves.js or parallel.js
+     has run (seen: a chart left undrawn on a loaded machine); DOMContentLoaded waits for them */
+  var started = false;
+  function start() { if (!started) { started = true; init(); } }
+  if (document.readyState === "complete") {
+    window.setTimeout(start, 0);
   } else {
-    window.setTimeout(init, 0);
+    document.addEventListener("DOMContentLoaded", start);
+    window.addEventListener("load", start);
   }
 
   window.HouseCharts = {
