@@ -15,7 +15,8 @@ A build runs in named steps (`_Builder.run`): scan the finished jobs' keys, grou
 what changed (`incremental`), read the results of what must be redone, redo those sweeps
 (`sweepcharts`, `pages`), the loose jobs' page and the job pages (`jobpages`), the index, and
 write the manifest last. Charts and job pages are handed to the build's workers (`workers`),
-so they are made on the other cores while the sweep pages are written.
+so they are made on the other cores while the sweep pages are written: a sweep's job pages as
+soon as its metrics lines are read, the other jobs' pages before the first sweep.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ from report.incremental import (
     scan_keys,
     sweep_of,
 )
-from report.metrics_cache import MetricsIndex
+from report.metrics_cache import MetricsIndex, sweep_metrics
 from report.pages import all_jobs_page, index_page, summary, sweep_page
 from report.render import Renderer, copy_static
 from report.rowcache import cached_results
@@ -105,6 +106,7 @@ class _Builder:
         self.code = self.spool_rel = ""
         self.existing: set[str] = set()  #: job pages in the output folder before this build
         self._jobs: dict[str, Any] = {}  #: the jobs' manifest entries
+        self._todo: dict[str, list[str]] = {}  #: job pages still to hand to the workers, by group
 
     # -- the steps ----------------------------------------------------------------------------
     def run(self) -> Path:
@@ -124,9 +126,12 @@ class _Builder:
         self.stats.jobs_total = len(keys)
         self.job_key = dict(keys)
         metrics_cache: dict[str, MetricsIndex] = {}
+        self._plan_pages(p, man)
+        redone = p.redo & set(p.sweep_ids)  # their pages go with their metrics, in `_sweep`
+        self._submit_pages(p, sorted(set(self._todo) - redone), metrics_cache)
         sweeps, summaries = self._sweeps(p, man, metrics_cache)
         self._loose(p, man, summaries)
-        jobs = self._job_pages(p, man, metrics_cache)
+        jobs = self._jobs
         self._remove_gone(p)
         index_live = live.index_state(self.status, summaries)
         with self.stats.phase("index"):
@@ -225,18 +230,16 @@ class _Builder:
         if self.scope:
             p.loose_sig = str(man.get("all_jobs") or "")
 
-    def _job_pages(
-        self, p: Plan, man: dict[str, Any], metrics_cache: dict[str, MetricsIndex]
-    ) -> dict[str, Any]:
-        """Hand the pages of new or changed jobs (or pages gone missing) to the workers; the jobs'
-        manifest entries (other sweeps' entries kept when the build is limited to one)."""
+    def _plan_pages(self, p: Plan, man: dict[str, Any]) -> None:
+        """The jobs' manifest entries, and the pages to write (new or changed jobs, or pages gone
+        missing) by group, handed to the workers by `_submit_pages` (other sweeps' entries kept
+        when the build is limited to one)."""
         try:
             existing = {n[:-5] for n in os.listdir(self.out / "jobs") if n.endswith(".html")}
         except OSError:
             existing = set()
         self.existing = existing
         jobs = {j: v for j, v in man["jobs"].items() if not self._in_scope(j)} if self.scope else {}
-        todo = []
         with self.stats.phase("job_pages"):
             old_jobs, group, changed = man["jobs"], p.group, p.changed
             for jid in sorted(p.keys):
@@ -247,17 +250,27 @@ class _Builder:
                 jobs[jid] = was if ok else JobEntry(p.keys[jid], g).to_json()
             # set operations, not a test per job: one new job in 10,000 is one page
             for jid in sorted((changed & p.keys.keys()) | (p.keys.keys() - existing)):
-                g = group[jid]
-                cache = metrics_cache.get(g)
+                self._todo.setdefault(group[jid], []).append(jid)
+        self._jobs = jobs
+
+    def _submit_pages(self, p: Plan, groups: list[str], metrics: dict[str, MetricsIndex]) -> None:
+        """Hand these groups' pages to the workers, each with its metrics lines when the build
+        read them for its sweep's charts (else the worker reads the job's own file).
+
+        A sweep's pages go as soon as its metrics are read, so the workers write them while this
+        process makes that sweep's charts and page and the next sweeps' (a full build of 10,000
+        jobs is mostly job pages: handed over last, they ran after the sweeps, not beside them)."""
+        ctx = (str(self.spool.root), str(self.out), self.built_at)
+        todo = []
+        for g in groups:
+            cache = metrics.get(g)
+            for jid in self._todo.pop(g, []):
                 cols = cache.columns(jid) if cache is not None else None
                 todo.append((jid, p.keys[jid][0], None if g == LOOSE else g, cols, cache is None))
-        ctx = (str(self.spool.root), str(self.out), self.built_at)
         for i in range(0, len(todo), BATCH):
             self.pending.append(
                 ("jobs", self.workers.submit(jobpages.render_batch, *ctx, todo[i : i + BATCH]))
             )
-        self._jobs = jobs
-        return jobs
 
     def _remove_gone(self, p: Plan) -> None:
         """Delete the pages of jobs that are no longer finished (retried) or gone, and old sweeps' files."""
@@ -356,17 +369,14 @@ class _Builder:
         chart_dir = self.out / "sweeps" / sid
         entry = SweepEntry(sig, page_sig)
         with self.stats.phase("sweep_charts"):
+            # metrics lines of every run of the sweep, shared with its job pages
+            ids = sub["id"].astype(str).tolist()
+            mdf = sweep_metrics(self.spool.layout, self.out, sid, ids, self.job_key) if ids else None
+            metrics_cache[sid] = MetricsIndex(mdf)
+        self._submit_pages(p, [sid], metrics_cache)
+        with self.stats.phase("sweep_charts"):
             charts, entry.info = plan_charts(
-                self.spool.layout,
-                self.out,
-                sid,
-                sub,
-                metric,
-                params,
-                seed,
-                metrics_cache,
-                self.job_key,
-                sdef.doc if sdef else {},
+                self.spool.layout, sid, sub, metric, params, seed, mdf, sdef.doc if sdef else {}
             )
             entry.charts, futures, drawn = redraw(
                 charts, old.charts if old else [], chart_dir, self.workers.submit

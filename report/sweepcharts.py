@@ -21,8 +21,6 @@ import pandas as pd
 from report.adaptive import adaptive_charts
 from report.charts import Chart, curves, failure_kinds, linearity, machines, parallel, render, spread, usage
 from report.data import MetricChoice, config_keys, config_label, fmt, rank
-from report.incremental import JobKey
-from report.metrics_cache import MetricsIndex, sweep_metrics
 from spool.layout import Layout
 
 __all__ = ["plan", "redraw", "for_page"]
@@ -42,22 +40,18 @@ def _labels(top: pd.DataFrame, metric: MetricChoice | None, params: list[str]) -
 
 def plan(
     layout: Layout,
-    out: Path,
     sid: str,
     sub: pd.DataFrame,
     metric: MetricChoice | None,
     params: list[str],
     seed: str | None,
-    metrics_cache: dict[str, MetricsIndex],
-    job_key: dict[str, JobKey | None],
+    mdf: pd.DataFrame | None,
     definition: dict[str, Any] | None = None,
 ) -> tuple[list[Chart], dict[str, Any]]:
     """The sweep's charts in page order, and what the page shows beside them (fits, spread, hosts...).
 
-    `definition`: the sweep's definition document as the build read it (None: not known)."""
-    # metrics lines of every run of the sweep, shared with the job pages
-    mdf = sweep_metrics(layout, out, sid, sub["id"].astype(str).tolist(), job_key) if not sub.empty else None
-    metrics_cache[sid] = MetricsIndex(mdf)
+    `mdf`: the metrics lines of the sweep's runs (`metrics_cache.sweep_metrics`); `definition`:
+    the sweep's definition document as the build read it (None: not known)."""
     made: list[Chart | None] = []
     done = sub[sub["state"] == "done"] if not sub.empty else sub
     if metric is not None and not done.empty:
