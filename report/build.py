@@ -4,9 +4,9 @@ Layout of the output folder::
 
     index.html           the spool at a glance
     all-jobs.html        jobs outside any sweep
-    sweeps/<id>.html     one page per sweep; its matplotlib charts (spread, failures: SVG) in
+    sweeps/<id>.html     one page per sweep; its matplotlib chart (failures: SVG) in
                          sweeps/<id>/; the others are drawn by the browser from data in the
-                         page (static/charts.js, parallel.js, curves.js)
+                         page (static/charts.js, parallel.js, curves.js, spread.js)
     jobs/<id>.html       one page per finished job
     static/              report.css and the scripts (copied from the package)
     manifest.json        what each page was built from (for incremental rebuilds and live pages)

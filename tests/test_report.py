@@ -76,8 +76,7 @@ def test_pages_exist(sp: Spool) -> None:
     charts = sorted(p.name for p in (out / "sweeps" / "grid").iterdir())
     assert charts == [
         "failures.svg",
-        "seed_spread.svg",
-    ]  # the linearity chart, parallel coordinates, learning curves, the timeline and usage: by the browser
+    ]  # the linearity chart, spread, parallel coordinates, learning curves, the timeline and usage: by the browser
     for c in charts:
         data = (out / "sweeps" / "grid" / c).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" if c.endswith(".png") else b"<svg" in data[:400], c
@@ -185,6 +184,7 @@ def test_everything_is_escaped(sp: Spool) -> None:
                 "../static/charts.js",
                 "../static/parallel.js",
                 "../static/curves.js",
+                "../static/spread.js",
             ],
         ), (page, scripts)
     job = (out / "jobs" / "loose-xss.html").read_text()
@@ -623,3 +623,34 @@ def test_learning_curves_payload() -> None:
     json.loads(str(chart.payload))
     one_line = pd.DataFrame([{"id": f"r{j}", "step": 0, "loss": 0.5} for j in range(3)])
     assert curves.prepare(one_line, [], {}, metric) is None  # a result per run: no curves
+
+
+def test_spread_payload() -> None:
+    """The spread chart is the browser's: one row per configuration (the seed pooled), best mean
+    first, its quartiles, mean and std from its runs, every shown run's value and id; past
+    max_configs only the best rows and their runs; no file."""
+    import numpy as np
+    import pandas as pd
+
+    from report.charts import spread
+    from report.data import MetricChoice
+
+    rows = []
+    for lr, centre in ((0.1, 1.0), (0.01, 0.5), (0.001, 2.0)):
+        for seed in range(4):
+            rows.append({"param.lr": lr, "param.seed": seed, "result.loss": centre + 0.1 * seed})
+    rows.append({"param.lr": 0.5, "param.seed": 0, "result.loss": 9.0})  # worst: outside max_configs=3
+    df = pd.DataFrame(rows)
+    df.insert(0, "id", [f"r-{i:02d}" for i in range(len(df))])
+    df.insert(1, "state", "done")
+    chart = spread.prepare(df, MetricChoice("result.loss", "min", "test"), ["param.lr"], max_configs=3)
+    assert chart is not None and chart.client == "spread" and chart.file == "" and chart.draw is None
+    d = chart.data
+    assert [lab.split("=")[1] for lab in d["labels"]] == ["0.01", "0.1", "0.001"]  # best mean first
+    assert d["counts"] == [4, 4, 4] and d["total"] == 4 and len(d["x"]) == len(d["ids"]) == 12
+    assert "r-12" not in d["ids"]
+    for k, (q, mean, std) in enumerate(zip(d["q"], d["means"], d["stds"], strict=True)):
+        xs = [x for x, r in zip(d["x"], d["row"], strict=True) if r == k]
+        assert q == pytest.approx(list(np.quantile(xs, [0, 0.25, 0.5, 0.75, 1])))
+        assert mean == pytest.approx(np.mean(xs)) and std == pytest.approx(np.std(xs, ddof=1), rel=1e-5)
+    assert chart.info["spread"] == {"configs": 4, "shown": 3, "max_runs": 4, "min_runs": 1}

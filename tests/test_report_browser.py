@@ -154,8 +154,8 @@ def test_sweep_page_sorts_filters_and_shows_charts(driver: Any, report_dir: Path
 
     # every chart image loaded
     imgs = _wait_images(driver)
-    assert len(imgs) == 2, imgs  # spread, failures; five more are drawn by the page
-    assert len(driver.find_elements(By.CSS_SELECTOR, "[data-chart][data-drawn] svg")) == 5
+    assert len(imgs) == 1, imgs  # failures; six more are drawn by the page
+    assert len(driver.find_elements(By.CSS_SELECTOR, "[data-chart][data-drawn] svg")) == 6
     assert all(i["w"] > 0 and i["h"] > 0 for i in imgs), imgs
 
     shot = tmp_path / "sweep-grid.png"
@@ -487,4 +487,26 @@ def test_learning_curves_drawn_by_the_page(driver: Any, report_dir: Path) -> Non
     assert data["best"][0][1] in tip.text and "accuracy = " in tip.text and "lr = " in tip.text, tip.text
     ActionChains(driver).click().perform()
     _wait_job_page(driver, data["ids"][k])
+    assert _severe(driver) == []
+
+
+def test_spread_drawn_by_the_page(driver: Any, report_dir: Path) -> None:
+    """One row per configuration and one dot per shown run; hovering a dot names its run, hovering
+    a row gives its figures, and a click on a dot opens its job page."""
+    _open(driver, report_dir / "sweeps" / "grid.html")
+    sp = driver.find_element(By.CSS_SELECTOR, '[data-chart="spread"][data-drawn] svg')
+    data = _chart_json(driver, "seed_spread")
+    dots = sp.find_elements(By.CSS_SELECTOR, "circle.sp-dot[data-i]")
+    assert len(dots) == len(data["ids"]) == sum(data["counts"]) > 0
+    assert len(sp.find_elements(By.CSS_SELECTOR, "g.sp-row")) == len(data["labels"])
+    labels = [t.text for t in sp.find_elements(By.CSS_SELECTOR, "text.yl")]
+    assert [t.split("  (n=")[0] for t in labels] == data["labels"]
+    band = sp.find_element(By.CSS_SELECTOR, 'g.sp-row[data-row="0"] rect.sp-band')
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", sp)
+    x, y = float(band.get_attribute("x")) + 2, float(band.get_attribute("y")) + 2
+    _move(driver, _to_client(driver, sp, x, y))
+    tip = driver.find_element(By.CSS_SELECTOR, ".chart-tip")
+    assert tip.find_element(By.CSS_SELECTOR, ".tip-id").text == data["labels"][0]
+    assert f"{data['counts'][0]} run(s)" in tip.text and "mean " in tip.text, tip.text
+    _hover_and_click(driver, dots[0], data["ids"])
     assert _severe(driver) == []

@@ -8,7 +8,7 @@ scripts (`static/`) from its data. One module per chart family:
     spec           the `Chart` record, its digest, `render`
     axes           shared style, figures, ticks, margins, saving, label and point sizing
     linearity      metric against each parameter: numeric scatter + fit, categorical boxes (browser)
-    spread         spread across seeds per configuration
+    spread         spread across seeds per configuration (browser)
     parallel       parallel coordinates (browser)
     curves         learning curves of every run, when runs printed more than one line (browser)
     machines       timeline and throughput per host (browser)

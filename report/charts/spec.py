@@ -6,9 +6,10 @@ process or in one of its workers. A chart's `digest` hashes its drawing function
 a rebuild redraws a chart only when that digest changed (one new job changes the timeline, not
 the failures chart), whatever else in its sweep changed.
 
-A chart whose every new run changes it (the linearity chart, the timeline) is drawn by the
-browser instead (`client` names its drawing in `static/charts.js` or `parallel.js`): its data goes into the
-sweep page as JSON (`payload`), no file is made and no worker draws it.
+A chart whose every new run changes it (the linearity chart, the timeline), and every chart but
+the failures chart by now, is drawn by the browser instead (`client` names its drawing in
+`static/charts.js`, `parallel.js`, `curves.js` or `spread.js`): its data goes into the sweep page
+as JSON (`payload`), no file is made and no worker draws it.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class Chart:
     draw: Callable[[Any, Path], None] | None  #: None for a client chart
     data: Any  #: plain, picklable values only (arrays, lists, dicts, strings); JSON's for a client chart
     info: dict[str, Any] = field(default_factory=dict)  #: tables the page shows beside it
-    client: str = ""  #: the browser's drawing of it (`static/charts.js`, `parallel.js`), else drawn to a file
+    client: str = ""  #: the browser's drawing of it (`static/*.js`), else drawn to a file
 
     @property
     def file(self) -> str:
