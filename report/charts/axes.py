@@ -23,13 +23,10 @@ __all__ = [
     "CHAR_IN",
     "figure",
     "style",
-    "few_ticks",
     "save",
     "log_axis",
     "margins",
     "short",
-    "alpha_for",
-    "marker_size",
     "finite_rows",
     "id_sample",
     "rounded",
@@ -85,13 +82,6 @@ def style() -> Any:
     return matplotlib.rc_context(rc)
 
 
-def few_ticks(axis: Any, n: int = 5) -> None:
-    """At most `n` major ticks: each tick is several artists, the dearest part of a small chart."""
-    from matplotlib.ticker import MaxNLocator
-
-    axis.set_major_locator(MaxNLocator(n))
-
-
 def save(fig: Any, path: Path) -> Path:
     """Write the figure by its file's suffix: `.png` (many points) or `.svg` (text-heavy charts).
 
@@ -145,15 +135,6 @@ def margins(
 
 def short(text: str, n: int = 42) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
-
-
-def alpha_for(n: int) -> float:
-    """Point/line transparency: opaque for a handful, faint for thousands (no solid blobs)."""
-    return float(min(0.9, max(0.08, 6.0 / math.sqrt(max(n, 1)))))
-
-
-def marker_size(n: int) -> float:
-    return float(min(28.0, max(4.0, 600.0 / math.sqrt(max(n, 1)))))
 
 
 def finite_rows(df: pd.DataFrame, column: str) -> pd.DataFrame:
