@@ -8,6 +8,7 @@ where chromium/chromedriver are not installed.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -106,6 +107,7 @@ def test_a_page_reloads_itself_when_a_job_finishes(driver: Any, tmp_path: Path) 
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},  # SIGABRT on a hang: every thread's stack
     )
     try:
         page = sp.root / "report" / "sweeps" / "run.html"
@@ -134,8 +136,8 @@ def test_a_page_reloads_itself_when_a_job_finishes(driver: Any, tmp_path: Path) 
         try:
             watch.wait(20)
         except subprocess.TimeoutExpired:
-            watch.kill()
-            watch.wait()
+            watch.send_signal(signal.SIGABRT)  # once seen in CI: Ctrl-C did not stop it within 20 s
+            watch.wait(20)
     assert watch.returncode == 0, watch.stderr.read() if watch.stderr else ""
 
 
