@@ -128,7 +128,8 @@ class _Builder:
         metrics_cache: dict[str, MetricsIndex] = {}
         self._plan_pages(p, man)
         redone = p.redo & set(p.sweep_ids)  # their pages go with their metrics, in `_sweep`
-        self._submit_pages(p, sorted(set(self._todo) - redone), metrics_cache)
+        for g in sorted(set(self._todo) - redone):
+            self._submit_pages(p, g, None)
         sweeps, summaries = self._sweeps(p, man, metrics_cache)
         self._loose(p, man, summaries)
         jobs = self._jobs
@@ -253,20 +254,19 @@ class _Builder:
                 self._todo.setdefault(group[jid], []).append(jid)
         self._jobs = jobs
 
-    def _submit_pages(self, p: Plan, groups: list[str], metrics: dict[str, MetricsIndex]) -> None:
-        """Hand these groups' pages to the workers, each with its metrics lines when the build
-        read them for its sweep's charts (else the worker reads the job's own file).
+    def _submit_pages(self, p: Plan, group: str, cache: MetricsIndex | None) -> None:
+        """Hand a group's pages to the workers, each with its metrics lines from `cache` when the
+        build read them for its sweep's charts (None: the worker reads the job's own file).
 
         A sweep's pages go as soon as its metrics are read, so the workers write them while this
         process makes that sweep's charts and page and the next sweeps' (a full build of 10,000
         jobs is mostly job pages: handed over last, they ran after the sweeps, not beside them)."""
         ctx = (str(self.spool.root), str(self.out), self.built_at)
-        todo = []
-        for g in groups:
-            cache = metrics.get(g)
-            for jid in self._todo.pop(g, []):
-                cols = cache.columns(jid) if cache is not None else None
-                todo.append((jid, p.keys[jid][0], None if g == LOOSE else g, cols, cache is None))
+        sweep = None if group == LOOSE else group
+        todo = [
+            (jid, p.keys[jid][0], sweep, cache.columns(jid) if cache is not None else None, cache is None)
+            for jid in self._todo.pop(group, [])
+        ]
         for i in range(0, len(todo), BATCH):
             self.pending.append(
                 ("jobs", self.workers.submit(jobpages.render_batch, *ctx, todo[i : i + BATCH]))
@@ -373,7 +373,7 @@ class _Builder:
             ids = sub["id"].astype(str).tolist()
             mdf = sweep_metrics(self.spool.layout, self.out, sid, ids, self.job_key) if ids else None
             metrics_cache[sid] = MetricsIndex(mdf)
-        self._submit_pages(p, [sid], metrics_cache)
+        self._submit_pages(p, sid, metrics_cache[sid])
         with self.stats.phase("sweep_charts"):
             charts, entry.info = plan_charts(
                 self.spool.layout, sid, sub, metric, params, seed, mdf, sdef.doc if sdef else {}

@@ -30,6 +30,9 @@
     return out;
   }
 
+  /* a fixed jitter per run (the same dot in the same place at every build) */
+  function jitter(i) { return ((i * 2654435761) % 1000) / 1000 - 0.5; }
+
   function scale(d0, d1, r0, r1) {
     if (d1 === d0) { d0 -= 0.5; d1 += 0.5; }
     return function (v) { return r0 + (v - d0) / (d1 - d0) * (r1 - r0); };
@@ -126,7 +129,7 @@
   }
 
   window.HouseCharts = {
-    svg: svg, fmtNum: fmtNum, short: short, ticks: ticks, scale: scale, viridis: viridis,
+    svg: svg, fmtNum: fmtNum, short: short, ticks: ticks, scale: scale, jitter: jitter, viridis: viridis,
     paramLines: paramLines, showTip: showTip, hideTip: hideTip, openJob: openJob, register: register
   };
 })();

@@ -7,7 +7,7 @@
   "use strict";
 
   var K = window.HouseCharts, svg = K.svg, fmtNum = K.fmtNum, short = K.short, ticks = K.ticks, scale = K.scale;
-  var viridis = K.viridis, paramLines = K.paramLines, showTip = K.showTip, hideTip = K.hideTip;
+  var jitter = K.jitter, viridis = K.viridis, paramLines = K.paramLines, showTip = K.showTip, hideTip = K.hideTip;
   var SEED_COLORS = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c", "#ccb974", "#64b5cd"];
   var STATE_COLORS = { done: "#4c72b0", failed: "#c44e52" };
   var HOST_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
@@ -16,9 +16,6 @@
     var lo = Math.min.apply(null, vals), hi = Math.max.apply(null, vals), pad = (hi - lo) * 0.05 || Math.abs(hi) * 0.05 || 0.5;
     return [lo - pad, hi + pad];
   }
-
-  /* a fixed jitter per run (the same dot in the same place at every build) */
-  function jitter(i) { return ((i * 2654435761) % 1000) / 1000 - 0.5; }
 
   function dotRadius(n) { return n > 2000 ? 1.8 : n > 500 ? 2.3 : n > 100 ? 2.8 : 3.5; }
   function dotAlpha(n) { return Math.min(0.9, Math.max(0.15, 6 / Math.sqrt(Math.max(n, 1)))); }

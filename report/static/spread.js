@@ -10,9 +10,6 @@
   var K = window.HouseCharts, svg = K.svg;
   var W = 950, R = 24, T = 40, ROW = 26, BOX = 14;
 
-  /* a fixed jitter per run (the same dot in the same place at every build) */
-  function jitter(i) { return ((i * 2654435761) % 1000) / 1000 - 0.5; }
-
   function sameCounts(d) { return Math.min.apply(null, d.counts) === Math.max.apply(null, d.counts); }
 
   function rowLabels(d) {
@@ -65,7 +62,7 @@
     });
     var dots = svg("g", { "class": "runs" }), r = d.x.length > 500 ? 2 : 3;
     d.x.forEach(function (v, i) {
-      var cy = T + ROW * d.row[i] + ROW / 2 + jitter(i) * ROW * 0.5;
+      var cy = T + ROW * d.row[i] + ROW / 2 + K.jitter(i) * ROW * 0.5;
       dots.appendChild(svg("circle", { cx: sx(v).toFixed(1), cy: cy.toFixed(1), r: r, "class": "run sp-dot", "data-i": i }));
     });
     root.appendChild(dots);
