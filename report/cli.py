@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import signal
+import threading
 from typing import Any
 
 __all__ = ["register", "cmd_report", "refresh", "require_report_libraries"]
@@ -79,16 +81,33 @@ def _watch(args: argparse.Namespace, sp: Any, out: Any) -> int:
     )
     if not as_json:
         print(f"{index}\nwatching {sp.root} (Ctrl-C to stop); open pages reload themselves", file=sys.stderr)
+    stop = _stop_on_signals(w.wake)
     opened = False
     if args.open:
         w.run_once(0.0)
         _open(index)
         opened = True
-    try:
-        w.run()
-    except KeyboardInterrupt:
-        pass
+    w.run(stop)
+    # stopped: a second Ctrl-C/SIGTERM while Python shuts down is ignored (as the runner does),
+    # so the exit status stays clean
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
     return 0 if opened or w.builds else 1
+
+
+def _stop_on_signals(wake: threading.Event) -> threading.Event:
+    """An event that Ctrl-C or SIGTERM sets (and wakes the watch): the build under way ends, then
+    the watch. Installed whatever this process inherited: a command a shell starts in the
+    background comes with SIGINT ignored, and `kill -INT` must still stop it."""
+    stop = threading.Event()
+
+    def stopping(*_: Any) -> None:
+        stop.set()
+        wake.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stopping)
+    return stop
 
 
 def _open(index: Any) -> None:
