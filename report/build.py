@@ -22,7 +22,6 @@ soon as its metrics lines are read, the other jobs' pages before the first sweep
 from __future__ import annotations
 
 import gc
-import json
 import os
 import shutil
 import time
@@ -35,14 +34,14 @@ from typing import Any
 
 import pandas as pd
 
-from report import jobpages, live
+from report import carry, jobpages, live, manifest
+from report.carry import Carry
 from report.compare import runs_json
 from report.data import SweepDef, choose_metric, read_sweep_defs, seed_column, varying_params
 from report.incremental import (
     FORMAT,
     LOOSE,
     MANIFEST,
-    JobEntry,
     JobKey,
     Plan,
     SweepEntry,
@@ -66,7 +65,6 @@ from report.sweepcharts import plan as plan_charts
 from report.workers import Workers, get_workers
 from spool.api import Spool
 from spool.errors import NotFound, UsageError
-from spool.protocol import publish_text
 from spool.states import State
 
 __all__ = ["build_report", "build", "BuildStats", "MANIFEST"]
@@ -106,6 +104,10 @@ class _Builder:
         self.code = self.spool_rel = ""
         self.existing: set[str] = set()  #: job pages in the output folder before this build
         self._jobs: dict[str, Any] = {}  #: the jobs' manifest entries
+        self._frags: dict[str, str] = {}  #: the same as JSON (`carry.entry_json`), for the manifest
+        self.carry: Carry | None = None  #: the last build's bookkeeping, when this build took it
+        self.skipped: list[str] = []  #: jobs whose pages were skipped (moved on since the scan)
+        self._manifest: dict[str, Any] = {}  #: the manifest this build wrote
         self._todo: dict[str, list[str]] = {}  #: job pages still to hand to the workers, by group
 
     # -- the steps ----------------------------------------------------------------------------
@@ -115,7 +117,9 @@ class _Builder:
         self.defs = read_sweep_defs(self.spool.layout)
         self._check_scope()
         with self.stats.phase("scan"):
-            keys = {j: k for j, k in scan_keys(self.spool, self.scope).items() if self._in_scope(j)}
+            keys = scan_keys(self.spool, self.scope)
+            if self.scope is not None:
+                keys = {j: k for j, k in keys.items() if self._in_scope(j)}
             # done/ and failed/ as the scan found them: listed once, each name checked once
             self.status = self.spool.status(ids_by_state(keys) if self.scope is None else None)
         man = self._open_output()
@@ -140,6 +144,7 @@ class _Builder:
         self._wait()
         self.stats.seconds = round(time.perf_counter() - t0, 4)
         self._write_manifest(man, jobs, sweeps, p.loose_sig, summaries, index_live)
+        self._keep_carry(p)
         return self.out / "index.html"
 
     def _in_scope(self, job_id: str) -> bool:
@@ -166,15 +171,23 @@ class _Builder:
 
     def _assign_groups(self, keys: dict[str, JobKey], man: dict[str, Any]) -> Plan:
         """Each job's group as recorded when its key is unchanged, else guessed from its id
-        (a guess is checked against the results in `_load_frames`)."""
-        return Plan(keys, *assign_groups(keys, man["jobs"], set(self.defs)))
+        (a guess is checked against the results in `_load_frames`): from the last build's
+        `Carry` when this process made the manifest, else from the manifest."""
+        c = carry.take(self.out, man, frozenset(self.defs), self.scope)
+        delta = c.update(keys) if c is not None else None
+        if c is None or delta is None:
+            return Plan(keys, *assign_groups(keys, man["jobs"], set(self.defs)))
+        self.carry = c
+        self.stats.carried = True
+        return Plan(keys, c.group, delta[0], _members=c.members, group_sigs=c.sigs)
 
     def _plan(self, p: Plan, man: dict[str, Any]) -> None:
         members = p.members()
         p.sweep_ids = sorted((set(members) - {LOOSE}) | ({self.scope} if self.scope else set(self.defs)))
         progress = self.status.get("sweeps") or {}
         opts = (self.out, self.scope, self.metric_arg, self.mode_arg)
-        p.sigs, p.loose_sig, p.redo = plan(*opts, members, p.keys, p.sweep_ids, self.defs, progress, man)
+        found = plan(*opts, members, p.keys, p.sweep_ids, self.defs, progress, man, p.group_sigs)
+        p.sigs, p.loose_sig, p.redo = found
 
     def _load_frames(self, p: Plan, man: dict[str, Any]) -> None:
         """The results of the groups to redo: per sweep when few, else the whole spool once."""
@@ -240,19 +253,12 @@ class _Builder:
         except OSError:
             existing = set()
         self.existing = existing
-        jobs = {j: v for j, v in man["jobs"].items() if not self._in_scope(j)} if self.scope else {}
         with self.stats.phase("job_pages"):
-            old_jobs, group, changed = man["jobs"], p.group, p.changed
-            for jid in sorted(p.keys):
-                g = group[jid]
-                was = old_jobs.get(jid)
-                # key and group as the manifest has them (the key checked in `_assign_groups`)
-                ok = was is not None and jid not in changed and was[3] == g
-                jobs[jid] = was if ok else JobEntry(p.keys[jid], g).to_json()
+            kept = (lambda j: not self._in_scope(j)) if self.scope else None
+            self._jobs, self._frags = manifest.job_entries(p, man["jobs"], self.carry, kept)
             # set operations, not a test per job: one new job in 10,000 is one page
-            for jid in sorted((changed & p.keys.keys()) | (p.keys.keys() - existing)):
-                self._todo.setdefault(group[jid], []).append(jid)
-        self._jobs = jobs
+            for jid in sorted((p.changed & p.keys.keys()) | (p.keys.keys() - existing)):
+                self._todo.setdefault(p.group[jid], []).append(jid)
 
     def _submit_pages(self, p: Plan, group: str, cache: MetricsIndex | None) -> None:
         """Hand a group's pages to the workers, each with its metrics lines from `cache` when the
@@ -296,6 +302,8 @@ class _Builder:
                 self.stats.jobs_rendered.extend(written)
                 for jid in skipped:  # moved on (a retry) since the scan: the next build sees where
                     self._jobs.pop(jid, None)
+                    self._frags.pop(jid, None)
+                    self.skipped.append(jid)
         self.stats.jobs_rendered.sort()
         self.pending = []
 
@@ -309,12 +317,11 @@ class _Builder:
         index_live: dict[str, Any],
     ) -> None:
         beacon = live.manifest_part(index_live, sweeps)
-        manifest = {
+        doc = {
             "format": FORMAT,
             "code": self.code,
             "spool": self.spool_rel,
             "built_at": self.built_at,
-            "jobs": jobs,
             "sweeps": sweeps,
             "all_jobs": loose_sig,
             "summaries": summaries,
@@ -325,10 +332,25 @@ class _Builder:
                 "jobs_removed": len(self.stats.jobs_removed),
             },
         }
-        publish_text(
-            self.out / MANIFEST, json.dumps(manifest, separators=(",", ":"), default=str), fsync=True
-        )
+        self._manifest = manifest.publish(self.out, doc, jobs, self._frags)
         live.write_beacon(self.out, beacon, self.built_at)
+
+    def _keep_carry(self, p: Plan) -> None:
+        """This build's bookkeeping for the next build of the folder in this process (`carry`);
+        none after a build limited to one sweep (its keys are that sweep's only)."""
+        if self.scope is not None:
+            return
+        c = Carry(
+            self._manifest,
+            frozenset(self.defs),
+            dict(p.keys),
+            p.group,
+            p.members(),
+            p.group_sigs,
+            self._frags,
+        )
+        c.forget(self.skipped)
+        carry.keep(self.out, c)
 
     # -- helpers ----------------------------------------------------------------------------
     def _prune_sweeps(self, keep: set[str]) -> None:

@@ -14,6 +14,7 @@ dies midway leaves keys that no longer match and the next build redoes those pag
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import os
@@ -26,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from report.data import SweepDef
+from report.jsoncache import read_json
 from report.render import PKG
 from spool.api import Spool
 from spool.ids import is_valid_id
@@ -52,6 +54,8 @@ __all__ = [
     "assign_groups",
     "plan",
     "Plan",
+    "member_add",
+    "member_remove",
 ]
 
 MANIFEST = "manifest.json"
@@ -270,7 +274,7 @@ def finished(df: pd.DataFrame) -> pd.DataFrame:
 def load_manifest(out: Path, code: str, spool_rel: str) -> tuple[dict[str, Any], bool]:
     """The last build's manifest, or a fresh one; True when it is fresh (everything is rebuilt)."""
     try:
-        m = json.loads((out / MANIFEST).read_bytes())
+        m = read_json(out / MANIFEST)  # the one this process wrote last, when it still is
     except (OSError, ValueError):
         m = None
     fresh = {
@@ -288,9 +292,8 @@ def load_manifest(out: Path, code: str, spool_rel: str) -> tuple[dict[str, Any],
         or m.get("spool") != spool_rel
     ):
         return fresh, True
-    for k in ("jobs", "sweeps"):
-        if not isinstance(m.get(k), dict):
-            m[k] = {}
+    if not all(isinstance(m.get(k), dict) for k in ("jobs", "sweeps")):
+        m = {**m, **{k: m[k] if isinstance(m.get(k), dict) else {} for k in ("jobs", "sweeps")}}
     return m, False
 
 
@@ -319,16 +322,27 @@ def plan(
     defs: dict[str, SweepDef],
     progress: dict[str, dict[str, int]],
     man: dict[str, Any],
+    group_sigs: dict[str, str] | None = None,
 ) -> tuple[dict[str, tuple[str, str, dict[str, int]]], str, set[str]]:
-    """Signatures of every sweep (data, page) and of the loose jobs, and the groups to redo."""
+    """Signatures of every sweep (data, page) and of the loose jobs, and the groups to redo.
+
+    `group_sigs`: each group's `keys_sig` where it is already known (a rebuild in the same
+    process: `carry`); the ones worked out here are added to it."""
     sigs: dict[str, tuple[str, str, dict[str, int]]] = {}
     redo: set[str] = set()
+    known = {} if group_sigs is None else group_sigs
+
+    def group_sig(g: str) -> str:
+        if g not in known:
+            known[g] = keys_sig(members.get(g, []), keys)
+        return known[g]
+
     for sid in sweep_ids:
         ids = members.get(sid, [])
         in_scope = scope is None or scope == sid
         sdef = defs.get(sid)
         sig = sig_hash(
-            keys_sig(ids, keys),
+            group_sig(sid),
             [metric_arg, mode_arg] if in_scope else None,
             sdef.mtime_ns if sdef else None,
         )
@@ -348,7 +362,7 @@ def plan(
             or sid not in (man.get("summaries") or {})
         ):
             redo.add(sid)
-    loose_sig = keys_sig(members.get(LOOSE, []), keys)
+    loose_sig = group_sig(LOOSE)
     if not scope and (
         man.get("all_jobs") != loose_sig
         or not (out / "all-jobs.html").exists()
@@ -371,9 +385,11 @@ class Plan:
     redo: set[str] = field(default_factory=set)
     frames: dict[str, pd.DataFrame] = field(default_factory=dict)
     _members: dict[str, list[str]] | None = field(default=None, repr=False)
+    group_sigs: dict[str, str] = field(default_factory=dict)  #: each group's `keys_sig`, as known
+    regrouped: set[str] = field(default_factory=set)  #: jobs `set_group` moved
 
     def members(self) -> dict[str, list[str]]:
-        """Each group's job ids, sorted (worked out once; `set_group` starts it afresh). Shared:
+        """Each group's job ids, sorted (worked out once, then kept up by `set_group`). Shared:
         callers must not change it."""
         if self._members is None:
             out: dict[str, list[str]] = {}
@@ -384,5 +400,27 @@ class Plan:
         return self._members
 
     def set_group(self, job_id: str, group: str) -> None:
+        old = self.group.get(job_id)
         self.group[job_id] = group
-        self._members = None
+        self.regrouped.add(job_id)
+        for g in (old, group):
+            self.group_sigs.pop(g or "", None)
+        if self._members is not None and old != group:
+            if old is not None:
+                member_remove(self._members, old, job_id)
+            member_add(self._members, group, job_id)
+
+
+def member_add(members: dict[str, list[str]], group: str, job_id: str) -> None:
+    """Add a job to its group's sorted ids."""
+    bisect.insort(members.setdefault(group, []), job_id)
+
+
+def member_remove(members: dict[str, list[str]], group: str, job_id: str) -> None:
+    """Take a job out of its group's sorted ids (a group left empty goes)."""
+    ids = members.get(group, [])
+    i = bisect.bisect_left(ids, job_id)
+    if i < len(ids) and ids[i] == job_id:
+        del ids[i]
+        if not ids:
+            del members[group]

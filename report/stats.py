@@ -24,6 +24,7 @@ class BuildStats:
     charts_drawn: list[str] = field(default_factory=list)  #: `<sweep>/<file>` of each chart drawn
     all_jobs_paged: bool = False
     processes: int = 0  #: worker processes the build used (0: all in its own process)
+    carried: bool = False  #: took the last build's bookkeeping in this process (`report.carry`)
     #: CPU seconds per phase of this process (scan, results, charts, sweep pages, job pages,
     #: index) and, as `workers`, of the pieces its workers ran
     timings: dict[str, float] = field(default_factory=dict)

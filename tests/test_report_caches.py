@@ -21,8 +21,8 @@ import pytest
 import yaml
 from report_kit import make_spool, run_runner
 
-from report import jsoncache, sweepdefs
-from report.build import MANIFEST, build
+from report import carry, jsoncache, sweepdefs
+from report.build import MANIFEST, BuildStats, build
 from report.data import config_keys, fmt
 from report.sweepdefs import read_sweep_defs
 from spool.api import Spool
@@ -42,7 +42,9 @@ def sp(made: Path, tmp_path: Path) -> Spool:
 
 def _counts(sp: Spool) -> dict[str, int]:
     beacon = json.loads((sp.root / "report" / MANIFEST).read_text())["summaries"]
-    return {sid: s["progress"]["done"] + s["progress"]["failed"] for sid, s in beacon.items() if "progress" in s}
+    return {
+        sid: s["progress"]["done"] + s["progress"]["failed"] for sid, s in beacon.items() if "progress" in s
+    }
 
 
 def _age(path: Path, seconds: float = 5.0) -> None:
@@ -64,14 +66,17 @@ def test_status_counted_from_the_scan_follows_pending_done_and_removed_jobs(sp: 
     _, done = build(sp)
     assert done.jobs_rendered == ["grid-00024"]
     progress = json.loads((sp.root / "report" / MANIFEST).read_text())["summaries"]["grid"]["progress"]
-    assert progress["pending"] == 0 and progress["claimed"] == 0 and progress["done"] + progress["failed"] == 25
+    assert (
+        progress["pending"] == 0 and progress["claimed"] == 0 and progress["done"] + progress["failed"] == 25
+    )
     assert progress == sp.status()["sweeps"]["grid"]
     shutil.rmtree(sp.layout.state_dir(State.DONE) / "grid-00003")  # a removed job
     _, removed = build(sp)
     assert "grid-00003" in removed.jobs_removed and _counts(sp)["grid"] == 24
-    assert sp.status()["sweeps"]["grid"] == json.loads((sp.root / "report" / MANIFEST).read_text())[
-        "summaries"
-    ]["grid"]["progress"]
+    assert (
+        sp.status()["sweeps"]["grid"]
+        == json.loads((sp.root / "report" / MANIFEST).read_text())["summaries"]["grid"]["progress"]
+    )
     assert "grid-00003" not in (sp.root / "report" / "sweeps" / "grid.html").read_text()
     assert html != (sp.root / "report" / "index.html").read_text()
 
@@ -195,3 +200,56 @@ def test_config_keys_format_each_value_as_fmt_does() -> None:
     for c in params[1:]:
         expect = expect + "\x1f" + df[c].map(fmt).astype(object)
     assert config_keys(df, params).tolist() == expect.tolist()
+
+
+def _bookkeeping(sp: Spool) -> dict[str, object]:
+    """What the manifest says each job and sweep was built from."""
+    m = json.loads((sp.root / "report" / MANIFEST).read_text())
+    sweeps = {sid: (e["sig"], e["page"]) for sid, e in m["sweeps"].items()}
+    return {"jobs": m["jobs"], "sweeps": sweeps, "all_jobs": m["all_jobs"], "summaries": m["summaries"]}
+
+
+def _carried(sp: Spool) -> BuildStats:
+    """A rebuild in this process that takes the last build's bookkeeping (`report.carry`), checked
+    against a build from its manifest alone: that one finds nothing to redo and writes the same."""
+    _, stats = build(sp)
+    assert stats.carried
+    written = _bookkeeping(sp)
+    carry._LAST.clear()  # as a fresh process: groups, members and signatures from the manifest
+    _, again = build(sp)
+    assert not again.carried
+    assert (again.jobs_rendered, again.sweeps_charted, again.sweeps_paged) == ([], [], [])
+    assert not again.all_jobs_paged
+    assert _bookkeeping(sp) == written
+    return stats
+
+
+def test_a_rebuild_that_carries_the_last_builds_bookkeeping_matches_one_from_the_manifest(sp: Spool) -> None:
+    report = sp.root / "report"
+    _, first = build(sp)
+    assert not first.carried
+    assert _carried(sp).jobs_rendered == []  # nothing changed
+    sp.submit("train_fake.py", {"lr": 0.05, "hidden": 64, "seed": 0}, job_id="grid-00024", sweep="grid")
+    sp.submit("train_fake.py", {"lr": 0.3, "hidden": 4}, job_id="loose-new")
+    run_runner(sp, slots=1)
+    new = _carried(sp)
+    assert new.jobs_rendered == ["grid-00024", "loose-new"] and "grid" in new.sweeps_charted
+    assert new.all_jobs_paged and "grid-00024" in (report / "sweeps" / "grid.html").read_text()
+    failed = sorted(p.name for p in sp.layout.state_dir(State.FAILED).iterdir() if p.name.startswith("grid-"))
+    sp.retry(failed[0])
+    assert failed[0] in _carried(sp).jobs_removed
+    sp.note("grid-00001", "a note carried over")
+    assert _carried(sp).jobs_rendered == ["grid-00001"]
+    assert "a note carried over" in (report / "jobs" / "grid-00001.html").read_text()
+    (report / "jobs" / "grid-00002.html").unlink()  # a page removed by hand comes back
+    assert _carried(sp).jobs_rendered == ["grid-00002"]
+    # a job whose id names sweep grid but whose result is another sweep's: grouped by its result
+    done = sp.layout.state_dir(State.DONE)
+    shutil.copytree(done / "xss-00000", done / "grid-00099", symlinks=True)
+    moved = _carried(sp)
+    assert "grid-00099" in moved.jobs_rendered
+    m = json.loads((report / MANIFEST).read_text())
+    assert m["jobs"]["grid-00099"][3] == "__loose__"
+    assert "grid-00099" not in (report / "sweeps" / "grid.html").read_text()
+    shutil.rmtree(done / "grid-00099")
+    assert "grid-00099" in _carried(sp).jobs_removed
