@@ -56,12 +56,11 @@ from report.incremental import (
     sweep_of,
 )
 from report.metrics_cache import MetricsIndex, sweep_metrics
-from report.pages import all_jobs_page, index_page, summary, sweep_page
+from report.pages import all_jobs_page, index_page, render_sweep, summary, sweep_context
 from report.render import Renderer, copy_static
 from report.rowcache import cached_results
 from report.stats import BuildStats
-from report.sweepcharts import for_page, redraw
-from report.sweepcharts import plan as plan_charts
+from report.sweepcharts import chart_frame, curve_frame, for_page, prepared_charts, redraw
 from report.workers import Workers, get_workers
 from spool.api import Spool
 from spool.errors import NotFound, UsageError
@@ -196,7 +195,7 @@ class _Builder:
         members = p.members()
         for sid in [] if full else sorted(p.redo):
             try:
-                sub = finished(cached_results(layout, p.keys, sid))
+                sub = finished(cached_results(layout, p.keys, sid, members.get(sid, [])))
             except NotFound:
                 sub = finished(pd.DataFrame())
             if set(sub["id"].astype(str)) != set(members.get(sid, [])):
@@ -388,8 +387,6 @@ class _Builder:
         metric = self._metric(sid, sub, sdef)
         seed = seed_column(sub)
         params = [c for c in varying_params(sub) if c != seed]
-        chart_dir = self.out / "sweeps" / sid
-        entry = SweepEntry(sig, page_sig)
         with self.stats.phase("sweep_charts"):
             # metrics lines of every run of the sweep, shared with its job pages
             ids = sub["id"].astype(str).tolist()
@@ -397,41 +394,76 @@ class _Builder:
             metrics_cache[sid] = MetricsIndex(mdf)
         self._submit_pages(p, sid, metrics_cache[sid])
         with self.stats.phase("sweep_charts"):
-            charts, entry.info = plan_charts(
-                self.spool.layout, sid, sub, metric, params, seed, mdf, sdef.doc if sdef else {}
-            )
-            entry.charts, futures, drawn = redraw(
-                charts, old.charts if old else [], chart_dir, self.workers.submit
-            )
-        self.pending.extend(("chart", f) for f in futures)
-        self.stats.charts_drawn.extend(f"{sid}/{name}" for name in drawn)
+            frame = chart_frame(sub, metric, params, seed)
+            lines = curve_frame(mdf, metric)
+            args = (self.spool.layout, sid, frame, metric, params, seed, lines, sdef.doc if sdef else {})
+            charts_f, remote = self._charts_future(args)
+        page = self.out / "sweeps" / f"{sid}.html"
+        total = (sdef.count if sdef and sdef.count else None) or sum(counts.values())
+        # a page whose jobs or progress changed: its table is made while the charts are
+        early = old is None or old.page != page_sig or not page.exists()
+        what = (sid, sub, sdef, metric, params, seed, counts)
+        parts = self._page_parts(what, metrics_cache.get(sid)) if early else None
+        summed = {**summary(sub, metric, params), "progress": counts, "total": total}  # for the index
+        entry = SweepEntry(sig, page_sig)
+        with self.stats.phase("sweep_charts"):
+            charts, drawn = self._charts(sid, args, charts_f, remote, old, entry)
         if old is None or old.sig != sig or drawn:
             self.stats.sweeps_charted.append(sid)
-        total = (sdef.count if sdef and sdef.count else None) or sum(counts.values())
-        page = self.out / "sweeps" / f"{sid}.html"
-        if old is None or old.page != page_sig or not page.exists() or sid in self.stats.sweeps_charted:
+        if early or drawn:
+            parts = parts or self._page_parts(what, metrics_cache.get(sid))
             with self.stats.phase("sweep_pages"):
                 state = live.page_state(f"sweep:{sid}", page_sig, live.sweep_unfinished(counts, total))
                 chart_info = {"charts": for_page(charts, entry.charts), **entry.info}
-                shown = params + ([seed] if seed else [])
-                runs = runs_json(self.out, sid, sub, shown, metrics_cache.get(sid), self.job_key)
-                sweep_page(
-                    self.pages,
-                    self.job_key,
-                    sid,
-                    sub,
-                    sdef,
-                    metric,
-                    params,
-                    seed,
-                    counts,
-                    chart_info,
-                    page,
-                    state,
-                    runs,
-                )
+                render_sweep(self.pages, page, parts[0], chart_info, state, parts[1])
             self.stats.sweeps_paged.append(sid)
-        return entry, {**summary(sub, metric, params), "progress": counts, "total": total}
+        return entry, summed
+
+    def _charts_future(self, args: tuple[Any, ...]) -> tuple[Future[Any], bool]:
+        """A sweep's charts of its metric (`sweepcharts.PARTS`) prepared in a worker when one is
+        free, and whether it was: after a few new jobs the sweep page's table and the other
+        charts are made here meanwhile. In a full build the workers are busy with job pages,
+        and this process prepares them."""
+        busy = sum(not f.done() for _, f in self.pending)
+        if self.workers.processes and busy < self.workers.processes:
+            return self.workers.submit(prepared_charts, ("metric",), *args), True
+        fut: Future[Any] = Future()
+        fut.set_result((prepared_charts(("metric",), *args), 0.0))
+        return fut, False
+
+    def _charts(
+        self,
+        sid: str,
+        args: tuple[Any, ...],
+        fut: Future[Any],
+        remote: bool,
+        old: SweepEntry | None,
+        entry: SweepEntry,
+    ) -> tuple[list[Any], list[str]]:
+        """The sweep's charts of its runs made here, those of its metric taken from `fut`, both
+        into `entry`, and the charts whose files must be drawn handed to the workers; the
+        charts in page order, and the files being drawn."""
+        own, own_info = prepared_charts(("runs",), *args)
+        (charts, info), cpu = fut.result()
+        if remote:
+            self.stats.add("workers", cpu)
+        charts, entry.info = charts + own, {**info, **own_info}
+        chart_dir = self.out / "sweeps" / sid
+        before = old.charts if old else []
+        entry.charts, futures, drawn = redraw(charts, before, chart_dir, self.workers.submit)
+        self.pending.extend(("chart", f) for f in futures)
+        self.stats.charts_drawn.extend(f"{sid}/{name}" for name in drawn)
+        return charts, drawn
+
+    def _page_parts(self, what: tuple[Any, ...], metrics: MetricsIndex | None) -> tuple[dict[str, Any], Any]:
+        """The sweep page but its charts (`pages.sweep_context` of `what`: the sweep's id, rows,
+        definition, metric, parameters, seed column and progress), and its runs' compare data."""
+        sid, sub, _, _, params, seed, _ = what
+        with self.stats.phase("sweep_pages"):
+            shown = params + ([seed] if seed else [])
+            runs = runs_json(self.out, sid, sub, shown, metrics, self.job_key)
+            ctx = sweep_context(self.pages, self.job_key, *what)
+        return ctx, runs
 
 
 def build(

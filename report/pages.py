@@ -28,7 +28,15 @@ from report.render import Renderer, log_tail, records
 from report.tables import table_rows
 from spool.states import State
 
-__all__ = ["RECENT_FAILURES", "MAX_FAILURE_DETAILS", "summary", "sweep_page", "all_jobs_page", "index_page"]
+__all__ = [
+    "RECENT_FAILURES",
+    "MAX_FAILURE_DETAILS",
+    "summary",
+    "sweep_context",
+    "render_sweep",
+    "all_jobs_page",
+    "index_page",
+]
 
 MAX_FAILURE_DETAILS = 100
 RECENT_FAILURES = 20
@@ -36,7 +44,7 @@ RECENT_FAILURES = 20
 
 def summary(sub: pd.DataFrame, metric: MetricChoice | None, params: list[str] | None) -> dict[str, Any]:
     """What the index shows of a sweep (or of the loose jobs): counts, the best run, recent failures."""
-    counts = Counter(sub["state"]) if not sub.empty else Counter()
+    counts = Counter(sub["state"].astype(str).tolist()) if not sub.empty else Counter()
     best = None
     if metric is not None and not sub.empty:
         top = rank(sub, metric).head(1)
@@ -51,7 +59,8 @@ def summary(sub: pd.DataFrame, metric: MetricChoice | None, params: list[str] | 
             }
     fails = []
     if not sub.empty and "error.kind" in sub.columns:
-        f = sub[sub["state"] == "failed"]
+        cols = [c for c in ("id", "sweep", "error.kind", "error.message", "ended") if c in sub.columns]
+        f = sub.loc[(sub["state"] == "failed").to_numpy(), cols]  # those columns only: not all 30
         if "ended" in f.columns:
             f = f.sort_values("ended", ascending=False, na_position="last", kind="stable")
         for r in records(f.head(RECENT_FAILURES), ["id", "sweep", "error.kind", "error.message", "ended"]):
@@ -97,7 +106,7 @@ def _failure_items(renderer: Renderer, sub: pd.DataFrame) -> tuple[list[dict[str
     return items, max(0, len(f) - len(items))
 
 
-def sweep_page(
+def sweep_context(
     renderer: Renderer,
     job_key: dict[str, JobKey | None],
     sid: str,
@@ -107,11 +116,9 @@ def sweep_page(
     params: list[str],
     seed: str | None,
     counts: dict[str, int],
-    chart_info: dict[str, Any],
-    page: Path,
-    live_state: dict[str, Any] | None = None,
-    runs_data: Markup | None = None,
-) -> None:
+) -> dict[str, Any]:
+    """Everything a sweep page shows but its charts (`render_sweep` adds those): made while the
+    charts are prepared in a worker, when one is free."""
     ranked = rank(sub, metric)
     shown_params = params + ([seed] if seed else [])
     columns = table_columns(ranked, params=shown_params, metric=metric)
@@ -146,31 +153,45 @@ def sweep_page(
                 )
     failures, more = _failure_items(renderer, sub)
     total = (sdef.count if sdef and sdef.count else None) or sum(counts.values())
+    return {
+        "title": f"sweep {sid}",
+        "sid": sid,
+        "name": sdef.name if sdef else None,
+        "definition": definition,
+        "params_text": params_text,
+        "fixed": fixed,
+        "metric": metric,
+        "counts": counts,
+        "total": total,
+        "best": best,
+        "columns": columns,
+        "rows_html": table_rows(renderer, sid, ranked, columns, job_key, "../"),
+        "nrows": len(ranked),
+        "failures": failures,
+        "more_failures": more,
+        "chart_base": f"{quote(sid)}/",
+    }
+
+
+def render_sweep(
+    renderer: Renderer,
+    page: Path,
+    ctx: dict[str, Any],
+    chart_info: dict[str, Any],
+    live_state: dict[str, Any] | None = None,
+    runs_data: Markup | None = None,
+) -> None:
+    """Write a sweep page: its `sweep_context`, its charts and what they found (`chart_info`)."""
     renderer.render(
         "sweep.html.j2",
         page,
         root="../",
-        title=f"sweep {sid}",
-        sid=sid,
-        name=sdef.name if sdef else None,
-        definition=definition,
-        params_text=params_text,
-        fixed=fixed,
-        metric=metric,
-        counts=counts,
-        total=total,
-        best=best,
+        **ctx,
         charts=chart_info.get("charts", []),
         hosts=chart_info.get("hosts", []),
         spread=chart_info.get("spread") or {},
         fits=chart_info.get("fits", []),
-        columns=columns,
-        rows_html=table_rows(renderer, sid, ranked, columns, job_key, "../"),
-        nrows=len(ranked),
         failure_kinds=chart_info.get("failure_kinds", []),
-        failures=failures,
-        more_failures=more,
-        chart_base=f"{quote(sid)}/",
         live=live_state,
         runs_data=runs_data,
     )

@@ -253,3 +253,22 @@ def test_a_rebuild_that_carries_the_last_builds_bookkeeping_matches_one_from_the
     assert "grid-00099" not in (report / "sweeps" / "grid.html").read_text()
     shutil.rmtree(done / "grid-00099")
     assert "grid-00099" in _carried(sp).jobs_removed
+
+
+def test_the_charts_read_nothing_their_frame_leaves_out(sp: Spool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The charts are prepared from the columns `chart_frame` and `curve_frame` keep: the same
+    charts, data and tables beside them as from every column."""
+    import report.build
+
+    def charts(sp: Spool) -> dict[str, object]:
+        shutil.rmtree(sp.root / "report", ignore_errors=True)
+        build(sp, processes=0)
+        m = json.loads((sp.root / "report" / MANIFEST).read_text())
+        return {sid: (e["charts"], e["info"]) for sid, e in m["sweeps"].items()}
+
+    narrowed = charts(sp)
+    assert {sid for sid, (c, _) in narrowed.items() if c} == {"grid", "xss"}
+    assert "learning_curves" in [c["key"] for c in narrowed["grid"][0]]  # type: ignore[index]
+    monkeypatch.setattr(report.build, "chart_frame", lambda sub, *_: sub)
+    monkeypatch.setattr(report.build, "curve_frame", lambda mdf, *_: mdf)
+    assert charts(sp) == narrowed
