@@ -107,6 +107,10 @@ def _write_cache(path: Path, mdf: pd.DataFrame | None, keys: dict[str, JobKey | 
     _framed(path, columns)
 
 
+def _by_id(mdf: pd.DataFrame) -> pd.DataFrame:
+    return mdf.sort_values(["id", "step"], kind="stable") if not mdf.empty else mdf
+
+
 def sweep_metrics(
     layout: Layout, out: Path, sid: str, ids: list[str], job_key: dict[str, JobKey | None]
 ) -> pd.DataFrame | None:
@@ -123,17 +127,22 @@ def sweep_metrics(
     reuse = {j for j, k in keys.items() if k is not None and cached_keys.get(j) == list(k)}
     missing = [j for j in ids if j not in reuse]
     frames: list[pd.DataFrame] = []
-    if cached is not None and reuse:
-        frames.append(cached[cached["id"].isin(reuse)])
+    if cached is not None and reuse:  # every job of the file reused (the usual rebuild): no filter
+        frames.append(cached if len(reuse) == len(cached_keys) else cached[cached["id"].isin(reuse)])
     if missing:  # the results said whose they are: no job.json is read to find the sweep's jobs
         found = ((j, _folder(layout, j, keys[j])) for j in missing)
-        frames.append(metrics_of([(j, f) for j, f in found if f is not None]))
+        frames.append(_by_id(metrics_of([(j, f) for j, f in found if f is not None])))
     frames = [f for f in frames if not f.empty]
     if not frames:
         mdf = None
     else:
         mdf = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-        mdf = mdf.sort_values(["id", "step"], kind="stable").reset_index(drop=True)
+        # each piece is sorted by (id, step) (the file was written so): when the new jobs' ids
+        # come after the file's, as a sweep's do, the pieces end to end are, and a sort of
+        # 20,000 lines is saved
+        if not mdf["id"].is_monotonic_increasing:
+            mdf = _by_id(mdf)
+        mdf = mdf.reset_index(drop=True)
     if worth_rewriting(len(missing), cached is not None):
         _write_cache(path, mdf, keys)
     return mdf

@@ -36,10 +36,16 @@ def _rows_for(root: str) -> dict[str, tuple[JobKey, dict[str, Any] | None]]:
     return _CACHE[root]
 
 
-def cached_results(layout: Layout, keys: dict[str, JobKey], sweep: str | None) -> pd.DataFrame:
+def cached_results(
+    layout: Layout, keys: dict[str, JobKey], sweep: str | None, ids: list[str] | None = None
+) -> pd.DataFrame:
     """`load_results(layout, sweep=sweep, state=None)` for the jobs in `keys` (all the scan
-    found), with the rows of unchanged jobs from the last build. NotFound as `load_results`."""
-    ids = sorted(keys if sweep is None else _members(keys, sweep))
+    found), with the rows of unchanged jobs from the last build. NotFound as `load_results`.
+
+    `ids`: the jobs of `sweep` among `keys`, sorted, when the caller has them (a build's plan
+    does: not worked out again from 10,000 ids)."""
+    if ids is None:
+        ids = sorted(keys if sweep is None else _members(keys, sweep))
     cache = _rows_for(str(layout.root))
     for j in cache.keys() - keys.keys():  # gone, or retried since: not kept for ever
         del cache[j]

@@ -68,14 +68,19 @@ def table_rows(
                 else:
                     cells.append(cell(c, rec.get(c.key)))
             html[i] = str(row_cells(cells, root))
-    out = []
-    new_cache: dict[str, Any] = {}
-    for n, (jid, state, h) in enumerate(zip(ids, states, html, strict=True), start=1):
-        rank_cell = f'<td class="n" data-v="{n}">{n}</td>' if ranked else ""
-        out.append(f'<tr class="r-{escape(state)}">{rank_cell}{h}</tr>\n')
-        k = job_key.get(jid)
-        if k is not None:
-            new_cache[jid] = [list(k), h]
-    keep_entries(path, col_sig, "rows", lambda: new_cache, len(missing), bool(cached) or not ids)
+    classes = {st: f'<tr class="r-{escape(st)}">' for st in set(states)}  # a few states, escaped once
+    if ranked:
+        out = [
+            f'{classes[state]}<td class="n" data-v="{n}">{n}</td>{h}</tr>\n'
+            for n, (state, h) in enumerate(zip(states, html, strict=True), start=1)
+        ]
+    else:
+        out = [f"{classes[state]}{h}</tr>\n" for state, h in zip(states, html, strict=True)]
+
+    def entries() -> dict[str, Any]:  # only when the file is rewritten
+        keyed = zip(ids, html, strict=True)
+        return {jid: [list(k), h] for jid, h in keyed if (k := job_key.get(jid)) is not None}
+
+    keep_entries(path, col_sig, "rows", entries, len(missing), bool(cached) or not ids)
     # the cells were escaped by the macro; the tags and rank around them are ours
     return Markup("".join(out))

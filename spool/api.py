@@ -25,6 +25,21 @@ if TYPE_CHECKING:
 __all__ = ["Spool", "resolve_spool_path"]
 
 _SWEEP_MEMBER = re.compile(r"^(.+)-\d{5}$")
+_SWEEP_NAMED: dict[str, str | None] = {}  #: each id's `_sweep_named`, once per process
+
+
+def _sweep_named(job_id: str) -> str | None:
+    """The sweep a job id names (`<sweep>-NNNNN`), or None: a pure function of the id, worked
+    out once per id in a process (`status` of a 10,000-job spool, every few seconds in a watch)."""
+    try:
+        return _SWEEP_NAMED[job_id]
+    except KeyError:
+        pass
+    if len(_SWEEP_NAMED) > 1_000_000:
+        _SWEEP_NAMED.clear()
+    m = _SWEEP_MEMBER.match(job_id)
+    sid = _SWEEP_NAMED[job_id] = m.group(1) if m else None
+    return sid
 
 
 def resolve_spool_path(path: str | os.PathLike[str] | None = None) -> Path:
@@ -163,8 +178,8 @@ class Spool:
             value = state.value
             for job_id in ids:
                 n += 1
-                m = _SWEEP_MEMBER.match(job_id) if known else None
-                if m is not None and (sid := m.group(1)) in known:
+                sid = _sweep_named(job_id) if known else None
+                if sid is not None and sid in known:
                     per = sweeps.get(sid)
                     if per is None:
                         per = sweeps[sid] = {s.value: 0 for s in State}

@@ -156,9 +156,19 @@ def id_sample(ids: list[str], budget: int) -> np.ndarray:
         return np.ones(n, dtype=bool)
     k = math.ceil(math.log2(n / budget))
     cut = (1 << 32) >> k
-    return np.array(
-        [int.from_bytes(hashlib.blake2b(i.encode(), digest_size=4).digest(), "big") < cut for i in ids]
-    )
+    return np.array([_id_hash(i) for i in ids]) < cut
+
+
+_HASHES: dict[str, int] = {}  #: each id's `_id_hash` (a pure function of the id), in this process
+
+
+def _id_hash(job_id: str) -> int:
+    h = _HASHES.get(job_id)
+    if h is None:
+        if len(_HASHES) > 1_000_000:
+            _HASHES.clear()
+        h = _HASHES[job_id] = int.from_bytes(hashlib.blake2b(job_id.encode(), digest_size=4).digest(), "big")
+    return h
 
 
 def significant(values: Any) -> list[float | None]:
