@@ -53,6 +53,7 @@ def plan(
     seed: str | None,
     mdf: pd.DataFrame | None,
     definition: dict[str, Any] | None = None,
+    *,
     parts: tuple[str, ...] = PARTS,
 ) -> tuple[list[Chart], dict[str, Any]]:
     """The sweep's charts in page order, and what the page shows beside them (fits, spread, hosts...).
@@ -134,20 +135,10 @@ def curve_frame(mdf: pd.DataFrame | None, metric: MetricChoice | None) -> pd.Dat
     return out.assign(id=out["id"].astype("category"))
 
 
-def prepared_charts(
-    parts: tuple[str, ...],
-    layout: Layout,
-    sid: str,
-    sub: pd.DataFrame,
-    metric: MetricChoice | None,
-    params: list[str],
-    seed: str | None,
-    mdf: pd.DataFrame | None,
-    definition: dict[str, Any] | None = None,
-) -> tuple[list[Chart], dict[str, Any]]:
-    """`plan` of `parts`, with each client chart's JSON for the page made too: run in a worker, the JSON
-    is the worker's work as well (and comes back with the chart)."""
-    charts, info = plan(layout, sid, sub, metric, params, seed, mdf, definition, parts)
+def prepared_charts(parts: tuple[str, ...], *args: Any) -> tuple[list[Chart], dict[str, Any]]:
+    """`plan(*args, parts=parts)`, with each client chart's JSON for the page made too: run in a
+    worker, the JSON is the worker's work as well (and comes back with the chart)."""
+    charts, info = plan(*args, parts=parts)
     for c in charts:
         if c.client:
             _ = c.payload
