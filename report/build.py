@@ -103,7 +103,7 @@ class _Builder:
         self.code = self.spool_rel = ""
         self.existing: set[str] = set()  #: job pages in the output folder before this build
         self._jobs: dict[str, Any] = {}  #: the jobs' manifest entries
-        self._frags: dict[str, str] = {}  #: the same as JSON (`carry.entry_json`), for the manifest
+        self._frags: dict[str, str] = {}  #: the same as JSON (`manifest.entry_json`), for the manifest
         self.carry: Carry | None = None  #: the last build's bookkeeping, when this build took it
         self.skipped: list[str] = []  #: jobs whose pages were skipped (moved on since the scan)
         self._manifest: dict[str, Any] = {}  #: the manifest this build wrote
