@@ -116,7 +116,7 @@ class _Builder:
         self.defs = read_sweep_defs(self.spool.layout)
         self._check_scope()
         with self.stats.phase("scan"):
-            keys = scan_keys(self.spool, self.scope)
+            keys = scan_keys(self.spool, self.scope, self._scan_split())
             if self.scope is not None:
                 keys = {j: k for j, k in keys.items() if self._in_scope(j)}
             # done/ and failed/ as the scan found them: listed once, each name checked once
@@ -145,6 +145,19 @@ class _Builder:
         self._write_manifest(man, jobs, sweeps, p.loose_sig, summaries, index_live)
         self._keep_carry(p)
         return self.out / "index.html"
+
+    def _scan_split(self) -> Any:
+        """The workers' `submit` for the scan to take half of a big folder's stats there (their
+        CPU counted as the workers'), or None when this build has none."""
+        if not self.workers.processes:
+            return None
+
+        def split(fn: Any, *args: Any) -> Future[Any]:
+            fut = self.workers.submit(fn, *args)
+            self.pending.append(("scan", fut))
+            return fut
+
+        return split
 
     def _in_scope(self, job_id: str) -> bool:
         """The sweep filter: every job when the build is not limited to one sweep."""

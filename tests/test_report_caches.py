@@ -26,6 +26,7 @@ from report.build import MANIFEST, BuildStats, build
 from report.data import config_keys, fmt
 from report.sweepdefs import read_sweep_defs
 from spool.api import Spool
+from spool.notes import NOTES_DIR
 from spool.states import State
 
 
@@ -272,3 +273,26 @@ def test_the_charts_read_nothing_their_frame_leaves_out(sp: Spool, monkeypatch: 
     monkeypatch.setattr(report.build, "chart_frame", lambda sub, *_: sub)
     monkeypatch.setattr(report.build, "curve_frame", lambda mdf, *_: mdf)
     assert charts(sp) == narrowed
+
+
+def test_a_scan_split_with_a_worker_finds_what_one_scan_finds(sp: Spool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Half of a big folder's stats taken by a worker process: the same keys, in the same order."""
+    from report import incremental
+    from report.workers import Workers
+
+    (sp.root / NOTES_DIR / "grid-00001").mkdir(parents=True)  # a note's stamp is folded in after the stats
+    monkeypatch.setattr(incremental, "SPLIT_AT", 2)
+    workers = Workers(1)
+    try:
+        used: list[int] = []
+
+        def split(fn: object, *args: object) -> object:
+            used.append(len(args[-1]))  # type: ignore[arg-type]
+            return workers.submit(fn, *args)  # type: ignore[arg-type]
+
+        split_keys = incremental.scan_keys(sp, None, split)  # type: ignore[arg-type]
+    finally:
+        workers.close()
+    one = incremental.scan_keys(sp, None)
+    assert used and list(split_keys.items()) == list(one.items())
+    assert len(one) == sum(1 for st in (State.DONE, State.FAILED) for _ in sp.layout.state_dir(st).iterdir())
