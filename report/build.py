@@ -49,16 +49,15 @@ from report.incremental import (
     code_hash,
     finished,
     groups_from_df,
-    ids_by_state,
     load_manifest,
     plan,
-    scan_keys,
     sweep_of,
 )
 from report.metrics_cache import MetricsIndex, sweep_metrics
 from report.pages import all_jobs_page, index_page, render_sweep, summary, sweep_context
 from report.render import Renderer, copy_static
 from report.rowcache import cached_results
+from report.scan import ids_by_state, scan_keys
 from report.stats import BuildStats
 from report.sweepcharts import chart_frame, curve_frame, for_page, prepared_charts, redraw
 from report.workers import Workers, get_workers

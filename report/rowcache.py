@@ -3,7 +3,7 @@
 A rebuild after one new job (`spool report --watch`, `serve --report`, a notebook) reads only
 the result.json files whose key changed; every other row is the one read last time under the
 same key. The key is the scan's `(state, mtime_ns, size)` of result.json, taken before the read
-(`incremental.scan_keys`), so a file that changes after its stat carries a newer key next
+(`scan.scan_keys`), so a file that changes after its stat carries a newer key next
 build: the cache follows the same rule as the pages and cannot go stale. A job that gave no
 row (no readable result, or not the sweep's) is remembered as such under its key too.
 

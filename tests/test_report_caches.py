@@ -277,11 +277,11 @@ def test_the_charts_read_nothing_their_frame_leaves_out(sp: Spool, monkeypatch: 
 
 def test_a_scan_split_with_a_worker_finds_what_one_scan_finds(sp: Spool, monkeypatch: pytest.MonkeyPatch) -> None:
     """Half of a big folder's stats taken by a worker process: the same keys, in the same order."""
-    from report import incremental
+    from report import scan
     from report.workers import Workers
 
     (sp.root / NOTES_DIR / "grid-00001").mkdir(parents=True)  # a note's stamp is folded in after the stats
-    monkeypatch.setattr(incremental, "SPLIT_AT", 2)
+    monkeypatch.setattr(scan, "SPLIT_AT", 2)
     workers = Workers(1)
     try:
         used: list[int] = []
@@ -290,9 +290,9 @@ def test_a_scan_split_with_a_worker_finds_what_one_scan_finds(sp: Spool, monkeyp
             used.append(len(args[-1]))  # type: ignore[arg-type]
             return workers.submit(fn, *args)  # type: ignore[arg-type]
 
-        split_keys = incremental.scan_keys(sp, None, split)  # type: ignore[arg-type]
+        split_keys = scan.scan_keys(sp, None, split)  # type: ignore[arg-type]
     finally:
         workers.close()
-    one = incremental.scan_keys(sp, None)
+    one = scan.scan_keys(sp, None)
     assert used and list(split_keys.items()) == list(one.items())
     assert len(one) == sum(1 for st in (State.DONE, State.FAILED) for _ in sp.layout.state_dir(st).iterdir())
