@@ -185,12 +185,12 @@ class _Builder:
         (a guess is checked against the results in `_load_frames`): from the last build's
         `Carry` when this process made the manifest, else from the manifest."""
         c = carry.take(self.out, man, frozenset(self.defs), self.scope)
-        delta = c.update(keys) if c is not None else None
-        if c is None or delta is None:
+        changed = c.update(keys) if c is not None else None
+        if c is None or changed is None:
             return Plan(keys, *assign_groups(keys, man["jobs"], set(self.defs)))
         self.carry = c
         self.stats.carried = True
-        return Plan(keys, c.group, delta[0], _members=c.members, group_sigs=c.sigs)
+        return Plan(keys, c.group, changed, _members=c.members, group_sigs=c.sigs)
 
     def _plan(self, p: Plan, man: dict[str, Any]) -> None:
         members = p.members()

@@ -41,9 +41,9 @@ class Carry:
     sigs: dict[str, str]  #: each group's `keys_sig`
     frags: dict[str, str]  #: each job's manifest entry as JSON (`manifest.entry_json`)
 
-    def update(self, keys: dict[str, JobKey]) -> tuple[set[str], set[str]] | None:
-        """Bring the groups and members up to `keys` (this build's scan); the jobs whose key
-        changed, and the groups whose members or keys changed. None: too many changes."""
+    def update(self, keys: dict[str, JobKey]) -> set[str] | None:
+        """Bring the groups, members and signatures up to `keys` (this build's scan); the jobs
+        whose key changed. None: too many changes (nothing is changed then)."""
         was = self.keys.get
         changed = {j for j, k in keys.items() if was(j) != k}  # a third of `items() - items()`
         gone = self.keys.keys() - keys.keys()
@@ -59,7 +59,7 @@ class Carry:
         self.keys = keys
         for g in touched:
             self.sigs.pop(g, None)
-        return changed, touched
+        return changed
 
     def move(self, job_id: str, group: str, touched: set[str]) -> None:
         """Put one job in `group` (its members list kept sorted); both groups are touched."""

@@ -87,12 +87,13 @@ def stat_names(folder: str, value: str, names: list[str]) -> dict[str, JobKey]:
         return keys
     try:
         for name in names:
-            try:  # the usual case inline: a call less per job is a tenth of the scan
-                if fd is None:
-                    raise OSError
-                st = os.stat(name + _RESULT, dir_fd=fd)
+            try:  # inline, not a call per job: a tenth of the scan
+                if fd is not None:
+                    st = os.stat(name + _RESULT, dir_fd=fd)
+                else:
+                    st = os.stat(os.path.join(folder, name + _RESULT))
             except OSError:
-                found = _stat_job(folder, fd, name)
+                found = _stat_entry(folder, fd, name)  # a job without a result.json
                 if found is None:
                     continue
                 st = found
@@ -108,14 +109,8 @@ _RESULT = "/" + RESULT_FILE
 _ID_NAMES: set[str] = set()  #: names already found to be job ids (a pure check of the name)
 
 
-def _stat_job(folder: str, fd: int | None, name: str) -> os.stat_result | None:
-    """The stat of the job's result.json, else of its folder entry (a job without one), else None."""
-    try:
-        if fd is not None:
-            return os.stat(f"{name}/{RESULT_FILE}", dir_fd=fd)
-        return os.stat(os.path.join(folder, name, RESULT_FILE))
-    except OSError:
-        pass
+def _stat_entry(folder: str, fd: int | None, name: str) -> os.stat_result | None:
+    """The stat of a job's folder entry itself (a job without a result.json), else None."""
     try:
         if fd is not None:
             return os.stat(name, dir_fd=fd, follow_symlinks=False)
