@@ -55,3 +55,25 @@ def test_the_results_are_replayed_in_slot_order_whatever_order_they_are_given_in
     assert propose(space, s, runs, sample_seed=1, slot=10) == propose(
         space, s, runs[::-1], sample_seed=1, slot=10
     )
+
+
+def test_the_trust_region_sits_on_a_point_in_flight_that_the_model_expects_to_beat_the_best() -> None:
+    """A bowl at 0.7 sampled around it, the best result at 0.55, then 11 that do not beat it:
+    the side is down to 0.1. A point in flight at 0.7, which the model expects below every
+    result, moves the box there, so the next point refines it; one in flight at 0.25, which
+    it does not, leaves the box on the best result."""
+    space = Space([Dimension("x", "uniform", low=0.0, high=1.0)])
+    xs = [0.55] + [0.03 * i for i in range(12)] + [0.88, 0.95]
+    runs = [RunView(f"j{i}", i, "done", {"x": x}, ((x - 0.7) ** 2,)) for i, x in enumerate(xs)]
+    assert trust_length([r.values[0] for r in runs], dims=1, batch=2) == 0.1
+    s = BayesSettings("loss")
+    n = len(runs)
+    for slot in range(n + 1, n + 5):
+        ahead = propose(
+            space, s, [*runs, RunView(f"j{n}", n, "pending", {"x": 0.7})], sample_seed=slot, slot=slot
+        )
+        behind = propose(
+            space, s, [*runs, RunView(f"j{n}", n, "pending", {"x": 0.25})], sample_seed=slot, slot=slot
+        )
+        assert abs(ahead.point["x"] - 0.7) < 0.05, ahead
+        assert abs(behind.point["x"] - 0.7) > 0.05 and abs(behind.point["x"] - 0.55) < 0.1, behind

@@ -1,6 +1,7 @@
 """The numeric half of `method: bayes`: fit the Gaussian process, draw candidates, pick the one
 with the largest expected improvement. A point proposed while others run draws its candidates
-in a TuRBO-like trust region around the best result (docs/sweeps.md, "Parallel workers").
+in a TuRBO-like trust region around the best of the results and of the points in flight at their
+predicted means (docs/sweeps.md, "Parallel workers").
 Split from `spool.sweeps.bayes` so that numpy and scipy are imported only by a process that
 really proposes a modelled point (a runner's start and every `spool` verb stay free of their
 import time)."""
@@ -25,6 +26,8 @@ _LOCAL_SCALES = (0.01, 0.05, 0.15)
 _N_POLISH = 256  # candidates around the chosen one, at finer scales
 _POLISH_SCALES = (0.001, 0.003, 0.01)
 _N_BOX = 2048  # candidates in the trust region, for a point proposed while others run
+_N_BOX_NEAR = 1024  # perturbations of the five best, kept in the trust region
+_BOX_SCALES = (0.005, 0.02, 0.05, 0.15)
 _TR_START, _TR_MIN, _TR_MAX = 0.8, 0.5**7, 1.6  # TuRBO's side lengths (Eriksson et al. 2019)
 _TR_SUCCESSES = 3  # improvements in a row that double the side
 
@@ -100,22 +103,28 @@ def trust_length(y: Sequence[float], dims: int, batch: int) -> float:
 
 
 def _box(
-    space: Space, rng: np.random.Generator, gp: GaussianProcess, x: np.ndarray, y: np.ndarray, batch: int
+    space: Space,
+    rng: np.random.Generator,
+    gp: GaussianProcess,
+    length: float,
+    x: np.ndarray,
+    y: np.ndarray,
 ) -> np.ndarray:
-    """Candidates in TuRBO's trust region, a box around the best result, each side the trust
+    """Candidates in TuRBO's trust region, a box around the best of `y`, each side the trust
     length scaled by that coordinate's length scale over their geometric mean: drawn uniformly
-    in it, plus perturbations of the five best results kept inside it (the uniform draw alone
-    spreads the points over the box and stops them closing in on a minimum: Hartmann-6 at 60
-    runs, docs/sweeps.md)."""
-    length = trust_length(y.tolist(), x.shape[1], batch)
+    in it, plus perturbations of the five best kept inside it (the uniform draw alone spreads
+    the points over the box and stops them closing in on a minimum: Hartmann-6 at 60 runs,
+    docs/sweeps.md). The caller passes the results and the stand-ins at their predicted means,
+    so the box sits where the believer puts the best: a point in flight that the model expects
+    to beat the best is refined by the next one, as a sequential sweep would refine it."""
     ls = gp.length_scales
     half = 0.5 * length * ls / math.exp(float(np.mean(np.log(ls))))
     centre = x[int(np.argmin(y))]
     low, high = np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
     wide = low + rng.random((_N_BOX, space.width)) * (high - low)
-    scales = rng.choice(_LOCAL_SCALES, size=(_N_LOCAL, 1))
+    scales = rng.choice(_BOX_SCALES, size=(_N_BOX_NEAR, 1))
     top = x[np.argsort(y, kind="stable")[:5]]
-    base = top[rng.integers(0, len(top), _N_LOCAL)]
+    base = top[rng.integers(0, len(top), _N_BOX_NEAR)]
     near = np.clip(base + rng.normal(size=base.shape) * scales, low, high)
     return np.vstack([_snap(space, wide), _snap(space, near)])
 
@@ -149,13 +158,17 @@ def model_choice(
     xs = np.array(standin_rows).reshape(len(standin_rows), space.width)
     gp = _model(x, y, xs, rng)
     taken = {tuple(row) for row in (np.vstack([x, xs]) if len(xs) else x).tolist()}
+    if not len(xs):  # sequential: no trust region, no polish (docs/sweeps.md, "Parallel workers")
+        return _best_of(gp, _candidates(space, rng, x, y), float(y.min()), taken)
     # the stand-ins count as results (the kriging believer): a point in flight whose predicted
     # mean beats the best result lowers the bar, so the next point does not land beside it
-    best_y = min(float(y.min()), float(gp.predict(xs)[0].min())) if len(xs) else float(y.min())
-    if not len(xs):  # sequential: no trust region, no polish (docs/sweeps.md, "Parallel workers")
-        return _best_of(gp, _candidates(space, rng, x, y), best_y, taken)
-    # while others run: only candidates in the trust region, the workers being those in flight + 1
-    cand, mean, std, acq = _best_of(gp, _box(space, rng, gp, x, y, len(xs) + 1), best_y, taken)
+    believed = gp.predict(xs)[0]
+    best_y = min(float(y.min()), float(believed.min()))
+    # while others run: only candidates in the trust region, the workers being those in flight + 1;
+    # its side replayed from the results, its place and perturbations from them and the believed
+    length = trust_length(y.tolist(), x.shape[1], len(xs) + 1)
+    box = _box(space, rng, gp, length, np.vstack([x, xs]), np.concatenate([y, believed]))
+    cand, mean, std, acq = _best_of(gp, box, best_y, taken)
     polished = _best_of(gp, _polish(space, rng, np.array(cand)), best_y, taken)
     if polished[3] > acq and tuple(polished[0]) not in taken:
         cand, mean, std, acq = polished
