@@ -9,16 +9,19 @@ space and seed. Parallel: 4 workers, each new point proposed while the other 3 a
 (their stand-ins at the predicted mean); a worker's point is finished in proposal order, and
 both are judged after the same number of finished runs.
 
-    .venv/bin/python bench/bench_bayes.py [--seeds 30] [--runs 30 60] [--json FILE]
+    .venv/bin/python bench/bench_bayes.py [--seeds 480] [--jobs 2] [--runs 30 60] [--json FILE]
 
-30 seeds by default: the regrets of one cell spread over two or three orders of magnitude, and
-the 4-workers ratio at Branin@30 ranged 0.7x-44x over sets of 5 seeds (bootstrap, 5-95%), 1.3x-30x
-over 15. Hartmann-6@60 is two populations (found the global basin, or stuck in the local one at
-regret 0.12, about half the seeds each), so its median lands in one or the other by a seed or two.
-Each ratio is printed with its bootstrap 10-90% range, and beside it "lag 3": sequential's
-median 3 runs earlier over its median now, what 4 workers would score if their points were as
-good as sequential ones made with 3 fewer results (each of their points is proposed while 3
-others are still running).
+480 seeds by default (about 17 minutes on 2 cores), over `--jobs` processes (one per core; a
+seed's figures do not depend on it): the regrets of one cell spread over two or three orders of
+magnitude, so a median over few seeds says little. For the same code, the 4-workers ratio at
+Hartmann-6@30 read 1.65x over seeds 0-29 and 2.36x with its candidates drawn from another
+random stream; 1.43x over seeds 0-239 and 1.71x over 240-479.
+Hartmann-6@60 is two populations (found the global basin, or stuck in the local one at regret
+0.12), so its median lands in one or the other by a seed or two. Beside the medians, the mean
+of log10 regret, which a seed or two moves less. Each ratio is printed with its bootstrap 10-90%
+range, and beside it "lag 3": sequential's median 3 runs earlier over its median now, what 4
+workers would score if their points were as good as sequential ones made with 3 fewer results
+(each of their points is proposed while 3 others are still running).
 
 Goals (issue 16): median regret at or below W&B's measured figures (Branin@30 0.011,
 Hartmann-6@30 0.58), 4 workers within 1.5x of sequential, one proposal <= 0.3 s.
@@ -29,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
 import shutil
 import sys
@@ -119,6 +123,32 @@ def regret_bayes(problem: str, seed: int, runs: int, workers: int) -> tuple[list
         views[done] = RunView(f"j{done}", done, "done", views[done].point, (value,))
         values.append(value)
     return [min(values[: i + 1]) - best for i in range(runs)], times
+
+
+def _one_seed(args: tuple[str, int, int]) -> tuple[list[float], list[float], list[float], list[float]]:
+    """One seed's curves: random, sequential (with its proposal times), 4 workers."""
+    problem, seed, runs = args
+    seq, times = regret_bayes(problem, seed, runs, 1)
+    return regret_random(problem, seed, runs), seq, times, regret_bayes(problem, seed, runs, 4)[0]
+
+
+def _all_seeds(
+    problem: str, seeds: int, runs: int, jobs: int
+) -> list[tuple[list[float], list[float], list[float], list[float]]]:
+    """Every seed's curves, in seed order, over `jobs` processes (each seed is a pure function of
+    its number, so the figures do not depend on `jobs`; the in-process proposal times do)."""
+    work = [(problem, seed, runs) for seed in range(seeds)]
+    if jobs <= 1:
+        return [_one_seed(w) for w in work]
+    from multiprocessing import Pool
+
+    with Pool(jobs) as pool:
+        return pool.map(_one_seed, work)
+
+
+def _mean_log(values: list[float]) -> float:
+    """Mean of log10 regret: with the median, a second statistic, less moved by a seed or two."""
+    return sum(math.log10(max(v, 1e-12)) for v in values) / len(values)
 
 
 def _ratio_range(seq: list[float], par: list[float], rounds: int = 2000) -> tuple[float, float]:
@@ -246,7 +276,8 @@ def model_costs(n: int, repeat: int) -> list[list[Any]]:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seeds", type=int, default=30)
+    ap.add_argument("--seeds", type=int, default=480)
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes for the seeds")
     ap.add_argument("--runs", type=int, nargs="+", default=[30, 60])
     ap.add_argument("--results", type=int, default=1000, help="results in the proposal-time spool")
     ap.add_argument("--repeat", type=int, default=5)
@@ -260,12 +291,11 @@ def main() -> int:
     prop_times: list[float] = []
     for problem in [] if args.only_costs else PROBLEMS:
         curves: dict[str, list[list[float]]] = {"random": [], "bayes": [], "bayes-4": []}
-        for seed in range(args.seeds):
-            curves["random"].append(regret_random(problem, seed, longest))
-            seq, t = regret_bayes(problem, seed, longest, 1)
+        for rand, seq, t, par in _all_seeds(problem, args.seeds, longest, args.jobs):
+            curves["random"].append(rand)
             curves["bayes"].append(seq)
             prop_times += t
-            curves["bayes-4"].append(regret_bayes(problem, seed, longest, 4)[0])
+            curves["bayes-4"].append(par)
         for runs in args.runs:
             med = {k: median([c[runs - 1] for c in v]) for k, v in curves.items()}
             figures[f"{problem}@{runs}"] = med
@@ -275,7 +305,8 @@ def main() -> int:
             low, high = _ratio_range(at["bayes"], at["bayes-4"])
             earlier = median([c[runs - 4] for c in curves["bayes"]])
             lag = earlier / med["bayes"] if med["bayes"] > 0 else float("inf")
-            figures[f"{problem}@{runs}"].update(ratio_range=[low, high], lag3=lag)
+            logs = {k: _mean_log(v) for k, v in at.items()}
+            figures[f"{problem}@{runs}"].update(ratio_range=[low, high], lag3=lag, mean_log10=logs)
             rows.append(
                 [
                     f"{problem}@{runs}",
@@ -285,6 +316,7 @@ def main() -> int:
                     f"{med['random'] / med['bayes']:.0f}x" if med["bayes"] > 0 else "inf",
                     f"{ratio:.2f} ({low:.2f}-{high:.2f})",
                     f"{lag:.2f}",
+                    f"{logs['bayes']:.3f} / {logs['bayes-4']:.3f}",
                     "" if wb is None else f"{wb} (random {WANDB_RANDOM[(problem, runs)]})",
                 ]
             )
@@ -312,6 +344,7 @@ def main() -> int:
                     "random/bayes",
                     "4w/seq (10-90%)",
                     "lag 3",
+                    "mean log10 seq / 4w",
                     "W&B measured",
                 ],
             )
