@@ -161,7 +161,8 @@ def model_choice(
     if not len(xs):  # sequential: no trust region, no polish (docs/sweeps.md, "Parallel workers")
         return _best_of(gp, _candidates(space, rng, x, y), float(y.min()), taken)
     # the stand-ins count as results (the kriging believer): a point in flight whose predicted
-    # mean beats the best result lowers the bar, so the next point does not land beside it
+    # mean beats the best result lowers the bar, so the next point must beat that mean to show
+    # an improvement (without it, the spot beside the point in flight keeps one of best - mean)
     believed = gp.predict(xs)[0]
     best_y = min(float(y.min()), float(believed.min()))
     # while others run: only candidates in the trust region, the workers being those in flight + 1;
