@@ -157,7 +157,8 @@ def model_choice(
     y = np.array(y_vals)
     xs = np.array(standin_rows).reshape(len(standin_rows), space.width)
     gp = _model(x, y, xs, rng)
-    taken = {tuple(row) for row in (np.vstack([x, xs]) if len(xs) else x).tolist()}
+    rows = np.vstack([x, xs]) if len(xs) else x  # the results, then the points in flight
+    taken = {tuple(row) for row in rows.tolist()}
     if not len(xs):  # sequential: no trust region, no polish (docs/sweeps.md, "Parallel workers")
         return _best_of(gp, _candidates(space, rng, x, y), float(y.min()), taken)
     # the stand-ins count as results (the kriging believer): a point in flight whose predicted
@@ -168,7 +169,7 @@ def model_choice(
     # while others run: only candidates in the trust region, the workers being those in flight + 1;
     # its side replayed from the results, its place and perturbations from them and the believed
     length = trust_length(y.tolist(), x.shape[1], len(xs) + 1)
-    box = _box(space, rng, gp, length, np.vstack([x, xs]), np.concatenate([y, believed]))
+    box = _box(space, rng, gp, length, rows, np.concatenate([y, believed]))
     cand, mean, std, acq = _best_of(gp, box, best_y, taken)
     polished = _best_of(gp, _polish(space, rng, np.array(cand)), best_y, taken)
     if polished[3] > acq and tuple(polished[0]) not in taken:
