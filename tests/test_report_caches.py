@@ -259,7 +259,7 @@ def test_a_rebuild_that_carries_the_last_builds_bookkeeping_matches_one_from_the
 def test_the_charts_read_nothing_their_frame_leaves_out(sp: Spool, monkeypatch: pytest.MonkeyPatch) -> None:
     """The charts are prepared from the columns `chart_frame` and `curve_frame` keep: the same
     charts, data and tables beside them as from every column."""
-    import report.build
+    import report.sweepbuild
 
     def charts(sp: Spool) -> dict[str, object]:
         shutil.rmtree(sp.root / "report", ignore_errors=True)
@@ -270,8 +270,8 @@ def test_the_charts_read_nothing_their_frame_leaves_out(sp: Spool, monkeypatch: 
     narrowed = charts(sp)
     assert {sid for sid, (c, _) in narrowed.items() if c} == {"grid", "xss"}
     assert "learning_curves" in [c["key"] for c in narrowed["grid"][0]]  # type: ignore[index]
-    monkeypatch.setattr(report.build, "chart_frame", lambda sub, *_: sub)
-    monkeypatch.setattr(report.build, "curve_frame", lambda mdf, *_: mdf)
+    monkeypatch.setattr(report.sweepbuild, "chart_frame", lambda sub, *_: sub)
+    monkeypatch.setattr(report.sweepbuild, "curve_frame", lambda mdf, *_: mdf)
     assert charts(sp) == narrowed
 
 
